@@ -1,0 +1,601 @@
+//! The native scenario format (TOML and JSON); see `docs/scenario-format.md`.
+//!
+//! The serde model here is the file's shape; [`from_model`] and [`to_model`] convert
+//! it to and from the validated core types, so a file that deserialises can still be
+//! rejected with a message that names the party and issue at fault.
+
+use std::fmt;
+
+use parley_core::{
+    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party, Rectangle, Scenario,
+    UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
+};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{invalid, Error, Result};
+
+/// A map that keeps the order of its keys and refuses duplicates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<V: Serialize> Serialize for OrderedMap<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct MapVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut entries: Vec<(String, V)> = Vec::new();
+                while let Some((key, value)) = access.next_entry::<String, V>()? {
+                    if entries.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format!("key {key:?} appears twice")));
+                    }
+                    entries.push((key, value));
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A number as written: whole or not.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Number {
+    /// A whole number.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+}
+
+impl Number {
+    fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(x) => x,
+        }
+    }
+}
+
+/// An issue value in a rectangle bound: a number or a value name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Label {
+    /// A whole number.
+    Int(i64),
+    /// A real number.
+    Float(f64),
+    /// A value name.
+    Text(String),
+}
+
+/// The kind of an issue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueType {
+    /// Named values.
+    #[default]
+    Discrete,
+    /// Whole numbers in a range.
+    Integer,
+    /// A real interval.
+    Real,
+}
+
+/// A scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileScenario {
+    /// The scenario's name.
+    pub name: String,
+    /// What it models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The issues, in order.
+    pub issues: Vec<FileIssue>,
+    /// The parties, in order.
+    pub parties: Vec<FileParty>,
+}
+
+/// An issue in a file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIssue {
+    /// Name.
+    pub name: String,
+    /// Kind (default: discrete).
+    #[serde(rename = "type", default, skip_serializing_if = "is_discrete")]
+    pub kind: IssueType,
+    /// Discrete values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    /// Lower end (integer, real).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Number>,
+    /// Upper end (integer, real).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Number>,
+    /// Grid points of a real issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+}
+
+fn is_discrete(kind: &IssueType) -> bool {
+    *kind == IssueType::Discrete
+}
+
+fn default_discount() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// A party in a file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileParty {
+    /// Name.
+    pub name: String,
+    /// Reservation value (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reservation: f64,
+    /// Discount factor (default 1).
+    #[serde(default = "default_discount", skip_serializing_if = "is_one")]
+    pub discount: f64,
+    /// The utility function.
+    pub utility: FileUtility,
+}
+
+/// The kind of a utility function.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UtilityKind {
+    /// Linear-additive.
+    #[default]
+    Linear,
+    /// Hyper-rectangle constraints.
+    HyperRectangles,
+}
+
+/// A utility function in a file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUtility {
+    /// Kind (default: linear).
+    #[serde(default)]
+    pub kind: UtilityKind,
+    /// Linear: one entry per weighted issue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<FileTerm>,
+    /// Hyper-rectangles: the normaliser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Hyper-rectangles: the constraints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rectangles: Vec<FileRectangle>,
+}
+
+/// One issue's term of a linear utility function.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTerm {
+    /// The issue's name.
+    pub issue: String,
+    /// Its weight.
+    pub weight: f64,
+    /// Raw evaluation per value name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<OrderedMap<f64>>,
+    /// Linear evaluator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<FileLinear>,
+}
+
+/// `e(v) = clamp(slope·(v − min) + offset, 0, 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLinear {
+    /// Slope.
+    pub slope: f64,
+    /// Offset.
+    pub offset: f64,
+}
+
+/// A hyper-rectangle in a file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRectangle {
+    /// Raw utility when satisfied.
+    pub utility: f64,
+    /// Issue name → [lo, hi], all must hold.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub include: OrderedMap<[Label; 2]>,
+    /// Issue name → [lo, hi], one must be violated.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub exclude: OrderedMap<[Label; 2]>,
+}
+
+fn is_empty_map<V>(map: &OrderedMap<V>) -> bool {
+    map.0.is_empty()
+}
+
+/// Parses TOML text.
+pub fn parse_toml(text: &str, path: &str) -> Result<Scenario> {
+    let model: FileScenario = toml::from_str(text).map_err(|e| Error::Syntax {
+        path: path.to_string(),
+        message: e.to_string().trim_end().replace('\n', "\n  "),
+    })?;
+    from_model(&model, path)
+}
+
+/// Parses JSON text.
+pub fn parse_json(text: &str, path: &str) -> Result<Scenario> {
+    let model: FileScenario = serde_json::from_str(text).map_err(|e| Error::Syntax {
+        path: path.to_string(),
+        message: e.to_string(),
+    })?;
+    from_model(&model, path)
+}
+
+/// Writes TOML text.
+pub fn to_toml(scenario: &Scenario) -> Result<String> {
+    toml::to_string(&to_model(scenario)).map_err(|e| Error::Syntax {
+        path: "<output>".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes JSON text (pretty-printed).
+pub fn to_json(scenario: &Scenario) -> Result<String> {
+    serde_json::to_string_pretty(&to_model(scenario)).map_err(|e| Error::Syntax {
+        path: "<output>".into(),
+        message: e.to_string(),
+    })
+}
+
+fn label_text(label: &Label) -> String {
+    match label {
+        Label::Int(i) => i.to_string(),
+        Label::Float(x) => x.to_string(),
+        Label::Text(s) => s.clone(),
+    }
+}
+
+/// Converts a file model into a validated scenario.
+pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
+    let mut issues = Vec::with_capacity(model.issues.len());
+    for (pos, issue) in model.issues.iter().enumerate() {
+        let place = format!("issue {:?} (issue {} in the file)", issue.name, pos + 1);
+        let kind = match issue.kind {
+            IssueType::Discrete => {
+                if issue.min.is_some() || issue.max.is_some() || issue.steps.is_some() {
+                    return Err(invalid(
+                        path,
+                        place,
+                        "a discrete issue takes `values`, not `min`/`max`/`steps` (set `type = \"integer\"` or `\"real\"`)",
+                    ));
+                }
+                let values = issue
+                    .values
+                    .clone()
+                    .ok_or_else(|| invalid(path, &place, "expected `values = [...]` (or a `type`)"))?;
+                IssueKind::Discrete { values }
+            }
+            IssueType::Integer => {
+                let bound = |n: Option<Number>, which: &str| match n {
+                    Some(Number::Int(i)) => Ok(i),
+                    Some(Number::Float(x)) => Err(invalid(
+                        path,
+                        &place,
+                        format!("`{which}` must be a whole number for an integer issue, not {x}"),
+                    )),
+                    None => Err(invalid(path, &place, format!("an integer issue needs `{which}`"))),
+                };
+                if issue.values.is_some() || issue.steps.is_some() {
+                    return Err(invalid(path, &place, "an integer issue takes `min` and `max` only"));
+                }
+                IssueKind::Integer {
+                    min: bound(issue.min, "min")?,
+                    max: bound(issue.max, "max")?,
+                }
+            }
+            IssueType::Real => {
+                if issue.values.is_some() {
+                    return Err(invalid(path, &place, "a real issue takes `min`, `max` and `steps`"));
+                }
+                let bound = |n: Option<Number>, which: &str| {
+                    n.map(Number::as_f64)
+                        .ok_or_else(|| invalid(path, &place, format!("a real issue needs `{which}`")))
+                };
+                IssueKind::Real {
+                    min: bound(issue.min, "min")?,
+                    max: bound(issue.max, "max")?,
+                    steps: issue.steps.unwrap_or(DEFAULT_REAL_STEPS),
+                }
+            }
+        };
+        issues.push(Issue::new(issue.name.clone(), kind).map_err(|e| Error::Scenario {
+            path: path.to_string(),
+            source: e,
+        })?);
+    }
+    let space = OutcomeSpace::new(issues).map_err(|e| Error::Scenario {
+        path: path.to_string(),
+        source: e,
+    })?;
+
+    let mut parties = Vec::with_capacity(model.parties.len());
+    for party in &model.parties {
+        let place = format!("party {:?}", party.name);
+        let utility = match party.utility.kind {
+            UtilityKind::Linear => {
+                if party.utility.max.is_some() || !party.utility.rectangles.is_empty() {
+                    return Err(invalid(
+                        path,
+                        &place,
+                        "a linear utility takes `issues`; `max` and `rectangles` need `kind = \"hyper-rectangles\"`",
+                    ));
+                }
+                let mut terms = Vec::with_capacity(party.utility.issues.len());
+                for term in &party.utility.issues {
+                    let place = format!("{place}: issue {:?}", term.issue);
+                    let issue_idx = space.issue_index(&term.issue).ok_or_else(|| {
+                        invalid(path, &place, "there is no such issue in `issues`")
+                    })?;
+                    let issue = &space.issues()[issue_idx];
+                    let value_function = match (&term.values, &term.linear) {
+                        (Some(values), None) => {
+                            let mut evals: Vec<Option<f64>> = vec![None; issue.cardinality() as usize];
+                            for (label, eval) in &values.0 {
+                                let idx = issue.value_index(label).ok_or_else(|| {
+                                    invalid(path, &place, format!("{label:?} is not a value of the issue"))
+                                })?;
+                                evals[idx as usize] = Some(*eval);
+                            }
+                            let missing: Vec<String> = evals
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, e)| e.is_none())
+                                .map(|(i, _)| format!("{:?}", issue.value_label(i as u32)))
+                                .take(5)
+                                .collect();
+                            if !missing.is_empty() {
+                                return Err(invalid(
+                                    path,
+                                    &place,
+                                    format!("every value needs an evaluation; missing {}", missing.join(", ")),
+                                ));
+                            }
+                            ValueFunction::Table(evals.into_iter().map(|e| e.unwrap_or(0.0)).collect())
+                        }
+                        (None, Some(linear)) => ValueFunction::Linear {
+                            slope: linear.slope,
+                            offset: linear.offset,
+                        },
+                        _ => {
+                            return Err(invalid(
+                                path,
+                                &place,
+                                "expected exactly one of `values = { ... }` and `linear = { slope, offset }`",
+                            ))
+                        }
+                    };
+                    terms.push(IssueTerm {
+                        issue: issue_idx,
+                        weight: term.weight,
+                        value_function,
+                    });
+                }
+                UtilityFunction::Linear(LinearAdditive { terms })
+            }
+            UtilityKind::HyperRectangles => {
+                if !party.utility.issues.is_empty() {
+                    return Err(invalid(path, &place, "a hyper-rectangles utility takes `max` and `rectangles`"));
+                }
+                let max = party
+                    .utility
+                    .max
+                    .ok_or_else(|| invalid(path, &place, "a hyper-rectangles utility needs `max`"))?;
+                let mut rectangles = Vec::with_capacity(party.utility.rectangles.len());
+                for (r, rect) in party.utility.rectangles.iter().enumerate() {
+                    let place = format!("{place}: rectangle {}", r + 1);
+                    let bounds = |map: &OrderedMap<[Label; 2]>| -> Result<Vec<Bound>> {
+                        map.0
+                            .iter()
+                            .map(|(name, [lo, hi])| {
+                                let issue_idx = space.issue_index(name).ok_or_else(|| {
+                                    invalid(path, &place, format!("there is no issue {name:?}"))
+                                })?;
+                                let issue = &space.issues()[issue_idx];
+                                let index = |label: &Label| {
+                                    issue.value_index(&label_text(label)).ok_or_else(|| {
+                                        invalid(
+                                            path,
+                                            &place,
+                                            format!("{:?} is not a value of issue {name:?}", label_text(label)),
+                                        )
+                                    })
+                                };
+                                Ok(Bound {
+                                    issue: issue_idx,
+                                    lo: index(lo)?,
+                                    hi: index(hi)?,
+                                })
+                            })
+                            .collect()
+                    };
+                    rectangles.push(Rectangle {
+                        utility: rect.utility,
+                        include: bounds(&rect.include)?,
+                        exclude: bounds(&rect.exclude)?,
+                    });
+                }
+                UtilityFunction::HyperRectangles(HyperRectangles { max, rectangles })
+            }
+        };
+        parties.push(Party {
+            name: party.name.clone(),
+            utility,
+            reservation: party.reservation,
+            discount: party.discount,
+        });
+    }
+    Scenario::new(model.name.clone(), model.description.clone(), space, parties).map_err(|e| Error::Scenario {
+        path: path.to_string(),
+        source: e,
+    })
+}
+
+/// Converts a scenario into the file model.
+pub fn to_model(scenario: &Scenario) -> FileScenario {
+    let space = scenario.space();
+    let issues = space
+        .issues()
+        .iter()
+        .map(|issue| match issue.kind() {
+            IssueKind::Discrete { values } => FileIssue {
+                name: issue.name().to_string(),
+                kind: IssueType::Discrete,
+                values: Some(values.clone()),
+                min: None,
+                max: None,
+                steps: None,
+            },
+            IssueKind::Integer { min, max } => FileIssue {
+                name: issue.name().to_string(),
+                kind: IssueType::Integer,
+                values: None,
+                min: Some(Number::Int(*min)),
+                max: Some(Number::Int(*max)),
+                steps: None,
+            },
+            IssueKind::Real { min, max, steps } => FileIssue {
+                name: issue.name().to_string(),
+                kind: IssueType::Real,
+                values: None,
+                min: Some(Number::Float(*min)),
+                max: Some(Number::Float(*max)),
+                steps: Some(*steps),
+            },
+        })
+        .collect();
+    let label = |issue_idx: usize, value_idx: u32| {
+        let issue = &space.issues()[issue_idx];
+        match issue.kind() {
+            IssueKind::Discrete { .. } => Label::Text(issue.value_label(value_idx)),
+            IssueKind::Integer { min, .. } => Label::Int(min + value_idx as i64),
+            IssueKind::Real { .. } => Label::Float(issue.numeric_value(value_idx).unwrap_or(0.0)),
+        }
+    };
+    let bounds = |bounds: &[Bound]| {
+        OrderedMap(
+            bounds
+                .iter()
+                .map(|b| {
+                    (
+                        space.issues()[b.issue].name().to_string(),
+                        [label(b.issue, b.lo), label(b.issue, b.hi)],
+                    )
+                })
+                .collect(),
+        )
+    };
+    let parties = scenario
+        .parties()
+        .iter()
+        .map(|party| {
+            let utility = match &party.utility {
+                UtilityFunction::Linear(linear) => FileUtility {
+                    kind: UtilityKind::Linear,
+                    issues: linear
+                        .terms
+                        .iter()
+                        .map(|term| {
+                            let issue = &space.issues()[term.issue];
+                            let (values, linear) = match &term.value_function {
+                                ValueFunction::Table(evals) => (
+                                    Some(OrderedMap(
+                                        evals
+                                            .iter()
+                                            .enumerate()
+                                            .map(|(v, e)| (issue.value_label(v as u32), *e))
+                                            .collect(),
+                                    )),
+                                    None,
+                                ),
+                                ValueFunction::Linear { slope, offset } => (
+                                    None,
+                                    Some(FileLinear {
+                                        slope: *slope,
+                                        offset: *offset,
+                                    }),
+                                ),
+                            };
+                            FileTerm {
+                                issue: issue.name().to_string(),
+                                weight: term.weight,
+                                values,
+                                linear,
+                            }
+                        })
+                        .collect(),
+                    max: None,
+                    rectangles: Vec::new(),
+                },
+                UtilityFunction::HyperRectangles(rects) => FileUtility {
+                    kind: UtilityKind::HyperRectangles,
+                    issues: Vec::new(),
+                    max: Some(rects.max),
+                    rectangles: rects
+                        .rectangles
+                        .iter()
+                        .map(|r| FileRectangle {
+                            utility: r.utility,
+                            include: bounds(&r.include),
+                            exclude: bounds(&r.exclude),
+                        })
+                        .collect(),
+                },
+            };
+            FileParty {
+                name: party.name.clone(),
+                reservation: party.reservation,
+                discount: party.discount,
+                utility,
+            }
+        })
+        .collect();
+    FileScenario {
+        name: scenario.name().to_string(),
+        description: scenario.description().map(str::to_string),
+        issues,
+        parties,
+    }
+}

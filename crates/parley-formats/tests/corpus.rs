@@ -1,0 +1,46 @@
+//! Where the shared scenario corpus is.
+
+use std::path::PathBuf;
+
+/// The corpus folder (with `genius/` and `reference/` inside), or `None` when it is
+/// absent outside CI. In CI (`CI` set) a missing corpus is a failure.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("PARLEY_SCENARIOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios"));
+    if dir.join("genius").is_dir() && dir.join("reference").is_dir() {
+        return Some(dir);
+    }
+    let message = format!(
+        "the scenario corpus is not at {} (set PARLEY_SCENARIOS to a folder with genius/ and reference/; \
+         the Genius scenarios come from the public Genius and NegMAS repositories)",
+        dir.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("skipped: {message}");
+    None
+}
+
+/// Every reference file below `reference/`, as paths relative to it without `.json`.
+pub fn reference_files(corpus: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![corpus.join("reference")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("reference folder is readable") {
+            let path = entry.expect("readable entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                let rel = path
+                    .strip_prefix(corpus.join("reference"))
+                    .expect("below reference/")
+                    .with_extension("");
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}

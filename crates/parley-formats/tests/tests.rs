@@ -1,0 +1,4 @@
+//! Integration tests of parley-formats.
+
+mod conformance;
+mod corpus;
