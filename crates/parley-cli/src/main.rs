@@ -1,1 +1,42 @@
-fn main(){}
+//! The `parley` command-line tool: analyse, convert (and later negotiate) scenarios.
+
+mod commands;
+mod plot;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// parley: multi-issue negotiation between parties who keep their preferences private.
+#[derive(Parser)]
+#[command(name = "parley", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse a scenario: Pareto frontier, Nash, Kalai–Smorodinsky, welfare, opposition.
+    Analyze(commands::analyze::Args),
+    /// Convert a scenario between formats (TOML, JSON, Genius XML folder).
+    Convert(commands::convert::Args),
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze(args) => commands::analyze::run(&args),
+        Command::Convert(args) => commands::convert::run(&args),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
