@@ -8,10 +8,14 @@ For every scenario (Genius-XML folders under <scenarios>/genius/) it times
   mode).  Only loading + analysis is timed, inside the subprocess; the time to
   start Python and import negmas is measured separately and reported, but not
   counted.
-* parley: ``PARLEY analyze <folder> --json``, timed as the wall time of the
-  whole process (so process start-up and JSON printing count against parley).
-  The run must exit 0 and print a JSON object with keys ``outcome_count`` and
-  ``pareto``.
+* parley: ``PARLEY analyze <folder> --json [--parley-arg ...]``, timed as the
+  wall time of the whole process (so process start-up and JSON printing count
+  against parley).  The run must exit 0 and print a JSON object with keys
+  ``outcome_count`` and ``pareto``.  Extra arguments (``--parley-arg``, e.g.
+  ``--parley-arg=--method --parley-arg=enumerate``) are appended to the
+  command.  The frontier method that ran is reported: it is the ``--method``
+  given, else one untimed text-mode run is made to read the method that
+  ``auto`` picked.
 
 Each tool is run ``--repeat`` times per scenario and the best (smallest) time
 is kept.  Peak RSS of each child process is taken from ``os.wait4``.  A NegMAS
@@ -19,8 +23,10 @@ run that exceeds ``--timeout`` seconds is killed and shown as ``>timeout``
 with a lower-bound ratio.
 
 It prints a Markdown table (scenario | outcomes | parties | NegMAS s | parley s
-| ratio | NegMAS peak MiB | parley peak MiB) plus the NegMAS version and the
-machine, and exits non-zero if parley failed on any scenario.
+(method) | ratio | NegMAS peak MiB | parley peak MiB), a second table with the
+Pareto frontier sizes of both tools side by side (informational: the two tools
+read Genius files differently, see bench/README.md), plus the NegMAS version
+and the machine, and exits non-zero if parley failed on any scenario.
 
 Run it with the Python of the venv that has negmas installed:
 
@@ -36,6 +42,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -334,13 +341,42 @@ def bench_negmas(folder: str, repeat: int, timeout: float, max_repeat_s: float,
     return out
 
 
+def explicit_method(extra_args: list[str]) -> str | None:
+    """The value of the last ``--method`` in parley's extra arguments, if any."""
+    method = None
+    for i, a in enumerate(extra_args):
+        if a == "--method" and i + 1 < len(extra_args):
+            method = extra_args[i + 1]
+        elif a.startswith("--method="):
+            method = a.split("=", 1)[1]
+    return method
+
+
+METHOD_RE = re.compile(r"^frontier\s.*\bmethod\s+([A-Za-z_-]+)", re.MULTILINE)
+
+
+def probe_parley_method(parley: str, folder: str, extra_args: list[str],
+                        timeout: float) -> str | None:
+    """Run parley once in text mode (untimed) and read the frontier method it used.
+
+    The report's "frontier   N points (exact; method additive; ...)" line names
+    the method that ``--method auto`` resolved to; the JSON output does not.
+    """
+    r = run_measured([parley, "analyze", folder, *extra_args], timeout)
+    if r["returncode"] != 0:
+        return None
+    m = METHOD_RE.search(r["stdout"])
+    return m.group(1) if m else None
+
+
 def bench_parley(parley: str, folder: str, repeat: int, timeout: float,
-                 max_repeat_s: float, log) -> dict:
+                 max_repeat_s: float, log, extra_args: list[str] | None = None) -> dict:
+    extra_args = list(extra_args or [])
     best = None
     peak = 0.0
     info: dict = {}
     for i in range(repeat):
-        r = run_measured([parley, "analyze", folder, "--json"], timeout)
+        r = run_measured([parley, "analyze", folder, "--json", *extra_args], timeout)
         peak = max(peak, r["peak_mib"])
         if r["timed_out"]:
             log(f"    parley run {i + 1}: >{timeout:g} s (killed)")
@@ -369,13 +405,22 @@ def bench_parley(parley: str, folder: str, repeat: int, timeout: float,
             info = {
                 "outcome_count": doc["outcome_count"],
                 "pareto_size": len(pareto) if isinstance(pareto, list) else None,
+                "pareto_exact": doc.get("pareto_exact"),
             }
+            if isinstance(doc.get("method"), str):  # in case a later parley reports it
+                info["method"] = doc["method"]
         log(f"    parley run {i + 1}: {r['wall']:.3f} s, peak {r['peak_mib']:.0f} MiB")
         if best is None or r["wall"] < best:
             best = r["wall"]
         if r["wall"] > max_repeat_s:
             break
-    return {"status": "ok", "wall": best, "peak_mib": peak, **info}
+    if "method" not in info:
+        info["method"] = explicit_method(extra_args)
+    if info["method"] in (None, "auto"):
+        probed = probe_parley_method(parley, folder, extra_args, timeout)
+        info["method"] = f"auto→{probed}" if probed else "auto"
+    log(f"    parley method: {info['method']}")
+    return {"status": "ok", "wall": best, "peak_mib": peak, "args": extra_args, **info}
 
 
 # --------------------------------------------------------------------------
@@ -399,6 +444,10 @@ def main(argv=None) -> int:
                     "the best wall time is kept (default %(default)s)")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="seconds before a NegMAS run is killed (default %(default)s)")
+    ap.add_argument("--parley-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument appended to `parley analyze <folder> --json`; "
+                         "repeatable, write it with '=' when ARG starts with '-', e.g. "
+                         "--parley-arg=--method --parley-arg=enumerate")
     ap.add_argument("--parley-timeout", type=float, default=600.0,
                     help="seconds before a parley run is killed; counts as a failure "
                          "(default %(default)s)")
@@ -503,7 +552,7 @@ def main(argv=None) -> int:
                                              args.max_repeat_seconds, log)
             if parley is not None:
                 row["parley"] = bench_parley(parley, folder, args.repeat, args.parley_timeout,
-                                             args.max_repeat_seconds, log)
+                                             args.max_repeat_seconds, log, args.parley_arg)
                 if row["parley"]["status"] != "ok":
                     parley_failed.append(name)
             rows.append(row)
@@ -518,12 +567,50 @@ def main(argv=None) -> int:
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as f:
             json.dump({"negmas_version": nm_version, "machine": machine_info(),
-                       "repeat": args.repeat, "timeout": args.timeout, "rows": rows},
+                       "python": platform.python_version(), "parley": parley,
+                       "parley_args": args.parley_arg, "repeat": args.repeat,
+                       "timeout": args.timeout, "rows": rows},
                       f, indent=2, default=str)
     if parley_failed:
         log(f"parley failed on: {', '.join(parley_failed)}")
         return 1
     return 0
+
+
+def render_frontier_sizes(rows) -> list[str]:
+    """Pareto frontier sizes of both tools side by side (informational only).
+
+    They can legitimately differ: NegMAS 0.16 reads Genius evaluations raw (no
+    per-issue normalisation), drops outcomes below any reserved value and merges
+    equal utility vectors; see bench/README.md.  A difference is never a failure.
+    """
+    out = ["| scenario | NegMAS frontier | parley frontier | same size |",
+           "|---|---:|---:|:---:|"]
+    any_row = False
+    for row in rows:
+        nm, pl = row.get("negmas") or {}, row.get("parley") or {}
+        nm_n = nm.get("pareto_size") if nm.get("status") == "ok" else None
+        pl_n = pl.get("pareto_size") if pl.get("status") == "ok" else None
+        if nm_n is None and pl_n is None:
+            continue
+        any_row = True
+        if nm_n is not None and pl_n is not None:
+            same = "yes" if nm_n == pl_n else "no"
+        else:
+            same = "–"
+        pl_txt = "–" if pl_n is None else f"{pl_n:,}"
+        if pl_n is not None and pl.get("pareto_exact") is False:
+            pl_txt += " (not exact)"
+        out.append(f"| {row['scenario']} | {'–' if nm_n is None else f'{nm_n:,}'} "
+                   f"| {pl_txt} | {same} |")
+    if not any_row:
+        return []
+    out.append("")
+    out.append("Frontier sizes are informational: NegMAS 0.16 does not normalise Genius "
+               "evaluations per issue, drops outcomes below any reserved value and merges "
+               "outcomes with equal utilities, so its frontier can differ from parley's "
+               "(see bench/README.md).")
+    return out
 
 
 def last_line(text: str) -> str:
@@ -532,9 +619,25 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def short_method(method: str | None) -> str:
+    """"auto→additive" -> "additive" (for labels); None -> "?"."""
+    if not method:
+        return "?"
+    return method.split("→", 1)[-1]
+
+
 def render_report(rows, args, nm_version, parley) -> str:
     out = []
-    out.append("| scenario | outcomes | parties | NegMAS s | parley s | ratio (NegMAS/parley) "
+    methods = sorted({(row.get("parley") or {}).get("method") or "?" for row in rows
+                      if (row.get("parley") or {}).get("status") == "ok"})
+    per_row_method = len(methods) > 1
+    if not methods:
+        pl_label = "parley s"
+    elif per_row_method:
+        pl_label = "parley s (method per row)"
+    else:
+        pl_label = f"parley s ({methods[0]})"
+    out.append(f"| scenario | outcomes | parties | NegMAS s | {pl_label} | ratio (NegMAS/parley) "
                "| NegMAS peak MiB | parley peak MiB |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
@@ -560,6 +663,8 @@ def render_report(rows, args, nm_version, parley) -> str:
             pl_mem = f"{pl['peak_mib']:.0f}"
             if pl["status"] == "ok":
                 pl_s = fmt_s(pl["wall"])
+                if per_row_method:
+                    pl_s += f" ({short_method(pl.get('method'))})"
                 if nm_time is not None and pl["wall"] > 0:
                     ratio = ("≥" if nm_lower else "") + fmt_ratio(nm_time / pl["wall"])
             elif pl["status"] == "timeout":
@@ -567,14 +672,11 @@ def render_report(rows, args, nm_version, parley) -> str:
             else:
                 pl_s = "FAILED"
                 notes.append(f"parley failed on {row['scenario']}: {last_line(pl.get('error', ''))}")
-            if (pl.get("status") == "ok" and nm is not None and nm.get("status") == "ok"
-                    and pl.get("pareto_size") is not None
-                    and pl["pareto_size"] != nm.get("pareto_size")):
-                notes.append(f"{row['scenario']}: frontier sizes differ "
-                             f"(NegMAS {nm.get('pareto_size')}, parley {pl['pareto_size']})")
         out.append(f"| {row['scenario']} | {fmt_count(row['outcomes'])} | {row['parties']} "
                    f"| {nm_s} | {pl_s} | {ratio} | {nm_mem} | {pl_mem} |")
 
+    out.append("")
+    out.extend(render_frontier_sizes(rows))
     out.append("")
     out.append(f"- NegMAS version: {nm_version}; Python {platform.python_version()}")
     out.append(f"- machine: {machine_info()}")
@@ -582,7 +684,7 @@ def render_report(rows, args, nm_version, parley) -> str:
                f"{args.max_repeat_seconds:g} s); NegMAS timeout {args.timeout:g} s")
     out.append("- NegMAS s = `Scenario.from_genius_folder()` + `.calc_stats()` timed inside a "
                "fresh Python process (interpreter start and `import negmas` not counted); "
-               "parley s = wall time of the whole `parley analyze <folder> --json` process")
+               "parley s = wall time of the whole parley process (command below)")
     imports = [r["import_s"] for row in rows for r in (row.get("negmas") or {}).get("runs", [])]
     if imports:
         out.append(f"- `import negmas` took {min(imports):.2f}–{max(imports):.2f} s per process "
@@ -590,10 +692,11 @@ def render_report(rows, args, nm_version, parley) -> str:
     out.append("- peak MiB = peak resident set size of the process (`ru_maxrss`)")
     if parley:
         out.append(f"- parley binary: {parley}")
-    sizes = [f"{row['scenario']} {row['negmas']['pareto_size']}" for row in rows
-             if row.get("negmas", {}).get("status") == "ok"]
-    if sizes:
-        out.append("- NegMAS Pareto frontier sizes: " + ", ".join(sizes))
+        cmd = " ".join(["parley", "analyze", "<folder>", "--json", *args.parley_arg])
+        out.append(f"- parley command: `{cmd}`; frontier method per scenario: "
+                   + ", ".join(f"{row['scenario']} {row['parley'].get('method')}"
+                               for row in rows
+                               if (row.get("parley") or {}).get("status") == "ok"))
     unsafe = [row["scenario"] for row in rows
               if row.get("negmas", {}).get("status") == "ok"
               and row["negmas"].get("safe_parsing") is False]

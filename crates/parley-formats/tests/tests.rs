@@ -1,4 +1,7 @@
 //! Integration tests of parley-formats.
 
+mod bad_input;
 mod conformance;
 mod corpus;
+mod nonlinear;
+mod roundtrip;

@@ -1,0 +1,3 @@
+//! Integration tests of parley-core.
+
+mod analysis_props;
