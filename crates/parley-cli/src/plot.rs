@@ -15,7 +15,9 @@ const PANEL: u32 = 420;
 /// Draws the analysis to an SVG file.
 pub fn draw(scenario: &Scenario, analysis: &Analysis, path: &Path) -> anyhow::Result<()> {
     let n = scenario.n_parties();
-    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
+    let pairs: Vec<(usize, usize)> = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .collect();
     if pairs.is_empty() {
         anyhow::bail!("a plot needs at least two parties");
     }
@@ -26,7 +28,11 @@ pub fn draw(scenario: &Scenario, analysis: &Analysis, path: &Path) -> anyhow::Re
     root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(30);
     title.titled(
-        &format!("{} — {} frontier points", scenario.name(), analysis.pareto.len()),
+        &format!(
+            "{} — {} frontier points",
+            scenario.name(),
+            analysis.pareto.len()
+        ),
         ("sans-serif", 18),
     )?;
     let panels = body.split_evenly((rows as usize, cols as usize));
@@ -57,35 +63,61 @@ fn draw_pair(
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
 
-    let mut front: Vec<(f64, f64)> = analysis.pareto.iter().map(|p| (p.utilities[a], p.utilities[b])).collect();
+    let mut front: Vec<(f64, f64)> = analysis
+        .pareto
+        .iter()
+        .map(|p| (p.utilities[a], p.utilities[b]))
+        .collect();
     front.sort_by(|x, y| x.0.total_cmp(&y.0));
     let blue = RGBColor(31, 119, 180);
     if scenario.n_parties() == 2 {
         chart.draw_series(LineSeries::new(front.iter().copied(), blue.stroke_width(1)))?;
     }
     chart
-        .draw_series(front.iter().map(|&(x, y)| Circle::new((x, y), 3, blue.filled())))?
+        .draw_series(
+            front
+                .iter()
+                .map(|&(x, y)| Circle::new((x, y), 3, blue.filled())),
+        )?
         .label("Pareto frontier")
         .legend(move |(x, y)| Circle::new((x, y), 3, blue.filled()));
 
     let (ra, rb) = (analysis.reserved[a], analysis.reserved[b]);
     let grey = RGBColor(120, 120, 120);
     chart
-        .draw_series(LineSeries::new(vec![(ra, 0.0), (ra, 1.02)], grey.stroke_width(1)))?
+        .draw_series(LineSeries::new(
+            vec![(ra, 0.0), (ra, 1.02)],
+            grey.stroke_width(1),
+        ))?
         .label("reservation values")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grey));
-    chart.draw_series(LineSeries::new(vec![(0.0, rb), (1.02, rb)], grey.stroke_width(1)))?;
+    chart.draw_series(LineSeries::new(
+        vec![(0.0, rb), (1.02, rb)],
+        grey.stroke_width(1),
+    ))?;
 
     let marks = [
         ("Nash", &analysis.nash, RGBColor(214, 39, 40)),
-        ("Kalai–Smorodinsky", &analysis.kalai_smorodinsky, RGBColor(44, 160, 44)),
-        ("max welfare", &analysis.max_welfare, RGBColor(148, 103, 189)),
+        (
+            "Kalai–Smorodinsky",
+            &analysis.kalai_smorodinsky,
+            RGBColor(44, 160, 44),
+        ),
+        (
+            "max welfare",
+            &analysis.max_welfare,
+            RGBColor(148, 103, 189),
+        ),
     ];
     for (label, point, colour) in marks {
         if let Some(p) = point {
             let (x, y) = (p.utilities[a], p.utilities[b]);
             chart
-                .draw_series(std::iter::once(TriangleMarker::new((x, y), 7, colour.filled())))?
+                .draw_series(std::iter::once(TriangleMarker::new(
+                    (x, y),
+                    7,
+                    colour.filled(),
+                )))?
                 .label(label)
                 .legend(move |(x, y)| TriangleMarker::new((x, y), 5, colour.filled()));
         }

@@ -95,7 +95,7 @@ impl Residue {
     }
 
     /// Exact quotient; `None` when `other` is zero (modulo the prime).
-    pub fn div(self, other: Residue) -> Option<Residue> {
+    pub fn checked_div(self, other: Residue) -> Option<Residue> {
         if other.0 == 0 {
             None
         } else {
@@ -140,7 +140,7 @@ impl Residue {
         let value = if scale >= 0 {
             digits.mul(power)
         } else {
-            digits.div(power)?
+            digits.checked_div(power)?
         };
         Some(if negative { value.neg() } else { value })
     }
@@ -245,7 +245,9 @@ mod tests {
 
     #[test]
     fn thirds_sum_to_one() {
-        let third = Residue::ONE.div(Residue::from_u64(3)).expect("3 is invertible");
+        let third = Residue::ONE
+            .checked_div(Residue::from_u64(3))
+            .expect("3 is invertible");
         assert_eq!(third.add(third).add(third), Residue::ONE);
     }
 

@@ -33,7 +33,9 @@ mod ufun;
 pub use error::{Error, Result};
 pub use exact::{Residue, Utility};
 pub use scenario::{Party, Scenario};
-pub use space::{Issue, IssueKind, OutcomeCount, OutcomeSpace, DEFAULT_REAL_STEPS, MAX_ISSUE_VALUES};
+pub use space::{
+    Issue, IssueKind, OutcomeCount, OutcomeSpace, DEFAULT_REAL_STEPS, MAX_ISSUE_VALUES,
+};
 pub use ufun::{
     Bound, CompiledUtility, HyperRectangles, IssueTerm, LinearAdditive, Rectangle, UtilityFunction,
     ValueFunction, MIN_MAX_EVALUATION, WEIGHT_SUM_TOLERANCE,

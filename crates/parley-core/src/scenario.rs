@@ -47,10 +47,14 @@ impl Scenario {
                 source: Box::new(e),
             };
             if party.name.trim().is_empty() {
-                return Err(invalid(Error::InvalidUtility("the party has no name".into())));
+                return Err(invalid(Error::InvalidUtility(
+                    "the party has no name".into(),
+                )));
             }
             if !seen.insert(party.name.as_str()) {
-                return Err(invalid(Error::InvalidUtility("two parties have this name".into())));
+                return Err(invalid(Error::InvalidUtility(
+                    "two parties have this name".into(),
+                )));
             }
             if !party.reservation.is_finite() {
                 return Err(invalid(Error::InvalidUtility(

@@ -392,7 +392,9 @@ mod tests {
     #[test]
     fn huge_spaces_are_counted_approximately() {
         let issues = (0..60)
-            .map(|i| Issue::new(format!("i{i}"), IssueKind::Integer { min: 0, max: 9 }).expect("ok"))
+            .map(|i| {
+                Issue::new(format!("i{i}"), IssueKind::Integer { min: 0, max: 9 }).expect("ok")
+            })
             .collect();
         let space = OutcomeSpace::new(issues).expect("valid");
         match space.outcome_count() {

@@ -105,7 +105,8 @@ pub enum UtilityFunction {
 }
 
 fn residue(x: f64, what: &str) -> Result<Residue> {
-    Residue::from_f64(x).ok_or_else(|| Error::InvalidUtility(format!("{what} is not a finite number")))
+    Residue::from_f64(x)
+        .ok_or_else(|| Error::InvalidUtility(format!("{what} is not a finite number")))
 }
 
 impl UtilityFunction {
@@ -124,7 +125,9 @@ impl UtilityFunction {
                 for term in &linear.terms {
                     let name = issue_name(term.issue)?;
                     if std::mem::replace(&mut seen[term.issue], true) {
-                        return Err(Error::InvalidUtility(format!("issue {name:?} is weighted twice")));
+                        return Err(Error::InvalidUtility(format!(
+                            "issue {name:?} is weighted twice"
+                        )));
                     }
                     if !(term.weight.is_finite() && term.weight >= 0.0) {
                         return Err(Error::InvalidUtility(format!(
@@ -142,7 +145,8 @@ impl UtilityFunction {
                                     issue.cardinality()
                                 )));
                             }
-                            if let Some(bad) = evals.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
+                            if let Some(bad) = evals.iter().find(|e| !(e.is_finite() && **e >= 0.0))
+                            {
                                 return Err(Error::InvalidUtility(format!(
                                     "issue {name:?}: evaluation {bad} must be a number ≥ 0"
                                 )));
@@ -176,7 +180,9 @@ impl UtilityFunction {
                 }
                 for (idx, rect) in rects.rectangles.iter().enumerate() {
                     if !rect.utility.is_finite() {
-                        return Err(Error::InvalidUtility(format!("rectangle {idx}: utility is not finite")));
+                        return Err(Error::InvalidUtility(format!(
+                            "rectangle {idx}: utility is not finite"
+                        )));
                     }
                     for bound in rect.include.iter().chain(&rect.exclude) {
                         let name = issue_name(bound.issue)?;
@@ -231,7 +237,7 @@ impl CompiledUtility {
                     .iter()
                     .map(|r| {
                         let exact = residue(r.utility, "a rectangle's utility")?
-                            .div(max)
+                            .checked_div(max)
                             .ok_or_else(|| Error::InvalidUtility("the normaliser is 0".into()))?;
                         Ok(Utility::new(r.utility / rects.max, exact))
                     })
@@ -280,7 +286,9 @@ impl CompiledUtility {
     /// For additive functions: the contribution of value `value_idx` of issue `issue`.
     pub fn contribution(&self, issue: usize, value_idx: u32) -> Option<Utility> {
         match &self.inner {
-            Compiled::Additive { offsets, table } => Some(table[offsets[issue] + value_idx as usize]),
+            Compiled::Additive { offsets, table } => {
+                Some(table[offsets[issue] + value_idx as usize])
+            }
             Compiled::Rectangles { .. } => None,
         }
     }
@@ -325,10 +333,11 @@ fn compile_linear(linear: &LinearAdditive, space: &OutcomeSpace) -> Result<Compi
         if renormalize {
             weight /= weight_sum;
             weight_exact = weight_exact
-                .div(weight_sum_exact)
+                .checked_div(weight_sum_exact)
                 .ok_or_else(|| Error::InvalidUtility("the weights sum to 0".into()))?;
         }
-        let row = &mut table[offsets[term.issue]..offsets[term.issue] + issue.cardinality() as usize];
+        let row =
+            &mut table[offsets[term.issue]..offsets[term.issue] + issue.cardinality() as usize];
         match &term.value_function {
             ValueFunction::Table(evals) => {
                 let max = evals.iter().copied().fold(0.0f64, f64::max);
@@ -338,8 +347,10 @@ fn compile_linear(linear: &LinearAdditive, space: &OutcomeSpace) -> Result<Compi
                 let max_exact = residue(max, "an evaluation")?;
                 for (slot, &eval) in row.iter_mut().zip(evals) {
                     let e_exact = residue(eval, "an evaluation")?
-                        .div(max_exact)
-                        .ok_or_else(|| Error::InvalidUtility("an evaluation maximum is 0".into()))?;
+                        .checked_div(max_exact)
+                        .ok_or_else(|| {
+                            Error::InvalidUtility("an evaluation maximum is 0".into())
+                        })?;
                     *slot = Utility::new(weight * (eval / max), weight_exact.mul(e_exact));
                 }
             }
@@ -374,10 +385,11 @@ fn numeric_delta(kind: &IssueKind, value_idx: u32) -> Result<(f64, Residue)> {
                 return Ok((0.0, Residue::ZERO));
             }
             let span = max - min;
-            let span_exact = residue(*max, "an interval end")?.sub(residue(*min, "an interval end")?);
+            let span_exact =
+                residue(*max, "an interval end")?.sub(residue(*min, "an interval end")?);
             let exact = span_exact
                 .mul(Residue::from_u64(value_idx as u64))
-                .div(Residue::from_u64((*steps - 1) as u64))
+                .checked_div(Residue::from_u64((*steps - 1) as u64))
                 .ok_or_else(|| Error::InvalidUtility("steps must be at least 2".into()))?;
             Ok((span * value_idx as f64 / (*steps - 1) as f64, exact))
         }

@@ -2,8 +2,8 @@
 
 use parley_core::analysis::{analyze, decode, AnalysisConfig, Method};
 use parley_core::{
-    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party, Rectangle, Scenario,
-    UtilityFunction, ValueFunction,
+    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party,
+    Rectangle, Scenario, UtilityFunction, ValueFunction,
 };
 use proptest::prelude::*;
 
@@ -29,11 +29,23 @@ fn spec() -> impl Strategy<Value = Spec> {
         )
             .prop_flat_map(move |(cards, reservations, nonlinear)| {
                 let evals = proptest::collection::vec(
-                    cards.iter().map(|&c| proptest::collection::vec(0u8..5, c as usize)).collect::<Vec<_>>(),
+                    cards
+                        .iter()
+                        .map(|&c| proptest::collection::vec(0u8..5, c as usize))
+                        .collect::<Vec<_>>(),
                     n_parties,
                 );
-                let weights = proptest::collection::vec(proptest::collection::vec(0u8..4, n_issues), n_parties);
-                (Just(cards), evals, weights, Just(reservations), Just(nonlinear))
+                let weights = proptest::collection::vec(
+                    proptest::collection::vec(0u8..4, n_issues),
+                    n_parties,
+                );
+                (
+                    Just(cards),
+                    evals,
+                    weights,
+                    Just(reservations),
+                    Just(nonlinear),
+                )
             })
             .prop_map(|(cards, evals, weights, reservations, nonlinear)| Spec {
                 cards,
@@ -46,7 +58,12 @@ fn spec() -> impl Strategy<Value = Spec> {
 }
 
 /// Builds the scenario; `issue_order` and `value_orders` permute issues and values.
-fn build(spec: &Spec, issue_order: &[usize], value_orders: &[Vec<u32>], allow_nonlinear: bool) -> Scenario {
+fn build(
+    spec: &Spec,
+    issue_order: &[usize],
+    value_orders: &[Vec<u32>],
+    allow_nonlinear: bool,
+) -> Scenario {
     let issues = issue_order
         .iter()
         .map(|&i| {
@@ -66,7 +83,11 @@ fn build(spec: &Spec, issue_order: &[usize], value_orders: &[Vec<u32>], allow_no
                     for (slot, &v) in value_orders[i].iter().enumerate() {
                         rectangles.push(Rectangle {
                             utility: spec.evals[p][i][v as usize] as f64,
-                            include: vec![Bound { issue: pos, lo: slot as u32, hi: slot as u32 }],
+                            include: vec![Bound {
+                                issue: pos,
+                                lo: slot as u32,
+                                hi: slot as u32,
+                            }],
                             exclude: vec![],
                         });
                     }
@@ -75,13 +96,30 @@ fn build(spec: &Spec, issue_order: &[usize], value_orders: &[Vec<u32>], allow_no
                     // Original issues 0 and 1 at their original value 0, wherever the
                     // permutation put them.
                     let at = |i: usize| {
-                        let pos = issue_order.iter().position(|&x| x == i).expect("permutation");
-                        let slot = value_orders[i].iter().position(|&v| v == 0).expect("permutation") as u32;
-                        Bound { issue: pos, lo: slot, hi: slot }
+                        let pos = issue_order
+                            .iter()
+                            .position(|&x| x == i)
+                            .expect("permutation");
+                        let slot = value_orders[i]
+                            .iter()
+                            .position(|&v| v == 0)
+                            .expect("permutation") as u32;
+                        Bound {
+                            issue: pos,
+                            lo: slot,
+                            hi: slot,
+                        }
                     };
-                    rectangles.push(Rectangle { utility: 3.0, include: vec![], exclude: vec![at(0), at(1)] });
+                    rectangles.push(Rectangle {
+                        utility: 3.0,
+                        include: vec![],
+                        exclude: vec![at(0), at(1)],
+                    });
                 }
-                UtilityFunction::HyperRectangles(HyperRectangles { max: 20.0, rectangles })
+                UtilityFunction::HyperRectangles(HyperRectangles {
+                    max: 20.0,
+                    rectangles,
+                })
             } else {
                 let terms = issue_order
                     .iter()
@@ -91,9 +129,14 @@ fn build(spec: &Spec, issue_order: &[usize], value_orders: &[Vec<u32>], allow_no
                         // Written as clean decimals (0.1 … 0.4): weights are taken as the
                         // decimals they are written as, so 0.1 + 0.2 style float noise
                         // would make them different rationals.
-                        weight: format!("0.{}", spec.weights[p][i] + 1).parse().expect("decimal"),
+                        weight: format!("0.{}", spec.weights[p][i] + 1)
+                            .parse()
+                            .expect("decimal"),
                         value_function: ValueFunction::Table(
-                            value_orders[i].iter().map(|&v| spec.evals[p][i][v as usize] as f64).collect(),
+                            value_orders[i]
+                                .iter()
+                                .map(|&v| spec.evals[p][i][v as usize] as f64)
+                                .collect(),
                         ),
                     })
                     .collect();
@@ -140,7 +183,9 @@ fn strictly_dominates(q: &[f64], p: &[f64]) -> bool {
 }
 
 fn sorted_vectors(points: impl Iterator<Item = Vec<f64>>) -> Vec<Vec<i64>> {
-    let mut v: Vec<Vec<i64>> = points.map(|p| p.iter().map(|x| (x * 1e9).round() as i64).collect()).collect();
+    let mut v: Vec<Vec<i64>> = points
+        .map(|p| p.iter().map(|x| (x * 1e9).round() as i64).collect())
+        .collect();
     v.sort();
     v
 }
@@ -225,8 +270,18 @@ fn search_finds_the_exact_frontier_of_a_small_nonlinear_space() {
     let spec = Spec {
         cards: vec![4, 3, 4, 3],
         evals: vec![
-            vec![vec![0, 1, 2, 4], vec![3, 0, 1], vec![4, 2, 1, 0], vec![0, 2, 4]],
-            vec![vec![4, 2, 1, 0], vec![0, 4, 1], vec![1, 4, 2, 0], vec![4, 0, 2]],
+            vec![
+                vec![0, 1, 2, 4],
+                vec![3, 0, 1],
+                vec![4, 2, 1, 0],
+                vec![0, 2, 4],
+            ],
+            vec![
+                vec![4, 2, 1, 0],
+                vec![0, 4, 1],
+                vec![1, 4, 2, 0],
+                vec![4, 0, 2],
+            ],
         ],
         weights: vec![vec![1, 1, 1, 1], vec![1, 1, 1, 1]],
         reservations: vec![0, 0],
@@ -234,8 +289,14 @@ fn search_finds_the_exact_frontier_of_a_small_nonlinear_space() {
     };
     let (issues, values) = identity(&spec);
     let scenario = build(&spec, &issues, &values, true);
-    let exact = analyze(&scenario, &AnalysisConfig { method: Method::Enumerate, ..AnalysisConfig::default() })
-        .expect("analysis");
+    let exact = analyze(
+        &scenario,
+        &AnalysisConfig {
+            method: Method::Enumerate,
+            ..AnalysisConfig::default()
+        },
+    )
+    .expect("analysis");
     let searched = analyze(
         &scenario,
         &AnalysisConfig {
@@ -263,8 +324,13 @@ fn additive_method_refuses_nonlinear_utilities() {
     };
     let (issues, values) = identity(&spec);
     let scenario = build(&spec, &issues, &values, true);
-    let err = analyze(&scenario, &AnalysisConfig { method: Method::Additive, ..AnalysisConfig::default() })
-        .expect_err("not additive");
+    let err = analyze(
+        &scenario,
+        &AnalysisConfig {
+            method: Method::Additive,
+            ..AnalysisConfig::default()
+        },
+    )
+    .expect_err("not additive");
     assert!(err.to_string().contains("linear-additive"), "{err}");
 }
-

@@ -4,12 +4,12 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or folder could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not well-formed TOML, JSON or XML.
     #[error("{path}: {message}")]
@@ -30,12 +30,12 @@ pub enum Error {
         what: String,
     },
     /// The scenario the file describes is not valid.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Scenario {
         /// The file.
         path: String,
         /// What is wrong with the scenario.
-        source: parley_core::Error,
+        error: parley_core::Error,
     },
     /// The path is neither a native scenario file nor a Genius folder.
     #[error("{path}: {what}")]

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use parley_core::{
-    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party, Rectangle, Scenario,
-    UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
+    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party,
+    Rectangle, Scenario, UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
 };
 use roxmltree::{Document, Node};
 
@@ -70,11 +70,17 @@ fn integer(path: &str, doc: &Document, node: Node, names: &[&str]) -> Result<Opt
 }
 
 fn issue_type(node: Node) -> String {
-    attr(node, &["vtype", "type", "etype"]).unwrap_or("discrete").to_ascii_lowercase()
+    attr(node, &["vtype", "type", "etype"])
+        .unwrap_or("discrete")
+        .to_ascii_lowercase()
 }
 
-fn elements<'a, 'input>(node: Node<'a, 'input>, tag: &'a str) -> impl Iterator<Item = Node<'a, 'input>> + 'a {
-    node.children().filter(move |c| c.is_element() && c.tag_name().name() == tag)
+fn elements<'a, 'input>(
+    node: Node<'a, 'input>,
+    tag: &'a str,
+) -> impl Iterator<Item = Node<'a, 'input>> + 'a {
+    node.children()
+        .filter(move |c| c.is_element() && c.tag_name().name() == tag)
 }
 
 fn parse_xml<'a>(text: &'a str, path: &str) -> Result<Document<'a>> {
@@ -91,7 +97,13 @@ fn read_domain(text: &str, path: &str, notes: &mut Vec<String>) -> Result<Vec<Do
     for node in doc.descendants().filter(|n| n.has_tag_name("issue")) {
         let name = node
             .attribute("name")
-            .ok_or_else(|| invalid(path, place(&doc, node, "<issue>"), "expected a `name` attribute"))?
+            .ok_or_else(|| {
+                invalid(
+                    path,
+                    place(&doc, node, "<issue>"),
+                    "expected a `name` attribute",
+                )
+            })?
             .to_string();
         let index = integer(path, &doc, node, &["index"])?;
         let here = place(&doc, node, &format!("issue {name:?}"));
@@ -99,11 +111,17 @@ fn read_domain(text: &str, path: &str, notes: &mut Vec<String>) -> Result<Vec<Do
             "discrete" => {
                 let mut values: Vec<String> = Vec::new();
                 for item in elements(node, "item") {
-                    let value = item
-                        .attribute("value")
-                        .ok_or_else(|| invalid(path, place(&doc, item, "<item>"), "expected a `value` attribute"))?;
+                    let value = item.attribute("value").ok_or_else(|| {
+                        invalid(
+                            path,
+                            place(&doc, item, "<item>"),
+                            "expected a `value` attribute",
+                        )
+                    })?;
                     if values.iter().any(|v| v == value) {
-                        notes.push(format!("{path}: issue {name:?}: value {value:?} is listed twice; kept once"));
+                        notes.push(format!(
+                            "{path}: issue {name:?}: value {value:?} is listed twice; kept once"
+                        ));
                     } else {
                         values.push(value.to_string());
                     }
@@ -115,11 +133,19 @@ fn read_domain(text: &str, path: &str, notes: &mut Vec<String>) -> Result<Vec<Do
                 let lo = number(path, &doc, range, &["lowerbound", "lowerBound"])?;
                 let hi = number(path, &doc, range, &["upperbound", "upperBound"])?;
                 let (Some(lo), Some(hi)) = (lo, hi) else {
-                    return Err(invalid(path, here, "expected `lowerbound` and `upperbound`"));
+                    return Err(invalid(
+                        path,
+                        here,
+                        "expected `lowerbound` and `upperbound`",
+                    ));
                 };
                 if issue_type(node) == "integer" {
                     if lo.fract() != 0.0 || hi.fract() != 0.0 {
-                        return Err(invalid(path, here, "an integer issue needs whole-number bounds"));
+                        return Err(invalid(
+                            path,
+                            here,
+                            "an integer issue needs whole-number bounds",
+                        ));
                     }
                     IssueKind::Integer {
                         min: lo as i64,
@@ -140,18 +166,24 @@ fn read_domain(text: &str, path: &str, notes: &mut Vec<String>) -> Result<Vec<Do
                 return Err(invalid(
                     path,
                     here,
-                    format!("issue type {other:?} is not supported (expected discrete, integer or real)"),
+                    format!(
+                    "issue type {other:?} is not supported (expected discrete, integer or real)"
+                ),
                 ))
             }
         };
         let issue = Issue::new(name, kind).map_err(|e| Error::Scenario {
             path: path.to_string(),
-            source: e,
+            error: e,
         })?;
         issues.push(DomainIssue { index, issue });
     }
     if issues.is_empty() {
-        return Err(invalid(path, "<negotiation_template>", "expected at least one <issue>"));
+        return Err(invalid(
+            path,
+            "<negotiation_template>",
+            "expected at least one <issue>",
+        ));
     }
     Ok(issues)
 }
@@ -189,7 +221,11 @@ fn read_profile(
         .flatten()
         .unwrap_or(1.0);
     // Genius reads a factor of 0 (or anything outside (0, 1]) as "no discounting".
-    let discount = if discount > 0.0 && discount <= 1.0 { discount } else { 1.0 };
+    let discount = if discount > 0.0 && discount <= 1.0 {
+        discount
+    } else {
+        1.0
+    };
 
     let nonlinear = root.descendants().any(|n| n.has_tag_name("hyperRectangle"))
         || root.attribute("type") == Some("nonlinear");
@@ -249,7 +285,10 @@ fn read_linear(
             }
         }
         let Some(weight) = index.and_then(|i| weights.get(&i).copied()) else {
-            notes.push(format!("{party}: issue {:?} has no weight; it counts 0", issue.name()));
+            notes.push(format!(
+                "{party}: issue {:?} has no weight; it counts 0",
+                issue.name()
+            ));
             continue;
         };
         if let Some(i) = index {
@@ -259,7 +298,9 @@ fn read_linear(
             IssueKind::Discrete { values } => {
                 let mut evals = vec![None; values.len()];
                 for item in elements(node, "item") {
-                    let Some(value) = item.attribute("value") else { continue };
+                    let Some(value) = item.attribute("value") else {
+                        continue;
+                    };
                     let eval = number(path, doc, item, &["evaluation"])?.unwrap_or(0.0);
                     match issue.value_index(value) {
                         Some(v) => {
@@ -287,7 +328,11 @@ fn read_linear(
             }
             IssueKind::Integer { .. } | IssueKind::Real { .. } => {
                 let Some(evaluator) = elements(node, "evaluator").next() else {
-                    return Err(invalid(path, here, "expected an <evaluator ftype=\"linear\"> for a numeric issue"));
+                    return Err(invalid(
+                        path,
+                        here,
+                        "expected an <evaluator ftype=\"linear\"> for a numeric issue",
+                    ));
                 };
                 let ftype = evaluator.attribute("ftype").unwrap_or("linear");
                 if ftype != "linear" {
@@ -346,7 +391,9 @@ fn read_linear(
     }
     let sum: f64 = terms.iter().map(|t| t.weight).sum();
     if (sum - 1.0).abs() > parley_core::WEIGHT_SUM_TOLERANCE && sum > 0.0 {
-        notes.push(format!("{party}: weights summed to {sum}; divided by the sum"));
+        notes.push(format!(
+            "{party}: weights summed to {sum}; divided by the sum"
+        ));
     }
     Ok(UtilityFunction::Linear(LinearAdditive { terms }))
 }
@@ -386,8 +433,9 @@ fn read_rectangles(
                     .map(|b| {
                         let here = place(doc, b, &format!("<{tag}>"));
                         let index = integer(path, doc, b, &["index"])?;
-                        let issue_idx = match_issue(domain, index, None)
-                            .ok_or_else(|| invalid(path, &here, "`index` names no issue of the domain"))?;
+                        let issue_idx = match_issue(domain, index, None).ok_or_else(|| {
+                            invalid(path, &here, "`index` names no issue of the domain")
+                        })?;
                         let issue = &space.issues()[issue_idx];
                         let lo = number(path, doc, b, &["min"])?;
                         let hi = number(path, doc, b, &["max"])?;
@@ -396,9 +444,14 @@ fn read_rectangles(
                         };
                         let n = issue.cardinality();
                         let first = issue.numeric_value(0).unwrap_or(0.0);
-                        let to_index = |x: f64| ((x - first).round().max(0.0) as u64).min(n as u64 - 1) as u32;
+                        let to_index =
+                            |x: f64| ((x - first).round().max(0.0) as u64).min(n as u64 - 1) as u32;
                         if issue.numeric_value(0).is_none() {
-                            return Err(invalid(path, here, "rectangle bounds need an integer or real issue"));
+                            return Err(invalid(
+                                path,
+                                here,
+                                "rectangle bounds need an integer or real issue",
+                            ));
                         }
                         Ok(Bound {
                             issue: issue_idx,
@@ -417,22 +470,31 @@ fn read_rectangles(
         }
     }
     if rectangles.is_empty() {
-        return Err(invalid(path, "<utility_space type=\"nonlinear\">", "expected <hyperRectangle> constraints"));
+        return Err(invalid(
+            path,
+            "<utility_space type=\"nonlinear\">",
+            "expected <hyperRectangle> constraints",
+        ));
     }
     let max = match max {
         Some(m) if m > 0.0 => m,
         _ => {
-            notes.push(format!("{path}: no <utility maxutility=..>; normalised by the sum of utilities"));
+            notes.push(format!(
+                "{path}: no <utility maxutility=..>; normalised by the sum of utilities"
+            ));
             raw_sum.max(1.0)
         }
     };
-    Ok(UtilityFunction::HyperRectangles(HyperRectangles { max, rectangles }))
+    Ok(UtilityFunction::HyperRectangles(HyperRectangles {
+        max,
+        rectangles,
+    }))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
+    move |error| Error::Io {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 
@@ -477,7 +539,8 @@ pub fn read_folder(dir: &Path) -> Result<GeniusScenario> {
                 other => notes.push(format!("ignored {} (root <{other}>)", file.0)),
             },
             Err(e) => {
-                let looks_genius = file.1.contains("<utility_space") || file.1.contains("<negotiation_template");
+                let looks_genius =
+                    file.1.contains("<utility_space") || file.1.contains("<negotiation_template");
                 if looks_genius {
                     return Err(Error::Syntax {
                         path: display,
@@ -497,15 +560,19 @@ pub fn read_folder(dir: &Path) -> Result<GeniusScenario> {
     if profiles.is_empty() {
         return Err(Error::Unsupported {
             path: dir.display().to_string(),
-            what: "no Genius profile (an .xml file with root <utility_space>) in this folder".into(),
+            what: "no Genius profile (an .xml file with root <utility_space>) in this folder"
+                .into(),
         });
     }
     let domain_path = dir.join(domain_name).display().to_string();
     let domain = read_domain(domain_text, &domain_path, &mut notes)?;
-    let space = OutcomeSpace::new(domain.iter().map(|d| d.issue.clone()).collect()).map_err(|e| Error::Scenario {
-        path: domain_path.clone(),
-        source: e,
-    })?;
+    let space =
+        OutcomeSpace::new(domain.iter().map(|d| d.issue.clone()).collect()).map_err(|e| {
+            Error::Scenario {
+                path: domain_path.clone(),
+                error: e,
+            }
+        })?;
     let mut parties = Vec::with_capacity(profiles.len());
     for (file_name, text) in profiles {
         let path = dir.join(file_name).display().to_string();
@@ -513,7 +580,9 @@ pub fn read_folder(dir: &Path) -> Result<GeniusScenario> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| file_name.clone());
-        parties.push(read_profile(text, &path, &stem, &domain, &space, &mut notes)?);
+        parties.push(read_profile(
+            text, &path, &stem, &domain, &space, &mut notes,
+        )?);
     }
     let name = dir
         .file_name()
@@ -521,7 +590,7 @@ pub fn read_folder(dir: &Path) -> Result<GeniusScenario> {
         .unwrap_or_else(|| "scenario".into());
     let scenario = Scenario::new(name, None, space, parties).map_err(|e| Error::Scenario {
         path: dir.display().to_string(),
-        source: e,
+        error: e,
     })?;
     Ok(GeniusScenario { scenario, notes })
 }
@@ -544,7 +613,13 @@ fn escape(text: &str) -> String {
 fn file_stem(name: &str) -> String {
     let cleaned: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || "-_. ".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || "-_. ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if cleaned.trim().is_empty() {
         "scenario".into()
@@ -630,7 +705,9 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
                                 _ => (0.0, 0.0),
                             };
                             let (vtype, min, max) = match kind {
-                                IssueKind::Integer { min, max } => ("integer", *min as f64, *max as f64),
+                                IssueKind::Integer { min, max } => {
+                                    ("integer", *min as f64, *max as f64)
+                                }
                                 IssueKind::Real { min, max, .. } => ("real", *min, *max),
                                 IssueKind::Discrete { .. } => unreachable!("handled above"),
                             };
@@ -656,10 +733,13 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
                 );
                 for rect in &rects.rectangles {
                     body += &format!("    <hyperRectangle utility=\"{}\">\n", rect.utility);
-                    for (tag, bounds) in [("INCLUDES", &rect.include), ("EXCLUDES", &rect.exclude)] {
+                    for (tag, bounds) in [("INCLUDES", &rect.include), ("EXCLUDES", &rect.exclude)]
+                    {
                         for b in bounds {
                             let issue = &space.issues()[b.issue];
-                            let (Some(lo), Some(hi)) = (issue.numeric_value(b.lo), issue.numeric_value(b.hi)) else {
+                            let (Some(lo), Some(hi)) =
+                                (issue.numeric_value(b.lo), issue.numeric_value(b.hi))
+                            else {
                                 return Err(invalid(
                                     &dir.display().to_string(),
                                     format!("party {:?}", party.name),

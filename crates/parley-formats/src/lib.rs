@@ -62,9 +62,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
         },
     })?;
     let read = || {
-        std::fs::read_to_string(path).map_err(|source| Error::Io {
+        std::fs::read_to_string(path).map_err(|error| Error::Io {
             path: display.clone(),
-            source,
+            error,
         })
     };
     match format {

@@ -7,8 +7,8 @@
 use std::fmt;
 
 use parley_core::{
-    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party, Rectangle, Scenario,
-    UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
+    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party,
+    Rectangle, Scenario, UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
 };
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -44,11 +44,16 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a table of names to values")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
                 let mut entries: Vec<(String, V)> = Vec::new();
                 while let Some((key, value)) = access.next_entry::<String, V>()? {
                     if entries.iter().any(|(k, _)| *k == key) {
-                        return Err(serde::de::Error::custom(format!("key {key:?} appears twice")));
+                        return Err(serde::de::Error::custom(format!(
+                            "key {key:?} appears twice"
+                        )));
                     }
                     entries.push((key, value));
                 }
@@ -302,10 +307,9 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                         "a discrete issue takes `values`, not `min`/`max`/`steps` (set `type = \"integer\"` or `\"real\"`)",
                     ));
                 }
-                let values = issue
-                    .values
-                    .clone()
-                    .ok_or_else(|| invalid(path, &place, "expected `values = [...]` (or a `type`)"))?;
+                let values = issue.values.clone().ok_or_else(|| {
+                    invalid(path, &place, "expected `values = [...]` (or a `type`)")
+                })?;
                 IssueKind::Discrete { values }
             }
             IssueType::Integer => {
@@ -316,10 +320,18 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                         &place,
                         format!("`{which}` must be a whole number for an integer issue, not {x}"),
                     )),
-                    None => Err(invalid(path, &place, format!("an integer issue needs `{which}`"))),
+                    None => Err(invalid(
+                        path,
+                        &place,
+                        format!("an integer issue needs `{which}`"),
+                    )),
                 };
                 if issue.values.is_some() || issue.steps.is_some() {
-                    return Err(invalid(path, &place, "an integer issue takes `min` and `max` only"));
+                    return Err(invalid(
+                        path,
+                        &place,
+                        "an integer issue takes `min` and `max` only",
+                    ));
                 }
                 IssueKind::Integer {
                     min: bound(issue.min, "min")?,
@@ -328,11 +340,16 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
             }
             IssueType::Real => {
                 if issue.values.is_some() {
-                    return Err(invalid(path, &place, "a real issue takes `min`, `max` and `steps`"));
+                    return Err(invalid(
+                        path,
+                        &place,
+                        "a real issue takes `min`, `max` and `steps`",
+                    ));
                 }
                 let bound = |n: Option<Number>, which: &str| {
-                    n.map(Number::as_f64)
-                        .ok_or_else(|| invalid(path, &place, format!("a real issue needs `{which}`")))
+                    n.map(Number::as_f64).ok_or_else(|| {
+                        invalid(path, &place, format!("a real issue needs `{which}`"))
+                    })
                 };
                 IssueKind::Real {
                     min: bound(issue.min, "min")?,
@@ -341,14 +358,16 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                 }
             }
         };
-        issues.push(Issue::new(issue.name.clone(), kind).map_err(|e| Error::Scenario {
-            path: path.to_string(),
-            source: e,
-        })?);
+        issues.push(
+            Issue::new(issue.name.clone(), kind).map_err(|e| Error::Scenario {
+                path: path.to_string(),
+                error: e,
+            })?,
+        );
     }
     let space = OutcomeSpace::new(issues).map_err(|e| Error::Scenario {
         path: path.to_string(),
-        source: e,
+        error: e,
     })?;
 
     let mut parties = Vec::with_capacity(model.parties.len());
@@ -417,12 +436,15 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
             }
             UtilityKind::HyperRectangles => {
                 if !party.utility.issues.is_empty() {
-                    return Err(invalid(path, &place, "a hyper-rectangles utility takes `max` and `rectangles`"));
+                    return Err(invalid(
+                        path,
+                        &place,
+                        "a hyper-rectangles utility takes `max` and `rectangles`",
+                    ));
                 }
-                let max = party
-                    .utility
-                    .max
-                    .ok_or_else(|| invalid(path, &place, "a hyper-rectangles utility needs `max`"))?;
+                let max = party.utility.max.ok_or_else(|| {
+                    invalid(path, &place, "a hyper-rectangles utility needs `max`")
+                })?;
                 let mut rectangles = Vec::with_capacity(party.utility.rectangles.len());
                 for (r, rect) in party.utility.rectangles.iter().enumerate() {
                     let place = format!("{place}: rectangle {}", r + 1);
@@ -439,7 +461,10 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                                         invalid(
                                             path,
                                             &place,
-                                            format!("{:?} is not a value of issue {name:?}", label_text(label)),
+                                            format!(
+                                                "{:?} is not a value of issue {name:?}",
+                                                label_text(label)
+                                            ),
                                         )
                                     })
                                 };
@@ -467,9 +492,15 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
             discount: party.discount,
         });
     }
-    Scenario::new(model.name.clone(), model.description.clone(), space, parties).map_err(|e| Error::Scenario {
+    Scenario::new(
+        model.name.clone(),
+        model.description.clone(),
+        space,
+        parties,
+    )
+    .map_err(|e| Error::Scenario {
         path: path.to_string(),
-        source: e,
+        error: e,
     })
 }
 

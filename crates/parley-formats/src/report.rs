@@ -96,7 +96,9 @@ impl AnalysisReport {
                 .iter()
                 .map(|issue| IssueReport {
                     name: issue.name().to_string(),
-                    values: (0..issue.cardinality()).map(|v| issue.value_label(v)).collect(),
+                    values: (0..issue.cardinality())
+                        .map(|v| issue.value_label(v))
+                        .collect(),
                 })
                 .collect(),
             outcome_count: match analysis.outcome_count {

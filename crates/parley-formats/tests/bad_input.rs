@@ -6,7 +6,9 @@ use parley_formats::{genius, native};
 use proptest::prelude::*;
 
 fn toml_error(text: &str) -> String {
-    native::parse_toml(text, "bad.toml").expect_err("must be rejected").to_string()
+    native::parse_toml(text, "bad.toml")
+        .expect_err("must be rejected")
+        .to_string()
 }
 
 const GOOD: &str = r#"
@@ -37,23 +39,68 @@ fn good_fixture_loads() {
 #[test]
 fn errors_name_the_file_the_place_and_what_was_expected() {
     let cases: &[(&str, &[&str])] = &[
-        (&GOOD.replace("blue = 0", "green = 0"), &["bad.toml", "party \"a\"", "\"green\" is not a value"]),
-        (&GOOD.replace(", blue = 0", ""), &["party \"a\"", "missing \"blue\""]),
-        (&GOOD.replace("issue = \"colour\"", "issue = \"color\""), &["issue \"color\"", "no such issue"]),
-        (&GOOD.replace("reservation = 0.2", "reservaton = 0.2"), &["bad.toml", "line", "unknown field `reservaton`"]),
-        (&GOOD.replace("max = 3", "max = 3.5"), &["issue \"n\"", "whole number"]),
-        (&GOOD.replace("max = 3", "max = -1"), &["issue \"n\"", "greater than max"]),
-        (&GOOD.replace("weight = 1", "weight = -1"), &["party \"a\"", "weight -1"]),
-        (&GOOD.replace("values = { red = 1, blue = 0 }", "linear = { slope = 1, offset = 0 }"), &["discrete", "linear"]),
-        (&GOOD.replace("[[parties]]", "[[parties]"), &["bad.toml", "line"]),
-        (&GOOD.replace("values = [\"red\", \"blue\"]", "values = [\"red\", \"red\"]"), &["listed twice"]),
-        (&format!("{GOOD}\n[[parties]]\nname = \"a\"\n[parties.utility]\n"), &["two parties have this name"]),
-        (&GOOD.replace("reservation = 0.2", "discount = 0"), &["discount factor 0"]),
+        (
+            &GOOD.replace("blue = 0", "green = 0"),
+            &["bad.toml", "party \"a\"", "\"green\" is not a value"],
+        ),
+        (
+            &GOOD.replace(", blue = 0", ""),
+            &["party \"a\"", "missing \"blue\""],
+        ),
+        (
+            &GOOD.replace("issue = \"colour\"", "issue = \"color\""),
+            &["issue \"color\"", "no such issue"],
+        ),
+        (
+            &GOOD.replace("reservation = 0.2", "reservaton = 0.2"),
+            &["bad.toml", "line", "unknown field `reservaton`"],
+        ),
+        (
+            &GOOD.replace("max = 3", "max = 3.5"),
+            &["issue \"n\"", "whole number"],
+        ),
+        (
+            &GOOD.replace("max = 3", "max = -1"),
+            &["issue \"n\"", "greater than max"],
+        ),
+        (
+            &GOOD.replace("weight = 1", "weight = -1"),
+            &["party \"a\"", "weight -1"],
+        ),
+        (
+            &GOOD.replace(
+                "values = { red = 1, blue = 0 }",
+                "linear = { slope = 1, offset = 0 }",
+            ),
+            &["discrete", "linear"],
+        ),
+        (
+            &GOOD.replace("[[parties]]", "[[parties]"),
+            &["bad.toml", "line"],
+        ),
+        (
+            &GOOD.replace(
+                "values = [\"red\", \"blue\"]",
+                "values = [\"red\", \"red\"]",
+            ),
+            &["listed twice"],
+        ),
+        (
+            &format!("{GOOD}\n[[parties]]\nname = \"a\"\n[parties.utility]\n"),
+            &["two parties have this name"],
+        ),
+        (
+            &GOOD.replace("reservation = 0.2", "discount = 0"),
+            &["discount factor 0"],
+        ),
     ];
     for (text, needles) in cases {
         let message = toml_error(text);
         for needle in *needles {
-            assert!(message.contains(needle), "message {message:?} lacks {needle:?}");
+            assert!(
+                message.contains(needle),
+                "message {message:?} lacks {needle:?}"
+            );
         }
     }
 }
@@ -63,7 +110,10 @@ fn json_errors_say_line_and_column() {
     let message = native::parse_json("{\"name\": \"x\", \"issues\": [}", "bad.json")
         .expect_err("broken JSON")
         .to_string();
-    assert!(message.contains("bad.json") && message.contains("line 1"), "{message}");
+    assert!(
+        message.contains("bad.json") && message.contains("line 1"),
+        "{message}"
+    );
 }
 
 fn write_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -96,8 +146,16 @@ fn genius_quirks_load_with_notes() {
     ]);
     let loaded = genius::read_folder(dir.path()).expect("loads");
     assert_eq!(loaded.scenario.n_parties(), 1);
-    assert!(loaded.notes.iter().any(|n| n.contains("log.xml")), "{:?}", loaded.notes);
-    assert!(loaded.notes.iter().any(|n| n.contains("pareto.xml")), "{:?}", loaded.notes);
+    assert!(
+        loaded.notes.iter().any(|n| n.contains("log.xml")),
+        "{:?}",
+        loaded.notes
+    );
+    assert!(
+        loaded.notes.iter().any(|n| n.contains("pareto.xml")),
+        "{:?}",
+        loaded.notes
+    );
     let u = loaded.scenario.evaluate(&[0, 4]).expect("valid");
     assert!((u[0] - 1.0).abs() < 1e-12);
 }
@@ -106,19 +164,33 @@ fn genius_quirks_load_with_notes() {
 fn genius_errors_name_file_and_line() {
     let broken = PROFILE.replace("slope=\"0.25\"", "slope=\"steep\"");
     let dir = write_folder(&[("d.xml", DOMAIN), ("p1.xml", &broken)]);
-    let message = genius::read_folder(dir.path()).expect_err("bad slope").to_string();
-    assert!(message.contains("p1.xml") && message.contains("line 3") && message.contains("\"steep\""), "{message}");
+    let message = genius::read_folder(dir.path())
+        .expect_err("bad slope")
+        .to_string();
+    assert!(
+        message.contains("p1.xml") && message.contains("line 3") && message.contains("\"steep\""),
+        "{message}"
+    );
 
     let unclosed = PROFILE.replace("</objective>", "");
     let dir = write_folder(&[("d.xml", DOMAIN), ("p1.xml", &unclosed)]);
-    let message = genius::read_folder(dir.path()).expect_err("not XML").to_string();
-    assert!(message.contains("p1.xml") && message.contains("not well-formed XML"), "{message}");
+    let message = genius::read_folder(dir.path())
+        .expect_err("not XML")
+        .to_string();
+    assert!(
+        message.contains("p1.xml") && message.contains("not well-formed XML"),
+        "{message}"
+    );
 
     let dir = write_folder(&[("p1.xml", PROFILE)]);
-    let message = genius::read_folder(dir.path()).expect_err("no domain").to_string();
+    let message = genius::read_folder(dir.path())
+        .expect_err("no domain")
+        .to_string();
     assert!(message.contains("no Genius domain file"), "{message}");
 
-    let message = parley_formats::load(Path::new("/no/such/scenario.toml")).expect_err("missing").to_string();
+    let message = parley_formats::load(Path::new("/no/such/scenario.toml"))
+        .expect_err("missing")
+        .to_string();
     assert!(message.contains("/no/such/scenario.toml"), "{message}");
 }
 

@@ -34,17 +34,28 @@ fn compare(rel: &str, ours: &Value, reference: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     for key in ["parties", "outcome_count"] {
         if ours[key] != reference[key] {
-            problems.push(format!("{key}: ours {} vs reference {}", ours[key], reference[key]));
+            problems.push(format!(
+                "{key}: ours {} vs reference {}",
+                ours[key], reference[key]
+            ));
         }
     }
     let issue_names = |v: &Value| -> Vec<Value> {
-        v["issues"].as_array().map(|a| a.iter().map(|i| i["name"].clone()).collect()).unwrap_or_default()
+        v["issues"]
+            .as_array()
+            .map(|a| a.iter().map(|i| i["name"].clone()).collect())
+            .unwrap_or_default()
     };
     if issue_names(ours) != issue_names(reference) {
         problems.push("issue names differ".into());
     }
     let reserved = |v: &Value| -> Vec<f64> {
-        v["reserved"].as_array().expect("reserved").iter().map(|x| x.as_f64().expect("number")).collect()
+        v["reserved"]
+            .as_array()
+            .expect("reserved")
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .collect()
     };
     if !close(&reserved(ours), &reserved(reference)) {
         problems.push("reserved differ".into());
@@ -52,18 +63,33 @@ fn compare(rel: &str, ours: &Value, reference: &Value) -> Vec<String> {
     let ours_front = vectors(&ours["pareto"]);
     let ref_front = vectors(&reference["pareto"]);
     if ours_front.len() != ref_front.len() {
-        problems.push(format!("frontier size: ours {} vs reference {}", ours_front.len(), ref_front.len()));
+        problems.push(format!(
+            "frontier size: ours {} vs reference {}",
+            ours_front.len(),
+            ref_front.len()
+        ));
     }
-    let missing = ref_front.iter().filter(|r| !ours_front.iter().any(|o| close(o, r))).count();
-    let extra = ours_front.iter().filter(|o| !ref_front.iter().any(|r| close(o, r))).count();
+    let missing = ref_front
+        .iter()
+        .filter(|r| !ours_front.iter().any(|o| close(o, r)))
+        .count();
+    let extra = ours_front
+        .iter()
+        .filter(|o| !ref_front.iter().any(|r| close(o, r)))
+        .count();
     if missing + extra > 0 {
-        problems.push(format!("frontier: {missing} reference vectors missing, {extra} extra"));
+        problems.push(format!(
+            "frontier: {missing} reference vectors missing, {extra} extra"
+        ));
     }
     for key in ["nash", "kalai_smorodinsky", "max_welfare"] {
         match (&ours[key], &reference[key]) {
             (Value::Null, Value::Null) => {}
             (o, r) if o.is_object() && r.is_object() => {
-                let (ov, rv) = (o["value"].as_f64().unwrap_or(f64::NAN), r["value"].as_f64().unwrap_or(f64::NAN));
+                let (ov, rv) = (
+                    o["value"].as_f64().unwrap_or(f64::NAN),
+                    r["value"].as_f64().unwrap_or(f64::NAN),
+                );
                 if (ov - rv).abs() > TOL {
                     problems.push(format!("{key}.value: ours {ov} vs reference {rv}"));
                 }
@@ -71,12 +97,18 @@ fn compare(rel: &str, ours: &Value, reference: &Value) -> Vec<String> {
             (o, r) => problems.push(format!("{key}: ours {o} vs reference {r}")),
         }
     }
-    let (oo, ro) = (ours["opposition"].as_f64(), reference["opposition"].as_f64());
+    let (oo, ro) = (
+        ours["opposition"].as_f64(),
+        reference["opposition"].as_f64(),
+    );
     match (oo, ro) {
         (Some(a), Some(b)) if (a - b).abs() <= TOL => {}
         _ => problems.push(format!("opposition: ours {oo:?} vs reference {ro:?}")),
     }
-    problems.into_iter().map(|p| format!("{rel}: {p}")).collect()
+    problems
+        .into_iter()
+        .map(|p| format!("{rel}: {p}"))
+        .collect()
 }
 
 #[test]
@@ -86,7 +118,8 @@ fn every_linear_scenario_matches_its_reference() {
     let mut failures = Vec::new();
     for rel in reference_files(&corpus) {
         let reference: Value = serde_json::from_str(
-            &std::fs::read_to_string(corpus.join("reference").join(format!("{rel}.json"))).expect("readable"),
+            &std::fs::read_to_string(corpus.join("reference").join(format!("{rel}.json")))
+                .expect("readable"),
         )
         .expect("reference is JSON");
         if reference.get("pareto").is_none() {
@@ -100,13 +133,20 @@ fn every_linear_scenario_matches_its_reference() {
                 continue;
             }
         };
-        let analysis = analyze(&loaded.scenario, &AnalysisConfig::default()).expect("analysis succeeds");
-        let ours: Value = serde_json::from_str(&AnalysisReport::new(&loaded.scenario, &analysis).to_json())
-            .expect("report is JSON");
+        let analysis =
+            analyze(&loaded.scenario, &AnalysisConfig::default()).expect("analysis succeeds");
+        let ours: Value =
+            serde_json::from_str(&AnalysisReport::new(&loaded.scenario, &analysis).to_json())
+                .expect("report is JSON");
         failures.extend(compare(&rel, &ours, &reference));
         checked += 1;
     }
-    assert!(failures.is_empty(), "{} of {checked} scenarios differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} scenarios differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked >= 100, "only {checked} reference scenarios found");
     eprintln!("{checked} linear scenarios match their reference");
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 pub fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("PARLEY_SCENARIOS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios")
+        });
     if dir.join("genius").is_dir() && dir.join("reference").is_dir() {
         return Some(dir);
     }

@@ -37,19 +37,40 @@ fn search_covers_the_published_nonlinear_frontiers() {
     let mut failures = Vec::new();
     for rel in reference_files(&corpus) {
         let reference: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(corpus.join("reference").join(format!("{rel}.json"))).expect("readable"),
+            &std::fs::read_to_string(corpus.join("reference").join(format!("{rel}.json")))
+                .expect("readable"),
         )
         .expect("JSON");
-        let Some(published) = reference.get("published_pareto").and_then(|p| p.as_array()) else { continue };
+        let Some(published) = reference.get("published_pareto").and_then(|p| p.as_array()) else {
+            continue;
+        };
         let published: Vec<[f64; 2]> = published
             .iter()
-            .map(|p| [p[0].as_f64().expect("number"), p[1].as_f64().expect("number")])
+            .map(|p| {
+                [
+                    p[0].as_f64().expect("number"),
+                    p[1].as_f64().expect("number"),
+                ]
+            })
             .collect();
-        let scenario = read_folder(&corpus.join("genius").join(&rel)).expect("loads").scenario;
-        let config = AnalysisConfig { time_budget: budget, seed: 1, ..AnalysisConfig::default() };
+        let scenario = read_folder(&corpus.join("genius").join(&rel))
+            .expect("loads")
+            .scenario;
+        let config = AnalysisConfig {
+            time_budget: budget,
+            seed: 1,
+            ..AnalysisConfig::default()
+        };
         let analysis = analyze(&scenario, &config).expect("analysis");
-        assert!(!analysis.pareto_exact, "{rel}: a searched frontier is not proven exact");
-        let ours: Vec<[f64; 2]> = analysis.pareto.iter().map(|p| [p.utilities[0], p.utilities[1]]).collect();
+        assert!(
+            !analysis.pareto_exact,
+            "{rel}: a searched frontier is not proven exact"
+        );
+        let ours: Vec<[f64; 2]> = analysis
+            .pareto
+            .iter()
+            .map(|p| [p.utilities[0], p.utilities[1]])
+            .collect();
         // Every point found is attained by its outcome.
         for p in &analysis.pareto {
             let u = scenario.evaluate(&p.outcome).expect("valid outcome");
@@ -60,12 +81,19 @@ fn search_covers_the_published_nonlinear_frontiers() {
             .iter()
             .filter(|o| !published.iter().any(|p| p[0] >= o[0] && p[1] >= o[1]))
             .count();
-        rows.push(format!("{rel}: hypervolume ratio {ratio:.4}, {} points, {beats} beyond the published frontier", ours.len()));
+        rows.push(format!(
+            "{rel}: hypervolume ratio {ratio:.4}, {} points, {beats} beyond the published frontier",
+            ours.len()
+        ));
         if ratio < 0.99 {
             failures.push(format!("{rel}: ratio {ratio:.4} < 0.99"));
         }
     }
     eprintln!("{}", rows.join("\n"));
-    assert!(rows.len() >= 8, "expected the ANAC 2014 scenarios, found {}", rows.len());
+    assert!(
+        rows.len() >= 8,
+        "expected the ANAC 2014 scenarios, found {}",
+        rows.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -8,7 +8,9 @@ use parley_formats::report::AnalysisReport;
 use parley_formats::{genius, native};
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data")
+        .join(name)
 }
 
 fn report(scenario: &Scenario) -> String {
@@ -20,7 +22,9 @@ fn report(scenario: &Scenario) -> String {
 
 #[test]
 fn tricky_fixture_means_what_the_format_says() {
-    let scenario = parley_formats::load(&fixture("tricky.toml")).expect("loads").scenario;
+    let scenario = parley_formats::load(&fixture("tricky.toml"))
+        .expect("loads")
+        .scenario;
     assert_eq!(scenario.space().outcome_count().as_u64(), Some(3 * 6 * 6));
     let outcome = scenario
         .space()
@@ -33,15 +37,23 @@ fn tricky_fixture_means_what_the_format_says() {
     assert!(u[1].abs() < 1e-12, "{u:?}");
     // carol: red is outside the first rectangle; share 0.5 is outside [0.1, 0.3] → +4/10.
     assert!((u[2] - 0.4).abs() < 1e-12, "{u:?}");
-    let outcome = scenario.space().outcome_from_labels(&["blue", "3", "0.2"]).expect("values");
+    let outcome = scenario
+        .space()
+        .outcome_from_labels(&["blue", "3", "0.2"])
+        .expect("values");
     let u = scenario.evaluate(&outcome).expect("valid");
     // bob: weights 0.5 + 0.5; colour counts 0, price 3 → e = clamp(0.25·5) = 1 → 0.5.
-    assert!((u[1] - 0.5).abs() < 1e-12 && (u[2] - 0.6).abs() < 1e-12, "{u:?}");
+    assert!(
+        (u[1] - 0.5).abs() < 1e-12 && (u[2] - 0.6).abs() < 1e-12,
+        "{u:?}"
+    );
 }
 
 #[test]
 fn toml_and_json_round_trip() {
-    let original = parley_formats::load(&fixture("tricky.toml")).expect("loads").scenario;
+    let original = parley_formats::load(&fixture("tricky.toml"))
+        .expect("loads")
+        .scenario;
     let toml = native::to_toml(&original).expect("writes");
     let from_toml = native::parse_toml(&toml, "<toml>").expect("reads back");
     assert_eq!(native::to_model(&from_toml), native::to_model(&original));
@@ -58,54 +70,89 @@ fn bundled_scenarios_load_and_round_trip() {
     for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let scenario = parley_formats::load(&path).expect("bundled scenario loads").scenario;
+            let scenario = parley_formats::load(&path)
+                .expect("bundled scenario loads")
+                .scenario;
             let json = native::to_json(&scenario).expect("writes");
             let back = native::parse_json(&json, "<json>").expect("reads");
             assert_eq!(report(&back), report(&scenario), "{}", path.display());
             count += 1;
         }
     }
-    assert!(count >= 3, "expected the flagship and the everyday scenarios");
+    assert!(
+        count >= 3,
+        "expected the flagship and the everyday scenarios"
+    );
 }
 
 #[test]
 fn genius_round_trip_of_the_fixture() {
-    let original = parley_formats::load(&fixture("tricky.toml")).expect("loads").scenario;
+    let original = parley_formats::load(&fixture("tricky.toml"))
+        .expect("loads")
+        .scenario;
     // Genius rectangles bound integer issues only: keep the linear parties.
     let linear: Vec<_> = original.parties()[..2].to_vec();
     let scenario = Scenario::new("tricky", None, original.space().clone(), linear).expect("valid");
     let dir = tempfile::tempdir().expect("temp dir");
     genius::write_folder(&scenario, dir.path()).expect("writes");
-    let back = genius::read_folder(dir.path()).expect("reads back").scenario;
+    let back = genius::read_folder(dir.path())
+        .expect("reads back")
+        .scenario;
     // Real issues come back on Genius' default grid, so compare the integer/discrete part.
     assert_eq!(back.parties().len(), 2);
     assert_eq!(back.parties()[0].name, "alice");
-    let outcome = back.space().outcome_from_labels(&["red", "-2", "0.5"]).expect("values");
+    let outcome = back
+        .space()
+        .outcome_from_labels(&["red", "-2", "0.5"])
+        .expect("values");
     let u = back.evaluate(&outcome).expect("valid");
     assert!((u[0] - 1.0).abs() < 1e-12 && u[1].abs() < 1e-12, "{u:?}");
 }
 
 #[test]
 fn corpus_scenarios_survive_native_and_genius_conversion() {
-    let Some(corpus) = crate::corpus::corpus() else { return };
+    let Some(corpus) = crate::corpus::corpus() else {
+        return;
+    };
     let mut checked = 0;
     for rel in crate::corpus::reference_files(&corpus) {
         let folder = corpus.join("genius").join(&rel);
         let scenario = genius::read_folder(&folder).expect("loads").scenario;
-        let count = scenario.space().outcome_count().as_u64().unwrap_or(u64::MAX);
-        if count > 400_000 || scenario.n_parties() > 12 || !scenario.parties().iter().all(|p| p.utility.is_additive()) {
+        let count = scenario
+            .space()
+            .outcome_count()
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        if count > 400_000
+            || scenario.n_parties() > 12
+            || !scenario.parties().iter().all(|p| p.utility.is_additive())
+        {
             continue;
         }
         let expected = report(&scenario);
         let toml = native::to_toml(&scenario).expect("writes toml");
         let from_toml = native::parse_toml(&toml, &rel).expect("reads toml");
-        assert_eq!(report(&from_toml), expected, "{rel}: TOML round trip changed the analysis");
+        assert_eq!(
+            report(&from_toml),
+            expected,
+            "{rel}: TOML round trip changed the analysis"
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         genius::write_folder(&scenario, dir.path()).expect("writes genius");
-        let from_genius = genius::read_folder(dir.path()).expect("reads genius").scenario;
-        let same_order = from_genius.parties().iter().map(|p| &p.name).eq(scenario.parties().iter().map(|p| &p.name));
+        let from_genius = genius::read_folder(dir.path())
+            .expect("reads genius")
+            .scenario;
+        let same_order = from_genius
+            .parties()
+            .iter()
+            .map(|p| &p.name)
+            .eq(scenario.parties().iter().map(|p| &p.name));
         if same_order {
-            assert_eq!(report(&from_genius), expected, "{rel}: Genius round trip changed the analysis");
+            assert_eq!(
+                report(&from_genius),
+                expected,
+                "{rel}: Genius round trip changed the analysis"
+            );
         }
         checked += 1;
     }

@@ -64,7 +64,10 @@ impl From<MethodArg> for Method {
 /// Runs `parley analyze`.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     if !(args.budget.is_finite() && args.budget > 0.0 && args.budget < 1e7) {
-        anyhow::bail!("--budget must be a positive number of seconds, not {}", args.budget);
+        anyhow::bail!(
+            "--budget must be a positive number of seconds, not {}",
+            args.budget
+        );
     }
     let loaded = super::load_scenario(&args.path, args.quiet)?;
     let scenario = &loaded.scenario;
@@ -75,10 +78,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ..AnalysisConfig::default()
     };
     let started = Instant::now();
-    let analysis = analyze(scenario, &config).with_context(|| format!("analysing {}", args.path.display()))?;
+    let analysis =
+        analyze(scenario, &config).with_context(|| format!("analysing {}", args.path.display()))?;
     let elapsed = started.elapsed();
     if let Some(plot) = &args.plot {
-        crate::plot::draw(scenario, &analysis, plot).with_context(|| format!("drawing {}", plot.display()))?;
+        crate::plot::draw(scenario, &analysis, plot)
+            .with_context(|| format!("drawing {}", plot.display()))?;
     }
     if args.json {
         println!("{}", AnalysisReport::new(scenario, &analysis).to_json());
@@ -103,8 +108,30 @@ fn describe_issue(kind: &IssueKind, cardinality: u32) -> String {
     }
 }
 
+/// Greedy word wrap.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 fn utilities(us: &[f64]) -> String {
-    us.iter().map(|u| format!("{u:.4}")).collect::<Vec<_>>().join("  ")
+    us.iter()
+        .map(|u| format!("{u:.4}"))
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 fn outcome_text(scenario: &Scenario, outcome: &[u32]) -> String {
@@ -122,23 +149,48 @@ fn outcome_text(scenario: &Scenario, outcome: &[u32]) -> String {
 pub fn report(scenario: &Scenario, analysis: &Analysis, elapsed: Duration, show: usize) -> String {
     let mut out = String::new();
     let space = scenario.space();
-    let w = space.issues().iter().map(|i| i.name().chars().count()).max().unwrap_or(0).max(
-        scenario.parties().iter().map(|p| p.name.chars().count()).max().unwrap_or(0),
-    );
+    let w = space
+        .issues()
+        .iter()
+        .map(|i| i.name().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(
+            scenario
+                .parties()
+                .iter()
+                .map(|p| p.name.chars().count())
+                .max()
+                .unwrap_or(0),
+        );
     let _ = writeln!(out, "scenario   {}", scenario.name());
     if let Some(description) = scenario.description() {
-        let _ = writeln!(out, "           {}", description.lines().next().unwrap_or(""));
+        for line in wrap(description, 88) {
+            let _ = writeln!(out, "           {line}");
+        }
     }
-    let _ = writeln!(out, "outcomes   {}", analysis.outcome_count);
+    let count = analysis.outcome_count.as_f64();
+    if count >= 1e9 {
+        let _ = writeln!(out, "outcomes   {} ({count:.1e})", analysis.outcome_count);
+    } else {
+        let _ = writeln!(out, "outcomes   {}", analysis.outcome_count);
+    }
     let _ = writeln!(out, "issues     {}", space.n_issues());
     for issue in space.issues() {
-        let _ = writeln!(out, "  {:w$}  {}", issue.name(), describe_issue(issue.kind(), issue.cardinality()));
+        let _ = writeln!(
+            out,
+            "  {:w$}  {}",
+            issue.name(),
+            describe_issue(issue.kind(), issue.cardinality())
+        );
     }
     let _ = writeln!(out, "parties    {}", scenario.n_parties());
     for party in scenario.parties() {
         let kind = match &party.utility {
             UtilityFunction::Linear(l) => format!("linear-additive over {} issues", l.terms.len()),
-            UtilityFunction::HyperRectangles(r) => format!("{} hyper-rectangles", r.rectangles.len()),
+            UtilityFunction::HyperRectangles(r) => {
+                format!("{} hyper-rectangles", r.rectangles.len())
+            }
         };
         let _ = writeln!(
             out,
@@ -146,7 +198,11 @@ pub fn report(scenario: &Scenario, analysis: &Analysis, elapsed: Duration, show:
             party.name, party.reservation, party.discount
         );
     }
-    let how = if analysis.pareto_exact { "exact" } else { "found by search, not proven exact" };
+    let how = if analysis.pareto_exact {
+        "exact"
+    } else {
+        "found by search, not proven exact"
+    };
     let _ = writeln!(
         out,
         "frontier   {} points ({how}; method {}; {:.1} ms)",
@@ -172,23 +228,46 @@ pub fn report(scenario: &Scenario, analysis: &Analysis, elapsed: Duration, show:
         1
     };
     for point in analysis.pareto.iter().step_by(step).take(show.max(1)) {
-        let _ = writeln!(out, "  {}  {}", utilities(&point.utilities), outcome_text(scenario, &point.outcome));
+        let _ = writeln!(
+            out,
+            "  {}  {}",
+            utilities(&point.utilities),
+            outcome_text(scenario, &point.outcome)
+        );
     }
     if step > 1 {
         let _ = writeln!(out, "  … every {step}th point shown; --json lists all");
     }
     let special = |label: &str, what: &str, p: &Option<SpecialPoint>, out: &mut String| match p {
         Some(p) => {
-            let _ = writeln!(out, "{label:<10} {}  ({what} {:.6})", utilities(&p.utilities), p.value);
+            let _ = writeln!(
+                out,
+                "{label:<10} {}  ({what} {:.6})",
+                utilities(&p.utilities),
+                p.value
+            );
             let _ = writeln!(out, "           {}", outcome_text(scenario, &p.outcome));
         }
         None => {
-            let _ = writeln!(out, "{label:<10} none: no outcome is acceptable to every party");
+            let _ = writeln!(
+                out,
+                "{label:<10} none: no outcome is acceptable to every party"
+            );
         }
     };
     special("nash", "product of gains", &analysis.nash, &mut out);
-    special("kalai", "least relative gain", &analysis.kalai_smorodinsky, &mut out);
-    special("welfare", "sum of utilities", &analysis.max_welfare, &mut out);
+    special(
+        "kalai",
+        "least relative gain",
+        &analysis.kalai_smorodinsky,
+        &mut out,
+    );
+    special(
+        "welfare",
+        "sum of utilities",
+        &analysis.max_welfare,
+        &mut out,
+    );
     let _ = writeln!(out, "opposition {:.6}", analysis.opposition);
     out
 }

@@ -48,7 +48,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let loaded = super::load_scenario(&args.input, args.quiet)?;
     let write = |text: String| {
-        std::fs::write(&args.output, text).with_context(|| format!("writing {}", args.output.display()))
+        std::fs::write(&args.output, text)
+            .with_context(|| format!("writing {}", args.output.display()))
     };
     match format {
         Format::Toml => write(native::to_toml(&loaded.scenario)?)?,

@@ -10,7 +10,8 @@ use parley_formats::Loaded;
 
 /// Loads a scenario and prints the repairs made while reading it to stderr.
 pub fn load_scenario(path: &Path, quiet: bool) -> anyhow::Result<Loaded> {
-    let loaded = parley_formats::load(path).with_context(|| format!("loading scenario {}", path.display()))?;
+    let loaded = parley_formats::load(path)
+        .with_context(|| format!("loading scenario {}", path.display()))?;
     if !quiet {
         for note in &loaded.notes {
             eprintln!("note: {note}");

@@ -18,7 +18,10 @@ use crate::{Error, Result};
 pub const MAX_CANDIDATES: usize = 200_000_000;
 
 /// The exact frontier and one outcome per frontier vector.
-pub fn additive_frontier(ufuns: &[CompiledUtility], cards: &[u32]) -> Result<(PointSet, Vec<Vec<u32>>)> {
+pub fn additive_frontier(
+    ufuns: &[CompiledUtility],
+    cards: &[u32],
+) -> Result<(PointSet, Vec<Vec<u32>>)> {
     let n = ufuns.len();
     let mut front = PointSet::new(n);
     front.push(&vec![Utility::ZERO; n], 0);
@@ -31,9 +34,9 @@ pub fn additive_frontier(ufuns: &[CompiledUtility], cards: &[u32]) -> Result<(Po
         let mut values = PointSet::with_capacity(n, card as usize);
         for value_idx in 0..card {
             for (slot, ufun) in contribution.iter_mut().zip(ufuns) {
-                *slot = ufun
-                    .contribution(issue, value_idx)
-                    .ok_or_else(|| Error::Analysis("the utility functions are not additive".into()))?;
+                *slot = ufun.contribution(issue, value_idx).ok_or_else(|| {
+                    Error::Analysis("the utility functions are not additive".into())
+                })?;
             }
             values.push(&contribution, value_idx as u64);
         }

@@ -27,7 +27,13 @@ pub fn enumerate_frontier(ufuns: &[CompiledUtility], cards: &[u32], count: u64) 
     (0..count.div_ceil(CHUNK))
         .into_par_iter()
         .map_init(
-            || (PointSet::with_capacity(n, CHUNK as usize), vec![0u32; cards.len()], vec![Utility::ZERO; n]),
+            || {
+                (
+                    PointSet::with_capacity(n, CHUNK as usize),
+                    vec![0u32; cards.len()],
+                    vec![Utility::ZERO; n],
+                )
+            },
             |(buffer, outcome, utils), chunk| {
                 buffer.clear();
                 let start = chunk * CHUNK;

@@ -106,7 +106,9 @@ fn order(set: &PointSet, a: usize, b: usize) -> Ordering {
 /// Whether `q` is at least as good as `p` in every coordinate.
 #[inline]
 fn weakly_dominates(q: &[Utility], p: &[Utility]) -> bool {
-    q.iter().zip(p).all(|(a, b)| a.exact_cmp(b) != Ordering::Less)
+    q.iter()
+        .zip(p)
+        .all(|(a, b)| a.exact_cmp(b) != Ordering::Less)
 }
 
 /// The distinct non-dominated vectors of `set`, largest first, one point each.
@@ -160,7 +162,8 @@ pub fn nondominated(set: &PointSet) -> PointSet {
         _ => {
             for &idx in &order_idx {
                 let p = set.point(idx as usize);
-                let dominated = (0..out.len()).any(|k| weakly_dominates(&out.point(k)[1..], &p[1..]));
+                let dominated =
+                    (0..out.len()).any(|k| weakly_dominates(&out.point(k)[1..], &p[1..]));
                 if !dominated {
                     out.push(p, set.tag(idx as usize));
                 }
@@ -222,7 +225,10 @@ mod tests {
         let n = points.first().map_or(0, Vec::len);
         let mut set = PointSet::new(n);
         for (tag, p) in points.iter().enumerate() {
-            let utils: Vec<Utility> = p.iter().map(|&x| Utility::from_f64(x as f64 / 10.0)).collect();
+            let utils: Vec<Utility> = p
+                .iter()
+                .map(|&x| Utility::from_f64(x as f64 / 10.0))
+                .collect();
             set.push(&utils, tag as u64);
         }
         set
@@ -230,7 +236,12 @@ mod tests {
 
     fn from_set(set: &PointSet) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = (0..set.len())
-            .map(|i| set.point(i).iter().map(|u| (u.value * 10.0).round() as u8).collect())
+            .map(|i| {
+                set.point(i)
+                    .iter()
+                    .map(|u| (u.value * 10.0).round() as u8)
+                    .collect()
+            })
             .collect();
         out.sort();
         out
@@ -288,10 +299,18 @@ mod tests {
         let mut set = PointSet::new(2);
         let mut x: u64 = 7;
         for tag in 0..(PARALLEL_THRESHOLD as u64 * 3) {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let a = (x >> 40) as f64 / (1u64 << 24) as f64;
             let b = ((x >> 16) & 0xff_ffff) as f64 / (1u64 << 24) as f64;
-            set.push(&[Utility::from_f64(a), Utility::from_f64(1.0 - a * a - b * 0.01)], tag);
+            set.push(
+                &[
+                    Utility::from_f64(a),
+                    Utility::from_f64(1.0 - a * a - b * 0.01),
+                ],
+                tag,
+            );
         }
         assert_eq!(nondominated_par(&set).tags, nondominated(&set).tags);
     }

@@ -173,7 +173,10 @@ pub struct Analysis {
 }
 
 /// Finds the Pareto frontier of a scenario.
-pub fn pareto_frontier(scenario: &Scenario, config: &AnalysisConfig) -> Result<(Frontier, Option<SearchStats>)> {
+pub fn pareto_frontier(
+    scenario: &Scenario,
+    config: &AnalysisConfig,
+) -> Result<(Frontier, Option<SearchStats>)> {
     let ufuns = scenario.utilities();
     let space = scenario.space();
     let cards = space.cardinalities();
@@ -188,36 +191,45 @@ pub fn pareto_frontier(scenario: &Scenario, config: &AnalysisConfig) -> Result<(
     };
     let n = scenario.n_parties();
     let n_issues = space.n_issues();
-    let (points, outcomes, stats): (frontier::PointSet, Vec<u32>, Option<SearchStats>) = match method {
-        Method::Additive => {
-            if !all_additive {
-                return Err(Error::Analysis(
+    let (points, outcomes, stats): (frontier::PointSet, Vec<u32>, Option<SearchStats>) =
+        match method {
+            Method::Additive => {
+                if !all_additive {
+                    return Err(Error::Analysis(
                     "the additive method needs linear-additive utility functions for every party".into(),
                 ));
+                }
+                let (points, outcomes) = additive::additive_frontier(ufuns, &cards)?;
+                (points, outcomes.concat(), None)
             }
-            let (points, outcomes) = additive::additive_frontier(ufuns, &cards)?;
-            (points, outcomes.concat(), None)
-        }
-        Method::Enumerate => {
-            let count = count.ok_or_else(|| {
-                Error::Analysis(format!("{} outcomes are too many to enumerate", space.outcome_count()))
-            })?;
-            let points = enumerate::enumerate_frontier(ufuns, &cards, count);
-            let mut outcomes = vec![0u32; points.len() * n_issues];
-            for (k, chunk) in outcomes.chunks_mut(n_issues.max(1)).enumerate().take(points.len()) {
-                decode(points.tag(k), &cards, chunk);
+            Method::Enumerate => {
+                let count = count.ok_or_else(|| {
+                    Error::Analysis(format!(
+                        "{} outcomes are too many to enumerate",
+                        space.outcome_count()
+                    ))
+                })?;
+                let points = enumerate::enumerate_frontier(ufuns, &cards, count);
+                let mut outcomes = vec![0u32; points.len() * n_issues];
+                for (k, chunk) in outcomes
+                    .chunks_mut(n_issues.max(1))
+                    .enumerate()
+                    .take(points.len())
+                {
+                    decode(points.tag(k), &cards, chunk);
+                }
+                (points, outcomes, None)
             }
-            (points, outcomes, None)
-        }
-        Method::Search | Method::Auto => {
-            let (points, found, stats) = search::search_frontier(ufuns, &cards, config.time_budget, config.seed);
-            let mut outcomes = Vec::with_capacity(points.len() * n_issues);
-            for k in 0..points.len() {
-                outcomes.extend_from_slice(&found[points.tag(k) as usize]);
+            Method::Search | Method::Auto => {
+                let (points, found, stats) =
+                    search::search_frontier(ufuns, &cards, config.time_budget, config.seed);
+                let mut outcomes = Vec::with_capacity(points.len() * n_issues);
+                for k in 0..points.len() {
+                    outcomes.extend_from_slice(&found[points.tag(k) as usize]);
+                }
+                (points, outcomes, Some(stats))
             }
-            (points, outcomes, Some(stats))
-        }
-    };
+        };
     let mut utils = Vec::with_capacity(points.len() * n);
     for k in 0..points.len() {
         utils.extend_from_slice(points.point(k));

@@ -88,12 +88,19 @@ pub fn special_points(frontier: &Frontier, reservations: &[f64]) -> SpecialPoint
         .collect();
 
     let nash = argmax(&rational, |idx| {
-        frontier.point(idx).iter().zip(&r).map(|(u, r)| gain(u, r)).product()
+        frontier
+            .point(idx)
+            .iter()
+            .zip(&r)
+            .map(|(u, r)| gain(u, r))
+            .product()
     })
     .map(|(idx, value)| special(frontier, idx, value));
 
-    let max_welfare = argmax(&rational, |idx| frontier.point(idx).iter().map(|u| u.value).sum())
-        .map(|(idx, value)| special(frontier, idx, value));
+    let max_welfare = argmax(&rational, |idx| {
+        frontier.point(idx).iter().map(|u| u.value).sum()
+    })
+    .map(|(idx, value)| special(frontier, idx, value));
 
     // Best utility of each party over the rational outcomes.
     let mut best_rational: Vec<Option<Utility>> = vec![None; n];
@@ -122,7 +129,11 @@ pub fn special_points(frontier: &Frontier, reservations: &[f64]) -> SpecialPoint
         nash,
         kalai_smorodinsky,
         max_welfare,
-        opposition: if frontier.is_empty() { f64::NAN } else { opposition },
+        opposition: if frontier.is_empty() {
+            f64::NAN
+        } else {
+            opposition
+        },
         ideal,
     }
 }

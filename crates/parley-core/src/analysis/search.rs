@@ -55,7 +55,12 @@ impl<'a> PartyEval<'a> {
             Some((rectangles, contributions)) => {
                 let mut touching = vec![Vec::new(); n_issues];
                 for (idx, rect) in rectangles.iter().enumerate() {
-                    let mut issues: Vec<usize> = rect.include.iter().chain(&rect.exclude).map(|b| b.issue).collect();
+                    let mut issues: Vec<usize> = rect
+                        .include
+                        .iter()
+                        .chain(&rect.exclude)
+                        .map(|b| b.issue)
+                        .collect();
                     issues.sort_unstable();
                     issues.dedup();
                     for issue in issues {
@@ -198,7 +203,9 @@ impl Searcher<'_> {
 
     fn random_direction(&mut self, n: usize) -> Vec<f64> {
         // Uniform on the simplex, kept away from the axes.
-        let mut d: Vec<f64> = (0..n).map(|_| -self.rng.gen_range(1e-3f64..1.0).ln()).collect();
+        let mut d: Vec<f64> = (0..n)
+            .map(|_| -self.rng.gen_range(1e-3f64..1.0).ln())
+            .collect();
         let sum: f64 = d.iter().sum();
         for x in &mut d {
             *x = (*x / sum).max(1e-3);
@@ -261,10 +268,15 @@ pub fn search_frontier(
         .into_par_iter()
         .map(|thread| {
             let mut searcher = Searcher {
-                evals: ufuns.iter().map(|u| PartyEval::new(u, cards.len())).collect(),
+                evals: ufuns
+                    .iter()
+                    .map(|u| PartyEval::new(u, cards.len()))
+                    .collect(),
                 ufuns,
                 cards,
-                rng: SmallRng::seed_from_u64(seed ^ (thread as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                rng: SmallRng::seed_from_u64(
+                    seed ^ (thread as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ),
                 archive: Archive { points: Vec::new() },
                 evaluations: 0,
                 climbs: 0,

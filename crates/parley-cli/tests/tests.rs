@@ -1,0 +1,3 @@
+//! Integration tests of the `parley` binary: snapshots of its output and its errors.
+
+mod cli;
