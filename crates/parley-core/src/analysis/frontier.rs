@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::exact::Utility;
 
 /// Sets smaller than this are filtered on one thread.
-const PARALLEL_THRESHOLD: usize = 1 << 16;
+const PARALLEL_THRESHOLD: usize = 1 << 13;
 
 /// Utility vectors with a tag each, stored flat.
 #[derive(Clone, Debug, Default)]
@@ -173,10 +173,44 @@ pub fn nondominated(set: &PointSet) -> PointSet {
     out
 }
 
-/// [`nondominated`] of the union of two sets.
+/// Whether point `i` of `x` beats point `j` of `y`: weakly dominates it and is either
+/// better somewhere or, when the vectors are equal, has the smaller tag.
+fn beats(x: &PointSet, i: usize, y: &PointSet, j: usize) -> bool {
+    let (q, p) = (x.point(i), y.point(j));
+    weakly_dominates(q, p) && (!weakly_dominates(p, q) || x.tag(i) < y.tag(j))
+}
+
+/// [`nondominated`] of the union of two sets that are each already non-dominated.
 pub fn merge(mut a: PointSet, b: &PointSet) -> PointSet {
-    a.append(b);
-    nondominated(&a)
+    if a.n <= 3 {
+        // The sorting filters are O(N log N): refiltering the union is cheapest.
+        a.append(b);
+        return nondominated(&a);
+    }
+    // Many parties: only cross pairs can dominate, O(|a|·|b|) instead of O((|a|+|b|)²).
+    let keep_a: Vec<bool> = (0..a.len())
+        .into_par_iter()
+        .map(|i| !(0..b.len()).any(|j| beats(b, j, &a, i)))
+        .collect();
+    let keep_b: Vec<bool> = (0..b.len())
+        .into_par_iter()
+        .map(|j| !(0..a.len()).any(|i| beats(&a, i, b, j)))
+        .collect();
+    let mut out = PointSet::with_capacity(a.n, a.len() + b.len());
+    for (set, keep) in [(&a, &keep_a), (b, &keep_b)] {
+        for (k, &kept) in keep.iter().enumerate() {
+            if kept {
+                out.push(set.point(k), set.tag(k));
+            }
+        }
+    }
+    let mut idx: Vec<u32> = (0..out.len() as u32).collect();
+    idx.sort_unstable_by(|&x, &y| order(&out, x as usize, y as usize));
+    let mut sorted = PointSet::with_capacity(out.n, out.len());
+    for k in idx {
+        sorted.push(out.point(k as usize), out.tag(k as usize));
+    }
+    sorted
 }
 
 /// [`nondominated`], split over threads for large sets.
@@ -262,11 +296,12 @@ mod tests {
         }
 
         #[test]
-        fn merging_parts_equals_whole(raw in proptest::collection::vec(proptest::collection::vec(0u8..8, 3), 0..150), split in 0usize..150) {
+        fn merging_parts_equals_whole(n in 2usize..7, raw in proptest::collection::vec(proptest::collection::vec(0u8..8, 6), 0..150), split in 0usize..150) {
+            let raw: Vec<Vec<u8>> = raw.into_iter().map(|p| p[..n].to_vec()).collect();
             let set = to_set(&raw);
             let split = split.min(raw.len());
-            let mut a = PointSet::new(3);
-            let mut b = PointSet::new(3);
+            let mut a = PointSet::new(n);
+            let mut b = PointSet::new(n);
             for i in 0..set.len() {
                 if i < split { a.push(set.point(i), set.tag(i)) } else { b.push(set.point(i), set.tag(i)) }
             }
