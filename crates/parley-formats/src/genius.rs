@@ -708,8 +708,9 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
                                 IssueKind::Integer { min, max } => {
                                     ("integer", *min as f64, *max as f64)
                                 }
+                                // Discrete issues took the branch above.
                                 IssueKind::Real { min, max, .. } => ("real", *min, *max),
-                                IssueKind::Discrete { .. } => unreachable!("handled above"),
+                                IssueKind::Discrete { .. } => continue,
                             };
                             body += &format!(
                                 "    <issue index=\"{index}\" name=\"{name}\" type=\"{vtype}\" etype=\"{vtype}\" vtype=\"{vtype}\" lowerbound=\"{min}\" upperbound=\"{max}\">\n      <evaluator ftype=\"linear\" slope=\"{slope}\" offset=\"{offset}\"/>\n    </issue>\n"

@@ -3,6 +3,10 @@
 //! The serde model here is the file's shape; [`from_model`] and [`to_model`] convert
 //! it to and from the validated core types, so a file that deserialises can still be
 //! rejected with a message that names the party and issue at fault.
+//!
+//! The format reference below is `docs/scenario-format.md`, included verbatim.
+//!
+#![doc = include_str!("../../../docs/scenario-format.md")]
 
 use std::fmt;
 
