@@ -43,6 +43,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -98,6 +99,8 @@ def negmas_worker(path: str) -> int:
     def n(x):
         return len(x) if x is not None else 0
 
+    hwm_kib = read_vmhwm_kib("self")
+
     result = {
         "version": getattr(negmas, "__version__", "?"),
         "import_s": t1 - t0,
@@ -111,6 +114,8 @@ def negmas_worker(path: str) -> int:
         "nash_count": n(stats.nash_utils),
         "kalai_count": n(stats.kalai_utils),
         "max_welfare_count": n(stats.max_welfare_utils),
+        # peak RSS of this process's own address space (not inherited from the parent)
+        "vmhwm_mib": None if hwm_kib is None else hwm_kib / 1024.0,
     }
     outcomes = result["outcomes"]
     if isinstance(outcomes, float) and not math.isfinite(outcomes):
@@ -126,16 +131,31 @@ def negmas_worker(path: str) -> int:
 # helpers
 # --------------------------------------------------------------------------
 
+def read_vmhwm_kib(pid) -> int | None:
+    """VmHWM (peak RSS of the current address space, KiB) from /proc/<pid>/status."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _wait(proc: subprocess.Popen, timeout: float | None):
     """Block until proc ends (killing its process group after timeout seconds).
 
-    Returns (status, rusage, timed_out).  Waiting is a blocking ``wait4`` so the
-    measured wall time has no polling slack; a timer thread does the killing.
+    Returns (status, rusage, timed_out, hwm_kib_at_kill).  Waiting is a blocking
+    ``wait4`` so the measured wall time has no polling slack; a timer thread does
+    the killing, after reading the child's VmHWM (its peak RSS so far).
     """
     fired = threading.Event()
     timer = None
+    hwm_at_kill: list[int | None] = [None]
     if timeout is not None:
         def kill() -> None:
+            hwm_at_kill[0] = read_vmhwm_kib(proc.pid)
             fired.set()
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -151,7 +171,7 @@ def _wait(proc: subprocess.Popen, timeout: float | None):
         if timer is not None:
             timer.cancel()
     timed_out = fired.is_set() and os.WIFSIGNALED(status)
-    return status, rusage, timed_out
+    return status, rusage, timed_out, hwm_at_kill[0]
 
 
 def run_measured(cmd: list[str], timeout: float | None) -> dict:
@@ -160,13 +180,21 @@ def run_measured(cmd: list[str], timeout: float | None) -> dict:
     Output goes to temporary files (no pipe dead-locks with large outputs).
     The child is started in its own process group so that a timeout (or an
     interrupt of this script) kills everything it started.
+
+    Peak RSS caveat: on Linux a child's ``ru_maxrss`` is at least the parent's
+    own peak RSS at the moment of the fork/vfork + exec (the kernel carries the
+    old address space's high-water mark over ``execve``).  So ``peak_mib`` is
+    only known to be the child's own peak when it exceeds this script's peak
+    RSS (``peak_exact``); otherwise it is an upper bound.  For a timed-out
+    child the VmHWM read just before the kill is used, which is exact.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
+        parent_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            status, rusage, timed_out = _wait(proc, timeout)
+            status, rusage, timed_out, hwm_at_kill = _wait(proc, timeout)
         except BaseException:
             # interrupted (Ctrl-C / SIGTERM): do not leave the child running
             try:
@@ -185,14 +213,72 @@ def run_measured(cmd: list[str], timeout: float | None) -> dict:
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
         stderr = err.read().decode("utf-8", "replace")
+    ru_kib = rusage.ru_maxrss  # KiB on Linux
+    if timed_out and hwm_at_kill:
+        peak_kib, exact = hwm_at_kill, True
+    else:
+        peak_kib, exact = ru_kib, ru_kib > parent_kib
     return {
         "wall": wall,
         "returncode": proc.returncode,
         "timed_out": timed_out,
-        "peak_mib": rusage.ru_maxrss / 1024.0,  # ru_maxrss is KiB on Linux
+        "peak_mib": peak_kib / 1024.0,
+        "peak_exact": exact,
+        "ru_maxrss_mib": ru_kib / 1024.0,
+        "parent_maxrss_mib": parent_kib / 1024.0,
         "stdout": stdout,
         "stderr": stderr,
     }
+
+
+_GNU_TIME: list = []
+
+
+def gnu_time() -> str | None:
+    """Path of GNU time (for ``-f %M -o FILE``), or None."""
+    if not _GNU_TIME:
+        found = None
+        for cand in (shutil.which("time"), "/usr/bin/time"):
+            if not cand or not os.access(cand, os.X_OK):
+                continue
+            try:
+                v = subprocess.run([cand, "--version"], capture_output=True, text=True,
+                                   timeout=10)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if "GNU" in v.stdout + v.stderr:
+                found = cand
+                break
+        _GNU_TIME.append(found)
+    return _GNU_TIME[0]
+
+
+def measure_peak_gnu_time(cmd: list[str], timeout: float) -> float | None:
+    """Peak RSS (MiB) of cmd, run once under GNU ``time -f %M`` (untimed).
+
+    GNU time is a small process that forks and execs cmd and reports the
+    child's ``ru_maxrss``; its own address space is tiny, so unlike a child of
+    this Python script the number is the child's own peak.
+    """
+    gt = gnu_time()
+    if gt is None:
+        return None
+    fd, report = tempfile.mkstemp(prefix="parley-bench-time-")
+    os.close(fd)
+    try:
+        r = run_measured([gt, "-f", "%M", "-o", report, *cmd], timeout)
+        if r["returncode"] != 0 or r["timed_out"]:
+            return None
+        with open(report, encoding="utf-8") as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+        return int(lines[-1]) / 1024.0 if lines and lines[-1].isdigit() else None
+    except OSError:
+        return None
+    finally:
+        try:
+            os.unlink(report)
+        except OSError:
+            pass
 
 
 def find_genius_files(folder: str) -> tuple[str | None, list[str]]:
@@ -295,6 +381,11 @@ def fmt_ratio(x: float) -> str:
     return f"{x:.2f}×"
 
 
+def fmt_mib(x: float, exact: bool = True) -> str:
+    s = f"{x:.1f}" if x < 10 else f"{x:.0f}"
+    return s if exact else "≤" + s
+
+
 def fmt_count(n) -> str:
     return "∞" if n is None else f"{n:,}"
 
@@ -314,7 +405,8 @@ def bench_negmas(folder: str, repeat: int, timeout: float, max_repeat_s: float,
             log(f"    NegMAS run {i + 1}: >{timeout:g} s (killed), "
                 f"peak {r['peak_mib']:.0f} MiB")
             return {"status": "timeout", "peak_mib": max([r["peak_mib"]] +
-                    [x["peak_mib"] for x in runs]), "runs": runs}
+                    [x["peak_mib"] for x in runs]), "peak_exact": r["peak_exact"],
+                    "runs": runs}
         res = None
         for line in r["stdout"].splitlines():
             if line.startswith(RESULT_MARK):
@@ -323,12 +415,16 @@ def bench_negmas(folder: str, repeat: int, timeout: float, max_repeat_s: float,
             tail = "\n".join(r["stderr"].strip().splitlines()[-5:])
             log(f"    NegMAS run {i + 1} failed (exit {r['returncode']}):\n{tail}")
             return {"status": "error", "error": tail, "peak_mib": r["peak_mib"], "runs": runs}
-        res["peak_mib"] = r["peak_mib"]
+        if res.get("vmhwm_mib"):
+            res["peak_mib"], res["peak_exact"] = res["vmhwm_mib"], True
+        else:
+            res["peak_mib"], res["peak_exact"] = r["peak_mib"], r["peak_exact"]
+        res["ru_maxrss_mib"] = r["ru_maxrss_mib"]
         res["process_wall_s"] = r["wall"]
         runs.append(res)
         log(f"    NegMAS run {i + 1}: load {res['load_s']:.3f} s + calc_stats "
             f"{res['stats_s']:.3f} s = {res['total_s']:.3f} s "
-            f"(import {res['import_s']:.2f} s not counted), peak {r['peak_mib']:.0f} MiB, "
+            f"(import {res['import_s']:.2f} s not counted), peak {res['peak_mib']:.0f} MiB, "
             f"frontier {res['pareto_size']}")
         if best is None or res["total_s"] < best["total_s"]:
             best = res
@@ -337,6 +433,7 @@ def bench_negmas(folder: str, repeat: int, timeout: float, max_repeat_s: float,
     out = dict(best)
     out["status"] = "ok"
     out["peak_mib"] = max(x["peak_mib"] for x in runs)
+    out["peak_exact"] = all(x["peak_exact"] for x in runs)
     out["runs"] = runs
     return out
 
@@ -374,27 +471,30 @@ def bench_parley(parley: str, folder: str, repeat: int, timeout: float,
     extra_args = list(extra_args or [])
     best = None
     peak = 0.0
+    peak_exact = True
     info: dict = {}
+    cmd = [parley, "analyze", folder, "--json", *extra_args]
     for i in range(repeat):
-        r = run_measured([parley, "analyze", folder, "--json", *extra_args], timeout)
-        peak = max(peak, r["peak_mib"])
+        r = run_measured(cmd, timeout)
+        if r["peak_mib"] >= peak:
+            peak, peak_exact = r["peak_mib"], r["peak_exact"]
         if r["timed_out"]:
             log(f"    parley run {i + 1}: >{timeout:g} s (killed)")
-            return {"status": "timeout", "peak_mib": peak}
+            return {"status": "timeout", "peak_mib": peak, "peak_exact": peak_exact}
         if r["returncode"] != 0:
             tail = "\n".join(r["stderr"].strip().splitlines()[-5:])
             log(f"    parley run {i + 1} failed (exit {r['returncode']}):\n{tail}")
             return {"status": "error", "error": f"exit {r['returncode']}: {last_line(tail)}",
-                    "peak_mib": peak}
+                    "peak_mib": peak, "peak_exact": peak_exact}
         try:
             doc = json.loads(r["stdout"])
         except json.JSONDecodeError as e:
             log(f"    parley run {i + 1}: output is not JSON ({e})")
-            return {"status": "error", "error": f"output is not JSON: {e}", "peak_mib": peak}
+            return {"status": "error", "error": f"output is not JSON: {e}", "peak_mib": peak, "peak_exact": peak_exact}
         missing = [k for k in ("outcome_count", "pareto") if not isinstance(doc, dict) or k not in doc]
         if missing:
             log(f"    parley run {i + 1}: JSON lacks key(s) {missing}")
-            return {"status": "error", "error": f"JSON lacks {missing}", "peak_mib": peak}
+            return {"status": "error", "error": f"JSON lacks {missing}", "peak_mib": peak, "peak_exact": peak_exact}
         if not info:
             pareto = doc["pareto"]
             if isinstance(pareto, dict):
@@ -409,7 +509,8 @@ def bench_parley(parley: str, folder: str, repeat: int, timeout: float,
             }
             if isinstance(doc.get("method"), str):  # in case a later parley reports it
                 info["method"] = doc["method"]
-        log(f"    parley run {i + 1}: {r['wall']:.3f} s, peak {r['peak_mib']:.0f} MiB")
+        log(f"    parley run {i + 1}: {r['wall']:.3f} s, ru_maxrss {r['ru_maxrss_mib']:.0f} MiB"
+            + ("" if r["peak_exact"] else " (includes this script's RSS)"))
         if best is None or r["wall"] < best:
             best = r["wall"]
         if r["wall"] > max_repeat_s:
@@ -420,7 +521,15 @@ def bench_parley(parley: str, folder: str, repeat: int, timeout: float,
         probed = probe_parley_method(parley, folder, extra_args, timeout)
         info["method"] = f"auto→{probed}" if probed else "auto"
     log(f"    parley method: {info['method']}")
-    return {"status": "ok", "wall": best, "peak_mib": peak, "args": extra_args, **info}
+    # Peak RSS from one more, untimed run under GNU time (see measure_peak_gnu_time);
+    # without GNU time, fall back to the timed runs' ru_maxrss (maybe an upper bound).
+    peak_source = "ru_maxrss of the timed runs"
+    gt_peak = measure_peak_gnu_time(cmd, timeout)
+    if gt_peak is not None:
+        peak, peak_exact, peak_source = gt_peak, True, "GNU time %M (separate untimed run)"
+    log(f"    parley peak RSS: {'' if peak_exact else '<= '}{peak:.1f} MiB ({peak_source})")
+    return {"status": "ok", "wall": best, "peak_mib": peak, "peak_exact": peak_exact,
+            "peak_source": peak_source, "args": extra_args, **info}
 
 
 # --------------------------------------------------------------------------
@@ -647,7 +756,7 @@ def render_report(rows, args, nm_version, parley) -> str:
         nm_time = None
         nm_lower = False
         if nm is not None:
-            nm_mem = f"{nm['peak_mib']:.0f}"
+            nm_mem = fmt_mib(nm["peak_mib"], nm.get("peak_exact", True))
             if nm["status"] == "ok":
                 nm_time = nm["total_s"]
                 nm_s = fmt_s(nm_time)
@@ -655,12 +764,12 @@ def render_report(rows, args, nm_version, parley) -> str:
                 nm_time = args.timeout
                 nm_lower = True
                 nm_s = f">{args.timeout:g}"
-                nm_mem = f"≥{nm['peak_mib']:.0f}"
+                nm_mem = f"≥{fmt_mib(nm['peak_mib'])}"
             else:
                 nm_s = "error"
                 notes.append(f"NegMAS failed on {row['scenario']}: {last_line(nm.get('error', ''))}")
         if pl is not None:
-            pl_mem = f"{pl['peak_mib']:.0f}"
+            pl_mem = fmt_mib(pl["peak_mib"], pl.get("peak_exact", True))
             if pl["status"] == "ok":
                 pl_s = fmt_s(pl["wall"])
                 if per_row_method:
@@ -689,7 +798,11 @@ def render_report(rows, args, nm_version, parley) -> str:
     if imports:
         out.append(f"- `import negmas` took {min(imports):.2f}–{max(imports):.2f} s per process "
                    "(excluded above)")
-    out.append("- peak MiB = peak resident set size of the process (`ru_maxrss`)")
+    out.append("- peak MiB = peak resident set size. NegMAS: the worker's own `VmHWM` "
+               "(/proc/self/status) after `calc_stats` (for a timeout, read just before the "
+               "kill, so a lower bound). parley: one extra, untimed run under GNU "
+               "`time -f %M`. (A direct child's `ru_maxrss` would include this script's own "
+               "RSS, which Linux carries over vfork+exec; `≤` marks such upper bounds.)")
     if parley:
         out.append(f"- parley binary: {parley}")
         cmd = " ".join(["parley", "analyze", "<folder>", "--json", *args.parley_arg])

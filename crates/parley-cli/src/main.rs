@@ -1,4 +1,4 @@
-//! The `parley` command-line tool: analyse, convert (and later negotiate) scenarios.
+//! The `parley` command-line tool: analyse, convert and negotiate scenarios.
 
 mod commands;
 mod plot;
@@ -21,6 +21,8 @@ enum Command {
     Analyze(commands::analyze::Args),
     /// Convert a scenario between formats (TOML, JSON, Genius XML folder).
     Convert(commands::convert::Args),
+    /// Negotiate: run one session of a protocol with built-in negotiators.
+    Run(commands::run::Args),
 }
 
 fn run() -> anyhow::Result<()> {
@@ -28,6 +30,7 @@ fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Convert(args) => commands::convert::run(&args),
+        Command::Run(args) => commands::run::run(&args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod convert;
+pub mod run;
 
 use std::path::Path;
 

@@ -177,8 +177,16 @@ pub fn pareto_frontier(
     scenario: &Scenario,
     config: &AnalysisConfig,
 ) -> Result<(Frontier, Option<SearchStats>)> {
-    let ufuns = scenario.utilities();
-    let space = scenario.space();
+    frontier_of(scenario.utilities(), scenario.space(), config)
+}
+
+/// Finds the Pareto frontier of any set of compiled utility functions over `space`
+/// (for example the ones parties confided to a mediator).
+pub fn frontier_of(
+    ufuns: &[crate::CompiledUtility],
+    space: &crate::OutcomeSpace,
+    config: &AnalysisConfig,
+) -> Result<(Frontier, Option<SearchStats>)> {
     let cards = space.cardinalities();
     let all_additive = ufuns.iter().all(|u| u.is_additive());
     let count = space.outcome_count().as_u64();
@@ -189,7 +197,7 @@ pub fn pareto_frontier(
         Method::Auto => Method::Search,
         other => other,
     };
-    let n = scenario.n_parties();
+    let n = ufuns.len();
     let n_issues = space.n_issues();
     let (points, outcomes, stats): (frontier::PointSet, Vec<u32>, Option<SearchStats>) =
         match method {

@@ -1,0 +1,389 @@
+//! `parley run SCENARIO`: one negotiation session, its transcript and its analysis.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use parley_core::analysis::{analyze, AnalysisConfig};
+use parley_core::Scenario;
+use parley_engine::negotiators::{mediator, negotiator};
+use parley_engine::session::Indirect;
+use parley_engine::{run_session, EventKind, ProtocolKind, SessionConfig, SessionResult};
+use serde_json::json;
+
+/// Arguments of `parley run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A native scenario file (.toml, .json) or a Genius scenario folder.
+    pub scenario: PathBuf,
+    /// The protocol.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Staged)]
+    pub protocol: ProtocolArg,
+    /// One negotiator per party, in party order, e.g. `boulware:e=0.2,conceder`.
+    #[arg(long, default_value = "boulware,boulware", value_delimiter = ',')]
+    pub negotiators: Vec<String>,
+    /// The mediator (protocols other than saop): hill-climber or shuttle.
+    #[arg(long)]
+    pub mediator: Option<String>,
+    /// Round deadline.
+    #[arg(long, default_value_t = 100)]
+    pub rounds: u32,
+    /// Wall-time deadline in seconds (in addition to the rounds).
+    #[arg(long, value_name = "SECONDS")]
+    pub time: Option<f64>,
+    /// Seed of the negotiators' randomness.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the full trace as JSON Lines to this file.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Parties that confide their preferences to the mediator: `all`, `none`, or names.
+    #[arg(long, default_value = "none", value_delimiter = ',')]
+    pub confide: Vec<String>,
+    /// Staged talks: the indirect protocol.
+    #[arg(long, value_enum, default_value_t = IndirectArg::Shuttle)]
+    pub indirect: IndirectArg,
+    /// Staged talks: progress (0–1) at which talks move to direct.
+    #[arg(long, default_value_t = 0.75)]
+    pub threshold: f64,
+    /// Staged talks: rounds the indirect phase may last (default: half the rounds).
+    #[arg(long)]
+    pub indirect_rounds: Option<u32>,
+    /// After a deal, let the mediator propose improvements.
+    #[arg(long)]
+    pub post_settlement: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print notes about repairs made while reading the file.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// A protocol.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ProtocolArg {
+    /// Stacked alternating offers.
+    Saop,
+    /// Mediated single negotiating text.
+    SingleText,
+    /// Shuttle mediation.
+    Shuttle,
+    /// Indirect talks that move to direct ones.
+    Staged,
+}
+
+/// The indirect phase of staged talks.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum IndirectArg {
+    /// Shuttle mediation.
+    Shuttle,
+    /// Single negotiating text.
+    SingleText,
+}
+
+fn confide_flags(scenario: &Scenario, names: &[String]) -> anyhow::Result<Vec<bool>> {
+    let n = scenario.n_parties();
+    match names {
+        [one] if one == "all" => Ok(vec![true; n]),
+        [one] if one == "none" => Ok(vec![false; n]),
+        names => {
+            let mut flags = vec![false; n];
+            for name in names {
+                let idx = scenario
+                    .parties()
+                    .iter()
+                    .position(|p| &p.name == name)
+                    .with_context(|| format!("--confide: there is no party {name:?}"))?;
+                flags[idx] = true;
+            }
+            Ok(flags)
+        }
+    }
+}
+
+/// Runs `parley run`.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let loaded = super::load_scenario(&args.scenario, args.quiet)?;
+    let scenario = &loaded.scenario;
+    let n = scenario.n_parties();
+    if args.negotiators.len() != n {
+        anyhow::bail!(
+            "--negotiators: the scenario has {n} parties ({}) but {} negotiators were given",
+            scenario
+                .parties()
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.negotiators.len()
+        );
+    }
+    let protocol = match args.protocol {
+        ProtocolArg::Saop => ProtocolKind::Saop,
+        ProtocolArg::SingleText => ProtocolKind::SingleText,
+        ProtocolArg::Shuttle => ProtocolKind::Shuttle,
+        ProtocolArg::Staged => ProtocolKind::Staged {
+            indirect: match args.indirect {
+                IndirectArg::Shuttle => Indirect::Shuttle,
+                IndirectArg::SingleText => Indirect::SingleText,
+            },
+            threshold: args.threshold,
+            indirect_rounds: args.indirect_rounds.unwrap_or((args.rounds / 2).max(1)),
+        },
+    };
+    let time_limit = match args.time {
+        Some(t) if t.is_finite() && t > 0.0 && t < 1e7 => Some(Duration::from_secs_f64(t)),
+        Some(t) => anyhow::bail!("--time must be a positive number of seconds, not {t}"),
+        None => None,
+    };
+    let config = SessionConfig {
+        protocol,
+        rounds: args.rounds,
+        time_limit,
+        confide: confide_flags(scenario, &args.confide)?,
+        post_settlement: args.post_settlement,
+    };
+    let negotiators = args
+        .negotiators
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| negotiator(spec, session_seed(args.seed, i as u64)))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--negotiators")?;
+    let mediator = match (&args.mediator, protocol.needs_mediator()) {
+        (Some(spec), _) => {
+            Some(mediator(spec, session_seed(args.seed, u64::MAX)).context("--mediator")?)
+        }
+        (None, true) => {
+            let default = match protocol {
+                ProtocolKind::SingleText
+                | ProtocolKind::Staged {
+                    indirect: Indirect::SingleText,
+                    ..
+                } => "hill-climber",
+                _ => "shuttle",
+            };
+            Some(mediator(default, session_seed(args.seed, u64::MAX))?)
+        }
+        (None, false) => None,
+    };
+    let names: Vec<String> = args.negotiators.clone();
+    let result = run_session(scenario, &config, negotiators, mediator)?;
+
+    let parties: Vec<String> = scenario.parties().iter().map(|p| p.name.clone()).collect();
+    if let Some(path) = &args.trace {
+        std::fs::write(path, result.trace.to_jsonl(scenario.space(), &parties))
+            .with_context(|| format!("writing the trace to {}", path.display()))?;
+    }
+    let analysis = analyze(
+        scenario,
+        &AnalysisConfig {
+            time_budget: Duration::from_secs(2),
+            ..AnalysisConfig::default()
+        },
+    )?;
+    let raw: Option<Vec<f64>> = result
+        .agreement
+        .as_ref()
+        .map(|a| scenario.utilities().iter().map(|u| u.value(a)).collect());
+    let distance = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let pareto_distance = raw.as_ref().map(|u| {
+        analysis
+            .pareto
+            .iter()
+            .map(|p| distance(&p.utilities, u))
+            .fold(f64::INFINITY, f64::min)
+    });
+    let nash_distance = raw
+        .as_ref()
+        .zip(analysis.nash.as_ref())
+        .map(|(u, nash)| distance(&nash.utilities, u));
+
+    if args.json {
+        let out = json!({
+            "agreement": result.agreement.as_ref().map(|a| scenario.space().outcome_labels(a)),
+            "utilities": result.utilities,
+            "rounds": result.rounds,
+            "ended_by": result.ended_by.name(),
+            "phases": result.phases.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            "pareto_distance": pareto_distance,
+            "nash_distance": nash_distance,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!(
+            "{}",
+            transcript(
+                scenario,
+                &names,
+                &config,
+                &result,
+                pareto_distance,
+                nash_distance,
+                analysis.nash.as_ref().map(|n| n.utilities.clone())
+            )
+        );
+    }
+    Ok(())
+}
+
+/// A seed per role from the session seed (splitmix64 of both).
+fn session_seed(seed: u64, role: u64) -> u64 {
+    let mut z = seed ^ role.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn transcript(
+    scenario: &Scenario,
+    names: &[String],
+    config: &SessionConfig,
+    result: &SessionResult,
+    pareto_distance: Option<f64>,
+    nash_distance: Option<f64>,
+    nash: Option<Vec<f64>>,
+) -> String {
+    let mut out = String::new();
+    let parties: Vec<&str> = scenario.parties().iter().map(|p| p.name.as_str()).collect();
+    let space = scenario.space();
+    let utils = |o: &[u32]| {
+        scenario
+            .utilities()
+            .iter()
+            .map(|u| format!("{:.3}", u.value(o)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let text = |o: &[u32]| {
+        space
+            .issues()
+            .iter()
+            .zip(space.outcome_labels(o))
+            .map(|(i, l)| format!("{}={l}", i.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "scenario   {}", scenario.name());
+    let _ = writeln!(
+        out,
+        "protocol   {} ({} rounds)",
+        config.protocol.name(),
+        config.rounds
+    );
+    for (party, name) in parties.iter().zip(names) {
+        let _ = writeln!(out, "  {party:<16} played by {name}");
+    }
+    let _ = writeln!(out, "utilities are listed as ({})", parties.join(" "));
+    let mut shown = 0;
+    let limit = 40;
+    for event in &result.trace.events {
+        let line = match &event.kind {
+            EventKind::Offer { from, outcome } => Some(format!(
+                "{} offers  [{}]  {}",
+                parties[*from],
+                utils(outcome),
+                text(outcome)
+            )),
+            EventKind::Accept { by } => Some(format!("{} accepts", parties[*by])),
+            EventKind::WalkAway { by } => Some(format!("{} walks away", parties[*by])),
+            EventKind::Proposal { from, outcome } => Some(format!(
+                "{} → mediator  [{}]  {}",
+                parties[*from],
+                utils(outcome),
+                text(outcome)
+            )),
+            EventKind::Carry { to, outcome } if *to == 0 => Some(format!(
+                "mediator carries to all  [{}]  {}",
+                utils(outcome),
+                text(outcome)
+            )),
+            EventKind::Text { outcome } => Some(format!(
+                "mediator's text  [{}]  {}",
+                utils(outcome),
+                text(outcome)
+            )),
+            EventKind::Phase { from, to, progress } => Some(format!(
+                "── phase {} → {} (progress {progress:.2}) ──",
+                from.name(),
+                to.name()
+            )),
+            EventKind::Confide { by } => Some(format!(
+                "{} confides its preferences to the mediator",
+                parties[*by]
+            )),
+            EventKind::Invalid { by, message } => Some(format!(
+                "{} broke the rules: {message}",
+                by.map_or("mediator", |b| parties[b])
+            )),
+            _ => None,
+        };
+        if let Some(line) = line {
+            let important = matches!(
+                event.kind,
+                EventKind::Phase { .. } | EventKind::Invalid { .. } | EventKind::Confide { .. }
+            );
+            if shown < limit || important {
+                let _ = writeln!(out, "  r{:<4} {line}", event.round);
+                shown += 1;
+            } else if shown == limit {
+                let _ = writeln!(out, "  …      (--trace FILE keeps every event)");
+                shown += 1;
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "ended      {} after {} rounds (time {:.3})",
+        result.ended_by.name(),
+        result.rounds,
+        result.time
+    );
+    match &result.agreement {
+        Some(agreement) => {
+            let _ = writeln!(out, "agreement  {}", text(agreement));
+            for (i, party) in scenario.parties().iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "  {:<16} utility {:.4}  gain over reservation {:+.4}",
+                    party.name,
+                    result.utilities[i],
+                    result.utilities[i] - party.reservation
+                );
+            }
+            let _ = writeln!(
+                out,
+                "welfare    {:.4}",
+                result.utilities.iter().sum::<f64>()
+            );
+            if let Some(d) = pareto_distance {
+                let _ = writeln!(out, "distance   {d:.4} to the Pareto frontier");
+            }
+            if let (Some(d), Some(nash)) = (nash_distance, nash) {
+                let _ = writeln!(
+                    out,
+                    "           {d:.4} to the Nash point ({})",
+                    nash.iter()
+                        .map(|u| format!("{u:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "no deal    every party falls back to its reservation value"
+            );
+        }
+    }
+    out
+}

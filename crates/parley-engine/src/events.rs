@@ -1,0 +1,225 @@
+//! Session events and traces.
+
+use parley_core::OutcomeSpace;
+use serde_json::{json, Value};
+
+/// The phase of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Talks through the mediator only.
+    Indirect,
+    /// Direct alternating offers.
+    Direct,
+    /// After a deal: the mediator looks for improvements.
+    PostSettlement,
+}
+
+impl Phase {
+    /// The phase's name in traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Indirect => "indirect",
+            Phase::Direct => "direct",
+            Phase::PostSettlement => "post-settlement",
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Every party agreed.
+    Agreement,
+    /// The deadline passed without a deal.
+    Deadline,
+    /// The indirect phase's deadline passed before the talks moved to direct.
+    IndirectDeadline,
+    /// A party walked away.
+    WalkAway,
+    /// A negotiator broke the protocol's rules.
+    InvalidAction,
+}
+
+impl EndReason {
+    /// The reason's name in traces and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Agreement => "agreement",
+            EndReason::Deadline => "deadline",
+            EndReason::IndirectDeadline => "indirect-deadline",
+            EndReason::WalkAway => "walk-away",
+            EndReason::InvalidAction => "invalid-action",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// The session starts.
+    Start {
+        /// Protocol name.
+        protocol: &'static str,
+        /// Party names, in order.
+        parties: Vec<String>,
+        /// Round deadline.
+        rounds: u32,
+    },
+    /// A party tells the mediator it confides its preferences (content never logged).
+    Confide {
+        /// The party.
+        by: usize,
+    },
+    /// Direct talks: a party offers an outcome to everyone.
+    Offer {
+        /// The party.
+        from: usize,
+        /// Value indices.
+        outcome: Vec<u32>,
+    },
+    /// Direct talks: a party accepts the standing offer.
+    Accept {
+        /// The party.
+        by: usize,
+    },
+    /// A party walks away.
+    WalkAway {
+        /// The party.
+        by: usize,
+    },
+    /// Shuttle: a party's proposal, to the mediator only.
+    Proposal {
+        /// The party.
+        from: usize,
+        /// Value indices.
+        outcome: Vec<u32>,
+    },
+    /// Shuttle: the mediator carries a text to one party.
+    Carry {
+        /// The receiving party.
+        to: usize,
+        /// Value indices.
+        outcome: Vec<u32>,
+    },
+    /// Single text and post-settlement: the mediator puts a text to every party.
+    Text {
+        /// Value indices.
+        outcome: Vec<u32>,
+    },
+    /// A party's answer to a text, seen by the mediator and the party only.
+    Vote {
+        /// The party.
+        by: usize,
+        /// Whether it accepts.
+        accept: bool,
+    },
+    /// The phase changes.
+    Phase {
+        /// Old phase.
+        from: Phase,
+        /// New phase.
+        to: Phase,
+        /// The mediator's progress measure when it changed.
+        progress: f64,
+    },
+    /// A negotiator broke a rule; the session ends.
+    Invalid {
+        /// The party (None: the mediator).
+        by: Option<usize>,
+        /// What was wrong.
+        message: String,
+    },
+    /// The session ends.
+    End {
+        /// The agreement, if any.
+        agreement: Option<Vec<u32>>,
+        /// Why it ended.
+        reason: EndReason,
+    },
+}
+
+/// One entry of a trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Position in the trace.
+    pub seq: u64,
+    /// Round (0-based).
+    pub round: u32,
+    /// Normalised time in [0, 1].
+    pub time: f64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The event as one JSON object; outcomes as value labels.
+    pub fn to_json(&self, space: &OutcomeSpace, parties: &[String]) -> Value {
+        let labels = |o: &[u32]| Value::from(space.outcome_labels(o));
+        let party = |i: usize| Value::from(parties.get(i).cloned().unwrap_or_default());
+        let mut v = match &self.kind {
+            EventKind::Start {
+                protocol,
+                parties,
+                rounds,
+            } => {
+                json!({"type": "start", "protocol": protocol, "parties": parties, "rounds": rounds})
+            }
+            EventKind::Confide { by } => json!({"type": "confide", "by": party(*by)}),
+            EventKind::Offer { from, outcome } => {
+                json!({"type": "offer", "from": party(*from), "outcome": labels(outcome)})
+            }
+            EventKind::Accept { by } => json!({"type": "accept", "by": party(*by)}),
+            EventKind::WalkAway { by } => json!({"type": "walk-away", "by": party(*by)}),
+            EventKind::Proposal { from, outcome } => {
+                json!({"type": "proposal", "from": party(*from), "to": "mediator", "outcome": labels(outcome)})
+            }
+            EventKind::Carry { to, outcome } => {
+                json!({"type": "carry", "from": "mediator", "to": party(*to), "outcome": labels(outcome)})
+            }
+            EventKind::Text { outcome } => {
+                json!({"type": "text", "from": "mediator", "outcome": labels(outcome)})
+            }
+            EventKind::Vote { by, accept } => {
+                json!({"type": "vote", "by": party(*by), "accept": accept})
+            }
+            EventKind::Phase { from, to, progress } => {
+                json!({"type": "phase", "from": from.name(), "to": to.name(), "progress": progress})
+            }
+            EventKind::Invalid { by, message } => json!({
+                "type": "invalid",
+                "by": by.map_or(Value::from("mediator"), party),
+                "message": message
+            }),
+            EventKind::End { agreement, reason } => json!({
+                "type": "end",
+                "agreement": agreement.as_ref().map(|a| labels(a)),
+                "reason": reason.name()
+            }),
+        };
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("seq".into(), self.seq.into());
+            obj.insert("round".into(), self.round.into());
+            obj.insert("time".into(), self.time.into());
+        }
+        v
+    }
+}
+
+/// The ordered, complete record of a session.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// The events, in order.
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// JSON Lines, one event per line.
+    pub fn to_jsonl(&self, space: &OutcomeSpace, parties: &[String]) -> String {
+        let mut out = String::new();
+        for event in &self.events {
+            out.push_str(&event.to_json(space, parties).to_string());
+            out.push('\n');
+        }
+        out
+    }
+}

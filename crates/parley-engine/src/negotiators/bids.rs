@@ -1,0 +1,130 @@
+//! A party's own outcomes sorted by its own utility, for bidding.
+
+use rand::rngs::SmallRng;
+use rand::Rng;
+
+use crate::negotiator::PartyContext;
+
+/// Spaces up to this size are enumerated; larger ones are sampled.
+const MAX_BIDS: u64 = 200_000;
+
+/// Outcomes sorted by the party's utility, best first.
+pub struct BidSpace {
+    n_issues: usize,
+    outcomes: Vec<u32>,
+    utils: Vec<f64>,
+}
+
+impl BidSpace {
+    /// Enumerates (or, for large spaces, samples and hill-climbs) the party's outcomes.
+    pub fn new(ctx: &PartyContext<'_>, rng: &mut SmallRng) -> BidSpace {
+        let cards = ctx.space.cardinalities();
+        let n_issues = cards.len();
+        let count = ctx.space.outcome_count().as_u64().unwrap_or(u64::MAX);
+        let mut outcomes: Vec<u32> = Vec::new();
+        let mut outcome = vec![0u32; n_issues];
+        if count <= MAX_BIDS {
+            outcomes.reserve(count as usize * n_issues);
+            for index in 0..count {
+                parley_core::analysis::decode(index, &cards, &mut outcome);
+                outcomes.extend_from_slice(&outcome);
+            }
+        } else {
+            // A sample of random outcomes, plus the party's best outcome found by
+            // coordinate ascent from a random start.
+            for _ in 0..MAX_BIDS / 4 {
+                for (v, &c) in outcome.iter_mut().zip(&cards) {
+                    *v = rng.gen_range(0..c);
+                }
+                outcomes.extend_from_slice(&outcome);
+            }
+            for (v, &c) in outcome.iter_mut().zip(&cards) {
+                *v = rng.gen_range(0..c);
+            }
+            let mut best = ctx.utility.value(&outcome);
+            loop {
+                let mut improved = false;
+                for issue in 0..n_issues {
+                    let keep = outcome[issue];
+                    for value in 0..cards[issue] {
+                        outcome[issue] = value;
+                        let u = ctx.utility.value(&outcome);
+                        if u > best + 1e-12 {
+                            best = u;
+                            improved = true;
+                        } else {
+                            outcome[issue] = keep;
+                        }
+                    }
+                }
+                if !improved {
+                    break;
+                }
+            }
+            outcomes.extend_from_slice(&outcome);
+        }
+        let n = outcomes.len() / n_issues.max(1);
+        let mut order: Vec<(f64, u32)> = (0..n)
+            .map(|k| {
+                (
+                    ctx.utility
+                        .value(&outcomes[k * n_issues..(k + 1) * n_issues]),
+                    k as u32,
+                )
+            })
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut sorted = Vec::with_capacity(outcomes.len());
+        let mut utils = Vec::with_capacity(n);
+        for (u, k) in order {
+            utils.push(u);
+            sorted.extend_from_slice(&outcomes[k as usize * n_issues..(k as usize + 1) * n_issues]);
+        }
+        BidSpace {
+            n_issues,
+            outcomes: sorted,
+            utils,
+        }
+    }
+
+    /// The best utility.
+    pub fn best(&self) -> f64 {
+        self.utils.first().copied().unwrap_or(0.0)
+    }
+
+    /// The worst utility.
+    pub fn worst(&self) -> f64 {
+        self.utils.last().copied().unwrap_or(0.0)
+    }
+
+    /// Bid `k` (0 = best).
+    pub fn outcome(&self, k: usize) -> &[u32] {
+        &self.outcomes[k * self.n_issues..(k + 1) * self.n_issues]
+    }
+
+    /// Utility of bid `k`.
+    pub fn utility(&self, k: usize) -> f64 {
+        self.utils[k]
+    }
+
+    /// The number of bids with utility ≥ `target` (they are bids `0..count`).
+    pub fn count_at_least(&self, target: f64) -> usize {
+        self.utils.partition_point(|&u| u >= target)
+    }
+
+    /// A bid whose utility is the smallest at or above `target` (the best bid when
+    /// none reaches it); ties within `spread` are broken at random.
+    pub fn near(&self, target: f64, spread: f64, rng: &mut SmallRng) -> usize {
+        let count = self.count_at_least(target);
+        if count == 0 {
+            return 0;
+        }
+        let floor = self.utils[count - 1];
+        let first = self.utils.partition_point(|&u| u > floor + spread);
+        if first >= count {
+            count - 1
+        } else {
+            rng.gen_range(first..count)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Built-in negotiators and mediators, and the parser of their specifications
+//! (`boulware`, `conceder:e=3`, `linear:accept=0.8`, …). See `docs/negotiators.md`.
+
+mod bids;
+mod mediators;
+mod strategies;
+
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+pub use mediators::{HillClimber, ShuttleMediator};
+pub use strategies::{Acceptance, FrequencyModel, RandomNegotiator, TimeBased, TitForTat};
+
+use crate::negotiator::{Mediator, Negotiator};
+use crate::{Error, Result};
+
+/// The names of the built-in negotiators.
+pub const NEGOTIATORS: &[&str] = &[
+    "boulware",
+    "linear",
+    "conceder",
+    "hardliner",
+    "random",
+    "tit-for-tat",
+    "frequency",
+];
+
+/// The names of the built-in mediators.
+pub const MEDIATORS: &[&str] = &["hill-climber", "shuttle"];
+
+/// A parsed specification: a name and `key=value` parameters.
+struct Spec<'a> {
+    name: &'a str,
+    params: Vec<(&'a str, &'a str)>,
+}
+
+fn parse_spec(spec: &str) -> Result<Spec<'_>> {
+    let mut parts = spec.trim().split(':');
+    let name = parts.next().unwrap_or_default().trim();
+    let params = parts
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| {
+                    Error::UnknownNegotiator(format!("{spec:?}: parameter {p:?} is not key=value"))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Spec { name, params })
+}
+
+fn number(spec: &str, key: &str, value: &str) -> Result<f64> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| {
+            Error::UnknownNegotiator(format!("{spec:?}: {key}={value:?} is not a number"))
+        })
+}
+
+/// Builds a negotiator from its specification; `seed` seeds its randomness.
+pub fn negotiator(spec: &str, seed: u64) -> Result<Box<dyn Negotiator>> {
+    let parsed = parse_spec(spec)?;
+    let rng = SmallRng::seed_from_u64(seed);
+    let mut exponent: Option<f64> = None;
+    let mut acceptance = Acceptance::Next;
+    for &(key, value) in &parsed.params {
+        match key {
+            "e" => {
+                let e = number(spec, key, value)?;
+                if e < 0.0 {
+                    return Err(Error::UnknownNegotiator(format!("{spec:?}: e must be ≥ 0")));
+                }
+                exponent = Some(e);
+            }
+            "accept" => {
+                acceptance = match value {
+                    "next" => Acceptance::Next,
+                    other => Acceptance::Threshold(number(spec, key, other)?),
+                }
+            }
+            "after" => acceptance = Acceptance::NextOrAfter(number(spec, key, value)?),
+            other => {
+                return Err(Error::UnknownNegotiator(format!(
+                    "{spec:?}: unknown parameter {other:?} (expected e, accept or after)"
+                )))
+            }
+        }
+    }
+    let time_based = |name: &str, default_e: f64| -> Box<dyn Negotiator> {
+        Box::new(TimeBased::new(
+            name,
+            exponent.unwrap_or(default_e),
+            acceptance,
+            rng.clone(),
+        ))
+    };
+    Ok(match parsed.name {
+        "boulware" => time_based("boulware", 0.2),
+        "linear" => time_based("linear", 1.0),
+        "conceder" => time_based("conceder", 3.0),
+        "hardliner" => time_based("hardliner", 0.0),
+        "random" => Box::new(RandomNegotiator::new(rng)),
+        "tit-for-tat" => Box::new(TitForTat::new(acceptance, rng)),
+        "frequency" => Box::new(FrequencyModel::new(
+            exponent.unwrap_or(0.5),
+            acceptance,
+            rng,
+        )),
+        other => {
+            return Err(Error::UnknownNegotiator(format!(
+                "unknown negotiator {other:?} (expected one of {})",
+                NEGOTIATORS.join(", ")
+            )))
+        }
+    })
+}
+
+/// Builds a mediator from its specification.
+pub fn mediator(spec: &str, seed: u64) -> Result<Box<dyn Mediator>> {
+    let parsed = parse_spec(spec)?;
+    if let Some((key, _)) = parsed.params.first() {
+        return Err(Error::UnknownNegotiator(format!(
+            "{spec:?}: unknown parameter {key:?}"
+        )));
+    }
+    let rng = SmallRng::seed_from_u64(seed);
+    Ok(match parsed.name {
+        "hill-climber" => Box::new(HillClimber::new(rng)),
+        "shuttle" => Box::new(ShuttleMediator::new(rng)),
+        other => {
+            return Err(Error::UnknownNegotiator(format!(
+                "unknown mediator {other:?} (expected one of {})",
+                MEDIATORS.join(", ")
+            )))
+        }
+    })
+}

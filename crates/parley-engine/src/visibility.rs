@@ -1,0 +1,60 @@
+//! Who may see what: the one place that decides it.
+//!
+//! Every event goes to the full trace (owner and audit). A party's view, and what a
+//! negotiator is told through `observe`, is the trace filtered by [`visible_to`].
+//! Nothing that carries another party's utility function or reservation value is ever
+//! an event: confiding records only the fact, and the content goes straight to the
+//! mediator.
+
+use crate::events::{Event, EventKind, Trace};
+
+/// Who looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    /// A party, by index.
+    Party(usize),
+    /// The mediator.
+    Mediator,
+    /// The session's owner or an auditor: everything.
+    Owner,
+}
+
+/// Whether `viewer` may see `event`.
+pub fn visible_to(event: &Event, viewer: Viewer) -> bool {
+    let party = match viewer {
+        Viewer::Owner => return true,
+        Viewer::Mediator => {
+            // The mediator sees everything said to it or in public; direct-phase offers
+            // are public, so it sees those too.
+            return true;
+        }
+        Viewer::Party(i) => i,
+    };
+    match &event.kind {
+        // Public: the frame of the session and direct talks.
+        EventKind::Start { .. }
+        | EventKind::Phase { .. }
+        | EventKind::End { .. }
+        | EventKind::Offer { .. }
+        | EventKind::Accept { .. }
+        | EventKind::WalkAway { .. }
+        | EventKind::Text { .. } => true,
+        // Said to the mediator, or by the mediator to one party.
+        EventKind::Confide { by } | EventKind::Vote { by, .. } => *by == party,
+        EventKind::Proposal { from, .. } => *from == party,
+        EventKind::Carry { to, .. } => *to == party,
+        EventKind::Invalid { by, .. } => *by == Some(party),
+    }
+}
+
+/// The trace as `viewer` may see it.
+pub fn view(trace: &Trace, viewer: Viewer) -> Trace {
+    Trace {
+        events: trace
+            .events
+            .iter()
+            .filter(|e| visible_to(e, viewer))
+            .cloned()
+            .collect(),
+    }
+}

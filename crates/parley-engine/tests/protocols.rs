@@ -1,0 +1,436 @@
+//! Protocol rules, confidentiality of views, determinism and sensible outcomes.
+
+use std::path::{Path, PathBuf};
+
+use parley_core::Scenario;
+use parley_engine::negotiators::{mediator, negotiator};
+use parley_engine::session::Indirect;
+use parley_engine::visibility::{view, Viewer};
+use parley_engine::{
+    run_session, Action, EndReason, EventKind, Negotiator, PartyContext, ProtocolKind,
+    SessionConfig, State,
+};
+
+fn bundled(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name);
+    parley_formats::load(&path)
+        .expect("bundled scenario loads")
+        .scenario
+}
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("PARLEY_SCENARIOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios"));
+    if dir.join("genius").is_dir() {
+        Some(dir)
+    } else if std::env::var_os("CI").is_some() {
+        panic!("the scenario corpus is not at {}", dir.display());
+    } else {
+        eprintln!(
+            "skipped: no scenario corpus at {} (set PARLEY_SCENARIOS)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Plays a fixed list of actions, then walks away.
+struct Scripted(Vec<Action>);
+
+impl Negotiator for Scripted {
+    fn name(&self) -> String {
+        "scripted".into()
+    }
+    fn act(&mut self, _: &PartyContext<'_>, _: &State, _: Option<&[u32]>) -> Action {
+        if self.0.is_empty() {
+            Action::WalkAway
+        } else {
+            self.0.remove(0)
+        }
+    }
+    fn propose(&mut self, _: &PartyContext<'_>, _: &State) -> Option<Vec<u32>> {
+        None
+    }
+    fn vote(&mut self, _: &PartyContext<'_>, _: &State, _: &[u32], _: Option<&[u32]>) -> bool {
+        false
+    }
+}
+
+fn saop(rounds: u32) -> SessionConfig {
+    SessionConfig::new(ProtocolKind::Saop, rounds)
+}
+
+fn boxed(n: Vec<Scripted>) -> Vec<Box<dyn Negotiator>> {
+    n.into_iter()
+        .map(|s| Box::new(s) as Box<dyn Negotiator>)
+        .collect()
+}
+
+#[test]
+fn an_offer_outside_the_outcome_space_is_rejected_with_a_clear_error() {
+    let scenario = bundled("job-offer.toml");
+    let config = saop(10);
+    let result = run_session(
+        &scenario,
+        &config,
+        boxed(vec![
+            Scripted(vec![Action::Offer(vec![99, 0, 0, 0, 0])]),
+            Scripted(vec![]),
+        ]),
+        None,
+    )
+    .expect("session runs");
+    assert_eq!(result.ended_by, EndReason::InvalidAction);
+    assert_eq!(result.agreement, None);
+    let message = result
+        .trace
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Invalid {
+                by: Some(0),
+                message,
+            } => Some(message.clone()),
+            _ => None,
+        })
+        .expect("an invalid event");
+    assert!(
+        message.contains("offer rejected") && message.contains("salary"),
+        "{message}"
+    );
+    // A wrong number of issues too.
+    let result = run_session(
+        &scenario,
+        &config,
+        boxed(vec![
+            Scripted(vec![Action::Offer(vec![0])]),
+            Scripted(vec![]),
+        ]),
+        None,
+    )
+    .expect("session runs");
+    assert_eq!(result.ended_by, EndReason::InvalidAction);
+}
+
+#[test]
+fn accepting_without_a_standing_offer_is_invalid() {
+    let scenario = bundled("job-offer.toml");
+    let result = run_session(
+        &scenario,
+        &saop(10),
+        boxed(vec![Scripted(vec![Action::Accept]), Scripted(vec![])]),
+        None,
+    )
+    .expect("session runs");
+    assert_eq!(result.ended_by, EndReason::InvalidAction);
+}
+
+#[test]
+fn a_walk_away_leaves_everyone_at_their_reservation_value() {
+    let scenario = bundled("job-offer.toml");
+    let offer = vec![0, 0, 0, 0, 0];
+    let result = run_session(
+        &scenario,
+        &saop(10),
+        boxed(vec![
+            Scripted(vec![Action::Offer(offer)]),
+            Scripted(vec![Action::WalkAway]),
+        ]),
+        None,
+    )
+    .expect("session runs");
+    assert_eq!(result.ended_by, EndReason::WalkAway);
+    assert_eq!(result.utilities, scenario.reservations());
+}
+
+#[test]
+fn a_deal_needs_every_other_party_and_is_discounted_by_its_time() {
+    let scenario = bundled("job-offer.toml");
+    let offer = vec![5, 1, 2, 1, 1];
+    let result = run_session(
+        &scenario,
+        &saop(10),
+        boxed(vec![
+            Scripted(vec![Action::Offer(offer.clone())]),
+            Scripted(vec![Action::Accept]),
+        ]),
+        None,
+    )
+    .expect("session runs");
+    assert_eq!(result.ended_by, EndReason::Agreement);
+    assert_eq!(result.agreement.as_deref(), Some(offer.as_slice()));
+    // Step 1 of 20 (10 rounds × 2 parties): time 0.05.
+    assert!((result.time - 0.05).abs() < 1e-12);
+    let expected: Vec<f64> = scenario
+        .parties()
+        .iter()
+        .zip(scenario.utilities())
+        .map(|(p, u)| u.value(&offer) * p.discount.powf(0.05))
+        .collect();
+    assert_eq!(result.utilities, expected);
+}
+
+#[test]
+fn discounting_lowers_late_deals() {
+    let mut scenario = bundled("job-offer.toml");
+    let parties: Vec<_> = scenario
+        .parties()
+        .iter()
+        .map(|p| parley_core::Party {
+            discount: 0.5,
+            ..p.clone()
+        })
+        .collect();
+    scenario = Scenario::new("discounted", None, scenario.space().clone(), parties).expect("valid");
+    let offer = vec![5, 1, 2, 1, 1];
+    // Party 1 counters three times, then accepts party 0's offer at step 7 of 8.
+    let result = run_session(
+        &scenario,
+        &saop(4),
+        boxed(vec![
+            Scripted(vec![Action::Offer(offer.clone()); 4]),
+            Scripted(vec![
+                Action::Offer(vec![0; 5]),
+                Action::Offer(vec![0; 5]),
+                Action::Offer(vec![0; 5]),
+                Action::Accept,
+            ]),
+        ]),
+        None,
+    )
+    .expect("session runs");
+    assert_eq!(result.ended_by, EndReason::Agreement);
+    assert!((result.time - 7.0 / 8.0).abs() < 1e-12);
+    let undiscounted = scenario.utilities()[0].value(&offer);
+    assert!((result.utilities[0] - undiscounted * 0.5f64.powf(7.0 / 8.0)).abs() < 1e-12);
+}
+
+#[test]
+fn every_protocol_ends_by_its_deadline() {
+    let scenario = bundled("oman-talks.toml");
+    for protocol in protocols() {
+        for rounds in [1, 2, 7] {
+            let mut config = SessionConfig::new(protocol, rounds);
+            if let ProtocolKind::Staged { .. } = protocol {
+                config.protocol = ProtocolKind::Staged {
+                    indirect: Indirect::Shuttle,
+                    threshold: 0.75,
+                    indirect_rounds: rounds.div_ceil(2),
+                };
+            }
+            let result = run_session(
+                &scenario,
+                &config,
+                vec![
+                    negotiator("hardliner", 1).expect("known"),
+                    negotiator("hardliner", 2).expect("known"),
+                ],
+                mediator("shuttle", 3).ok(),
+            )
+            .expect("session runs");
+            assert!(
+                result.rounds <= rounds,
+                "{}: {} rounds > {rounds}",
+                protocol.name(),
+                result.rounds
+            );
+            assert_ne!(
+                result.ended_by,
+                EndReason::Agreement,
+                "hardliners never agree ({})",
+                protocol.name()
+            );
+            assert!(matches!(
+                result.trace.events.last().map(|e| &e.kind),
+                Some(EventKind::End { .. })
+            ));
+        }
+    }
+}
+
+fn protocols() -> Vec<ProtocolKind> {
+    vec![
+        ProtocolKind::Saop,
+        ProtocolKind::SingleText,
+        ProtocolKind::Shuttle,
+        ProtocolKind::Staged {
+            indirect: Indirect::Shuttle,
+            threshold: 0.75,
+            indirect_rounds: 30,
+        },
+        ProtocolKind::Staged {
+            indirect: Indirect::SingleText,
+            threshold: 0.75,
+            indirect_rounds: 30,
+        },
+    ]
+}
+
+/// Runs every protocol with confided preferences and checks each party's view.
+fn check_views(scenario: &Scenario) {
+    let n = scenario.n_parties();
+    for protocol in protocols() {
+        let mut config = SessionConfig::new(protocol, 60);
+        config.confide = vec![true; n];
+        config.post_settlement = true;
+        let negotiators = (0..n)
+            .map(|i| {
+                negotiator(["conceder", "linear", "frequency"][i % 3], i as u64).expect("known")
+            })
+            .collect();
+        let mediator_name = if matches!(protocol, ProtocolKind::SingleText) {
+            "hill-climber"
+        } else {
+            "shuttle"
+        };
+        let result = run_session(
+            scenario,
+            &config,
+            negotiators,
+            mediator(mediator_name, 9).ok(),
+        )
+        .expect("session runs");
+        for party in 0..n {
+            let seen = view(&result.trace, Viewer::Party(party));
+            for event in &seen.events {
+                match &event.kind {
+                    EventKind::Proposal { from, .. } => {
+                        assert_eq!(*from, party, "saw another party's proposal")
+                    }
+                    EventKind::Carry { to, .. } => {
+                        assert_eq!(*to, party, "saw a text carried to another party")
+                    }
+                    EventKind::Vote { by, .. } | EventKind::Confide { by } => {
+                        assert_eq!(*by, party, "saw another party's answer")
+                    }
+                    EventKind::Invalid { by, .. } => assert_eq!(*by, Some(party)),
+                    _ => {}
+                }
+                // Events carry no preferences: no utility, weight or reservation anywhere.
+                let parties: Vec<String> =
+                    scenario.parties().iter().map(|p| p.name.clone()).collect();
+                let json = event.to_json(scenario.space(), &parties).to_string();
+                for word in ["utility", "weight", "reservation", "evaluation"] {
+                    assert!(!json.contains(word), "{word} in a party's view: {json}");
+                }
+            }
+            // Under shuttle, every outcome a party sees was chosen by the mediator or is its own.
+            if matches!(protocol, ProtocolKind::Shuttle) {
+                for event in &seen.events {
+                    if let EventKind::Offer { .. } = event.kind {
+                        panic!("a raw offer reached a party under shuttle");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn party_views_hold_nothing_private_of_others_on_real_scenarios() {
+    check_views(&bundled("oman-talks.toml"));
+    let Some(corpus) = corpus() else { return };
+    for rel in [
+        "y2012/EnergySmallA",
+        "y2011/Grocery",
+        "y2015/group2-dinner",
+        "y2014/10issues",
+    ] {
+        let scenario = parley_formats::load(&corpus.join("genius").join(rel))
+            .expect("loads")
+            .scenario;
+        check_views(&scenario);
+    }
+}
+
+#[test]
+fn same_seed_same_trace_byte_for_byte() {
+    let scenario = bundled("supplier-contract.toml");
+    let parties: Vec<String> = scenario.parties().iter().map(|p| p.name.clone()).collect();
+    for protocol in protocols() {
+        let run = |seed: u64| {
+            let mut config = SessionConfig::new(protocol, 80);
+            config.confide = vec![true, false];
+            let result = run_session(
+                &scenario,
+                &config,
+                vec![
+                    negotiator("random", seed).expect("known"),
+                    negotiator("frequency", seed + 1).expect("known"),
+                ],
+                mediator("shuttle", seed + 2).ok(),
+            )
+            .expect("session runs");
+            result.trace.to_jsonl(scenario.space(), &parties)
+        };
+        assert_eq!(run(7), run(7), "{}", protocol.name());
+    }
+}
+
+#[test]
+fn conceders_agree_near_the_frontier_and_hardliners_fail() {
+    let Some(corpus) = corpus() else { return };
+    for rel in [
+        "y2012/EnergySmallA",
+        "y2011/Grocery",
+        "y2012/CameraB",
+        "y2010/ItexvsCypress",
+    ] {
+        let scenario = parley_formats::load(&corpus.join("genius").join(rel))
+            .expect("loads")
+            .scenario;
+        let analysis =
+            parley_core::analysis::analyze(&scenario, &Default::default()).expect("analysis");
+        let config = SessionConfig::new(ProtocolKind::Saop, 200);
+        let result = run_session(
+            &scenario,
+            &config,
+            vec![
+                negotiator("conceder", 1).expect("known"),
+                negotiator("conceder", 2).expect("known"),
+            ],
+            None,
+        )
+        .expect("session runs");
+        let agreement = result
+            .agreement
+            .as_ref()
+            .unwrap_or_else(|| panic!("{rel}: conceders found no deal"));
+        let u: Vec<f64> = scenario
+            .utilities()
+            .iter()
+            .map(|f| f.value(agreement))
+            .collect();
+        let distance = analysis
+            .pareto
+            .iter()
+            .map(|p| {
+                p.utilities
+                    .iter()
+                    .zip(&u)
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            distance < 0.15,
+            "{rel}: conceder deal {u:?} is {distance} from the frontier"
+        );
+
+        let result = run_session(
+            &scenario,
+            &config,
+            vec![
+                negotiator("hardliner", 1).expect("known"),
+                negotiator("hardliner", 2).expect("known"),
+            ],
+            None,
+        )
+        .expect("session runs");
+        assert_eq!(result.agreement, None, "{rel}: hardliners agreed");
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of parley-engine.
+
+mod protocols;
