@@ -283,8 +283,19 @@ fn transcript(
         let _ = writeln!(out, "  {party:<16} played by {name}");
     }
     let _ = writeln!(out, "utilities are listed as ({})", parties.join(" "));
-    let mut shown = 0;
-    let limit = 40;
+    // One line per event worth reading; a party's unchanged proposal is not repeated,
+    // and the answers to a text are folded into its line.
+    let mut lines: Vec<String> = Vec::new();
+    let mut last_proposal: Vec<Option<&[u32]>> = vec![None; parties.len()];
+    let mut votes: Vec<String> = Vec::new();
+    let flush_votes = |lines: &mut Vec<String>, votes: &mut Vec<String>| {
+        if !votes.is_empty() {
+            if let Some(last) = lines.last_mut() {
+                last.push_str(&format!("  → {}", votes.join(", ")));
+            }
+            votes.clear();
+        }
+    };
     for event in &result.trace.events {
         let line = match &event.kind {
             EventKind::Offer { from, outcome } => Some(format!(
@@ -295,14 +306,21 @@ fn transcript(
             )),
             EventKind::Accept { by } => Some(format!("{} accepts", parties[*by])),
             EventKind::WalkAway { by } => Some(format!("{} walks away", parties[*by])),
-            EventKind::Proposal { from, outcome } => Some(format!(
-                "{} → mediator  [{}]  {}",
-                parties[*from],
-                utils(outcome),
-                text(outcome)
-            )),
+            EventKind::Proposal { from, outcome } => {
+                if last_proposal[*from] == Some(outcome.as_slice()) {
+                    None
+                } else {
+                    last_proposal[*from] = Some(outcome.as_slice());
+                    Some(format!(
+                        "{} → mediator  [{}]  {}",
+                        parties[*from],
+                        utils(outcome),
+                        text(outcome)
+                    ))
+                }
+            }
             EventKind::Carry { to, outcome } if *to == 0 => Some(format!(
-                "mediator carries to all  [{}]  {}",
+                "mediator carries to each party  [{}]  {}",
                 utils(outcome),
                 text(outcome)
             )),
@@ -311,6 +329,11 @@ fn transcript(
                 utils(outcome),
                 text(outcome)
             )),
+            EventKind::Vote { by, accept } => {
+                let answer = if *accept { "accepts" } else { "rejects" };
+                votes.push(format!("{} {answer}", parties[*by]));
+                None
+            }
             EventKind::Phase { from, to, progress } => Some(format!(
                 "── phase {} → {} (progress {progress:.2}) ──",
                 from.name(),
@@ -327,17 +350,27 @@ fn transcript(
             _ => None,
         };
         if let Some(line) = line {
-            let important = matches!(
-                event.kind,
-                EventKind::Phase { .. } | EventKind::Invalid { .. } | EventKind::Confide { .. }
-            );
-            if shown < limit || important {
-                let _ = writeln!(out, "  r{:<4} {line}", event.round);
-                shown += 1;
-            } else if shown == limit {
-                let _ = writeln!(out, "  …      (--trace FILE keeps every event)");
-                shown += 1;
-            }
+            flush_votes(&mut lines, &mut votes);
+            lines.push(format!("  r{:<4} {line}", event.round));
+        }
+    }
+    flush_votes(&mut lines, &mut votes);
+    let (head, tail) = (20, 12);
+    if lines.len() > head + tail + 1 {
+        for line in &lines[..head] {
+            let _ = writeln!(out, "{line}");
+        }
+        let omitted = lines.len() - head - tail;
+        let _ = writeln!(
+            out,
+            "  …      {omitted} more lines (--trace FILE keeps every event)"
+        );
+        for line in &lines[lines.len() - tail..] {
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        for line in &lines {
+            let _ = writeln!(out, "{line}");
         }
     }
     let _ = writeln!(
