@@ -224,3 +224,124 @@ fn genius_folder_from_the_corpus_prints_its_notes() {
     let quiet = parley(&["analyze", folder.to_str().expect("utf-8"), "--json", "-q"]);
     assert!(quiet.stderr.is_empty());
 }
+
+#[test]
+fn run_transcript_of_the_flagship_is_deterministic() {
+    let args = [
+        "run",
+        "scenarios/oman-talks.toml",
+        "--confide",
+        "all",
+        "--seed",
+        "3",
+    ];
+    let first = parley(&args);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.stdout, parley(&args).stdout);
+    insta::assert_snapshot!(first.stdout);
+}
+
+#[test]
+fn run_json_has_the_documented_shape() {
+    for protocol in ["saop", "single-text", "shuttle", "staged"] {
+        let out = parley(&[
+            "run",
+            "scenarios/job-offer.toml",
+            "--protocol",
+            protocol,
+            "--negotiators",
+            "conceder,linear",
+            "--json",
+        ]);
+        assert_eq!(out.code, 0, "{protocol}: {}", out.stderr);
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "agreement",
+                "ended_by",
+                "nash_distance",
+                "pareto_distance",
+                "phases",
+                "rounds",
+                "utilities"
+            ]
+        );
+    }
+}
+
+#[test]
+fn run_writes_full_and_per_party_traces() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let full = dir.path().join("full.jsonl");
+    let us = dir.path().join("us.jsonl");
+    let p = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let base = [
+        "run",
+        "scenarios/oman-talks.toml",
+        "--protocol",
+        "shuttle",
+        "--negotiators",
+        "conceder,conceder",
+    ];
+    assert_eq!(
+        parley(&[&base[..], &["--trace", &p(&full)]].concat()).code,
+        0
+    );
+    assert_eq!(
+        parley(&[&base[..], &["--trace", &p(&us), "--view", "united-states"]].concat()).code,
+        0
+    );
+    let full = std::fs::read_to_string(&full).expect("trace");
+    let us = std::fs::read_to_string(&us).expect("view");
+    assert!(full.lines().count() > us.lines().count());
+    assert!(full.contains("\"from\":\"iran\"") && full.contains("\"type\":\"proposal\""));
+    for line in us.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        if event["type"] == "proposal" {
+            assert_eq!(event["from"], "united-states");
+        }
+        if event["type"] == "carry" {
+            assert_eq!(event["to"], "united-states");
+        }
+        if event["type"] == "vote" {
+            assert_eq!(event["by"], "united-states");
+        }
+    }
+    let out = parley(
+        &[
+            &base[..],
+            &["--trace", &p(&dir.path().join("x")), "--view", "oman"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no party \"oman\""), "{}", out.stderr);
+    let out = parley(&[
+        "run",
+        "scenarios/oman-talks.toml",
+        "--negotiators",
+        "boulware",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("2 parties"), "{}", out.stderr);
+    let out = parley(&[
+        "run",
+        "scenarios/oman-talks.toml",
+        "--negotiators",
+        "boulware:e=x,linear",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("e=\"x\" is not a number"),
+        "{}",
+        out.stderr
+    );
+}

@@ -9,6 +9,7 @@ use parley_core::analysis::{analyze, AnalysisConfig};
 use parley_core::Scenario;
 use parley_engine::negotiators::{mediator, negotiator};
 use parley_engine::session::Indirect;
+use parley_engine::visibility::{view, Viewer};
 use parley_engine::{run_session, EventKind, ProtocolKind, SessionConfig, SessionResult};
 use serde_json::json;
 
@@ -38,6 +39,9 @@ pub struct Args {
     /// Write the full trace as JSON Lines to this file.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// With --trace: write only what this party (or `mediator`) may see.
+    #[arg(long, value_name = "PARTY", requires = "trace")]
+    pub view: Option<String>,
     /// Parties that confide their preferences to the mediator: `all`, `none`, or names.
     #[arg(long, default_value = "none", value_delimiter = ',')]
     pub confide: Vec<String>,
@@ -174,7 +178,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     let parties: Vec<String> = scenario.parties().iter().map(|p| p.name.clone()).collect();
     if let Some(path) = &args.trace {
-        std::fs::write(path, result.trace.to_jsonl(scenario.space(), &parties))
+        let trace = match args.view.as_deref() {
+            None => result.trace.clone(),
+            Some("mediator") => view(&result.trace, Viewer::Mediator),
+            Some(name) => {
+                let idx = parties
+                    .iter()
+                    .position(|p| p == name)
+                    .with_context(|| format!("--view: there is no party {name:?}"))?;
+                view(&result.trace, Viewer::Party(idx))
+            }
+        };
+        std::fs::write(path, trace.to_jsonl(scenario.space(), &parties))
             .with_context(|| format!("writing the trace to {}", path.display()))?;
     }
     let analysis = analyze(
