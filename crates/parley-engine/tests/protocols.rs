@@ -523,3 +523,112 @@ fn staged_talks_with_confided_preferences_land_closer_to_nash_than_saop() {
         );
     }
 }
+
+/// Votes yes to everything.
+struct YesMan;
+
+impl Negotiator for YesMan {
+    fn name(&self) -> String {
+        "yes".into()
+    }
+    fn act(&mut self, _: &PartyContext<'_>, _: &State, _: Option<&[u32]>) -> Action {
+        Action::Accept
+    }
+    fn propose(&mut self, _: &PartyContext<'_>, _: &State) -> Option<Vec<u32>> {
+        None
+    }
+    fn vote(&mut self, _: &PartyContext<'_>, _: &State, _: &[u32], _: Option<&[u32]>) -> bool {
+        true
+    }
+}
+
+/// Tables a fixed text, and leaves improvements to a real shuttle mediator.
+struct FixedText {
+    text: Vec<u32>,
+    inner: Box<dyn parley_engine::Mediator>,
+}
+
+impl parley_engine::Mediator for FixedText {
+    fn name(&self) -> String {
+        "fixed".into()
+    }
+    fn init(&mut self, ctx: &parley_engine::MediatorContext<'_>) {
+        self.inner.init(ctx);
+    }
+    fn text(&mut self, _: &parley_engine::MediatorContext<'_>, _: &State) -> Vec<u32> {
+        self.text.clone()
+    }
+    fn progress(&self) -> f64 {
+        0.0
+    }
+    fn improve(
+        &mut self,
+        ctx: &parley_engine::MediatorContext<'_>,
+        agreement: &[u32],
+    ) -> Option<Vec<u32>> {
+        self.inner.improve(ctx, agreement)
+    }
+}
+
+#[test]
+fn post_settlement_replaces_a_dominated_deal_with_a_pareto_improvement() {
+    let scenario = bundled("oman-talks.toml");
+    let analysis =
+        parley_core::analysis::analyze(&scenario, &Default::default()).expect("analysis");
+    let cards = scenario.space().cardinalities();
+    let count = scenario.space().outcome_count().as_u64().expect("small");
+    // A deal both sides accept but that is off the frontier.
+    let mut outcome = vec![0; cards.len()];
+    let dominated = (0..count)
+        .find_map(|i| {
+            parley_core::analysis::decode(i, &cards, &mut outcome);
+            let u = scenario.evaluate(&outcome).expect("valid");
+            let rational = u.iter().zip(scenario.reservations()).all(|(a, r)| *a >= r);
+            let on_frontier = analysis.pareto.iter().any(|p| {
+                p.utilities
+                    .iter()
+                    .zip(&u)
+                    .all(|(a, b)| (a - b).abs() < 1e-12)
+            });
+            (rational && !on_frontier).then(|| outcome.clone())
+        })
+        .expect("a dominated rational outcome exists");
+    let before = scenario.evaluate(&dominated).expect("valid");
+    for post_settlement in [false, true] {
+        let mut config = SessionConfig::new(ProtocolKind::SingleText, 3);
+        config.confide = vec![true, true];
+        config.post_settlement = post_settlement;
+        let mediator = Box::new(FixedText {
+            text: dominated.clone(),
+            inner: mediator("shuttle", 1).expect("known"),
+        });
+        let result = run_session(
+            &scenario,
+            &config,
+            vec![Box::new(YesMan), Box::new(YesMan)],
+            Some(mediator),
+        )
+        .expect("runs");
+        let agreement = result.agreement.expect("a deal");
+        if !post_settlement {
+            assert_eq!(agreement, dominated);
+            continue;
+        }
+        let after = scenario.evaluate(&agreement).expect("valid");
+        assert!(
+            after.iter().zip(&before).all(|(a, b)| a >= b)
+                && after.iter().zip(&before).any(|(a, b)| a > b),
+            "{before:?} → {after:?}"
+        );
+        assert!(result
+            .phases
+            .contains(&parley_engine::Phase::PostSettlement));
+        let on_frontier = analysis.pareto.iter().any(|p| {
+            p.utilities
+                .iter()
+                .zip(&after)
+                .all(|(a, b)| (a - b).abs() < 1e-12)
+        });
+        assert!(on_frontier, "the improvement {after:?} is Pareto-optimal");
+    }
+}
