@@ -9,6 +9,8 @@ use parley_core::analysis::{analyze, Analysis, AnalysisConfig, Method, SpecialPo
 use parley_core::{IssueKind, Scenario, UtilityFunction};
 use parley_formats::report::AnalysisReport;
 
+use super::outcome_text;
+
 /// Arguments of `parley analyze`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -132,17 +134,6 @@ fn utilities(us: &[f64]) -> String {
         .map(|u| format!("{u:.4}"))
         .collect::<Vec<_>>()
         .join("  ")
-}
-
-fn outcome_text(scenario: &Scenario, outcome: &[u32]) -> String {
-    let space = scenario.space();
-    space
-        .issues()
-        .iter()
-        .zip(space.outcome_labels(outcome))
-        .map(|(issue, label)| format!("{}={label}", issue.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The readable report.

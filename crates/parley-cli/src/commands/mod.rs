@@ -20,3 +20,15 @@ pub fn load_scenario(path: &Path, quiet: bool) -> anyhow::Result<Loaded> {
     }
     Ok(loaded)
 }
+
+/// An outcome as `issue=value, …`.
+pub fn outcome_text(scenario: &parley_core::Scenario, outcome: &[u32]) -> String {
+    let space = scenario.space();
+    space
+        .issues()
+        .iter()
+        .zip(space.outcome_labels(outcome))
+        .map(|(issue, label)| format!("{}={label}", issue.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

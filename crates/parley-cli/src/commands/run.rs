@@ -269,7 +269,6 @@ fn transcript(
 ) -> String {
     let mut out = String::new();
     let parties: Vec<&str> = scenario.parties().iter().map(|p| p.name.as_str()).collect();
-    let space = scenario.space();
     let utils = |o: &[u32]| {
         scenario
             .utilities()
@@ -278,15 +277,7 @@ fn transcript(
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let text = |o: &[u32]| {
-        space
-            .issues()
-            .iter()
-            .zip(space.outcome_labels(o))
-            .map(|(i, l)| format!("{}={l}", i.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let text = |o: &[u32]| super::outcome_text(scenario, o);
     let _ = writeln!(out, "scenario   {}", scenario.name());
     let _ = writeln!(
         out,

@@ -58,11 +58,100 @@ fn floor(bids: &BidSpace, reservation: f64) -> f64 {
     reservation.max(bids.worst()).min(bids.best())
 }
 
-/// Whether to accept a mediator's text: above the reservation value and either above
-/// the current target or no worse than the text everyone last accepted.
-fn vote_on(ctx: &PartyContext<'_>, target: f64, text: &[u32], current: Option<&[u32]>) -> bool {
-    let u = ctx.utility.value(text);
-    u >= ctx.reservation && (u >= target || current.is_some_and(|c| u >= ctx.utility.value(c)))
+/// The party's bid space, built on first use.
+fn bid_space<'b>(
+    slot: &'b mut Option<BidSpace>,
+    ctx: &PartyContext<'_>,
+    rng: &mut SmallRng,
+) -> &'b BidSpace {
+    slot.get_or_insert_with(|| BidSpace::new(ctx, rng))
+}
+
+/// Faratin's time-dependent target: `max − (max − min)·t^(1/e)`; `e = 0` never concedes.
+fn time_target(bids: &BidSpace, reservation: f64, exponent: f64, t: f64) -> f64 {
+    let (max, min) = (bids.best(), floor(bids, reservation));
+    let concession = if exponent == 0.0 {
+        0.0
+    } else {
+        t.clamp(0.0, 1.0).powf(1.0 / exponent)
+    };
+    max - (max - min) * concession
+}
+
+/// A bid near `target` and its utility.
+fn bid_near(bids: &BidSpace, target: f64, rng: &mut SmallRng) -> (Vec<u32>, f64) {
+    let k = bids.near(target, 0.01, rng);
+    (bids.outcome(k).to_vec(), bids.utility(k))
+}
+
+/// Strategies that bid towards a target utility act, propose and vote alike.
+trait Bidding {
+    fn acceptance(&self) -> Acceptance;
+    /// The utility the strategy aims at now.
+    fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64;
+    /// The next bid and its utility.
+    fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64);
+
+    fn act_on(
+        &mut self,
+        ctx: &PartyContext<'_>,
+        state: &State,
+        standing: Option<&[u32]>,
+    ) -> Action {
+        let (bid, bid_utility) = self.next_bid(ctx, state.time);
+        if let Some(offer) = standing {
+            let offered = ctx.utility.value(offer);
+            if self
+                .acceptance()
+                .accepts(offered, bid_utility, ctx.reservation, state.time)
+            {
+                return Action::Accept;
+            }
+        }
+        Action::Offer(bid)
+    }
+
+    /// Accept a mediator's text when it is above the reservation value and either above
+    /// the current target or no worse than the text everyone last accepted.
+    fn vote_on(
+        &mut self,
+        ctx: &PartyContext<'_>,
+        state: &State,
+        text: &[u32],
+        current: Option<&[u32]>,
+    ) -> bool {
+        let target = self.target(ctx, state.time);
+        let u = ctx.utility.value(text);
+        u >= ctx.reservation && (u >= target || current.is_some_and(|c| u >= ctx.utility.value(c)))
+    }
+}
+
+/// Implements `act`, `propose` and `vote` of [`Negotiator`] through [`Bidding`].
+macro_rules! bidding_negotiator {
+    () => {
+        fn act(
+            &mut self,
+            ctx: &PartyContext<'_>,
+            state: &State,
+            standing: Option<&[u32]>,
+        ) -> Action {
+            self.act_on(ctx, state, standing)
+        }
+
+        fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
+            Some(self.next_bid(ctx, state.time).0)
+        }
+
+        fn vote(
+            &mut self,
+            ctx: &PartyContext<'_>,
+            state: &State,
+            text: &[u32],
+            current: Option<&[u32]>,
+        ) -> bool {
+            self.vote_on(ctx, state, text, current)
+        }
+    };
 }
 
 /// Time-based concession (Boulware, linear, Conceder, hardliner).
@@ -85,31 +174,29 @@ impl TimeBased {
             bids: None,
         }
     }
+}
 
-    fn bids(&mut self, ctx: &PartyContext<'_>) -> &BidSpace {
-        let rng = &mut self.rng;
-        self.bids.get_or_insert_with(|| BidSpace::new(ctx, rng))
+impl Bidding for TimeBased {
+    fn acceptance(&self) -> Acceptance {
+        self.acceptance
     }
 
-    /// The target utility at normalised time `t`.
-    pub fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
-        let e = self.exponent;
-        let bids = self.bids(ctx);
-        let (max, min) = (bids.best(), floor(bids, ctx.reservation));
-        let concession = if e == 0.0 {
-            0.0
-        } else {
-            t.clamp(0.0, 1.0).powf(1.0 / e)
-        };
-        max - (max - min) * concession
+    fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
+        time_target(
+            bid_space(&mut self.bids, ctx, &mut self.rng),
+            ctx.reservation,
+            self.exponent,
+            t,
+        )
     }
 
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64) {
         let target = self.target(ctx, t);
-        let rng = &mut self.rng;
-        let bids = self.bids.get_or_insert_with(|| BidSpace::new(ctx, rng));
-        let k = bids.near(target, 0.01, rng);
-        (bids.outcome(k).to_vec(), bids.utility(k))
+        bid_near(
+            bid_space(&mut self.bids, ctx, &mut self.rng),
+            target,
+            &mut self.rng,
+        )
     }
 }
 
@@ -124,37 +211,10 @@ impl Negotiator for TimeBased {
     }
 
     fn init(&mut self, ctx: &PartyContext<'_>) {
-        self.bids(ctx);
+        bid_space(&mut self.bids, ctx, &mut self.rng);
     }
 
-    fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
-        let (bid, bid_utility) = self.next_bid(ctx, state.time);
-        if let Some(offer) = standing {
-            let offered = ctx.utility.value(offer);
-            if self
-                .acceptance
-                .accepts(offered, bid_utility, ctx.reservation, state.time)
-            {
-                return Action::Accept;
-            }
-        }
-        Action::Offer(bid)
-    }
-
-    fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
-        Some(self.next_bid(ctx, state.time).0)
-    }
-
-    fn vote(
-        &mut self,
-        ctx: &PartyContext<'_>,
-        state: &State,
-        text: &[u32],
-        current: Option<&[u32]>,
-    ) -> bool {
-        let target = self.target(ctx, state.time);
-        vote_on(ctx, target, text, current)
-    }
+    bidding_negotiator!();
 }
 
 /// Offers random outcomes it can live with; accepts anything above its reservation value
@@ -236,27 +296,33 @@ impl TitForTat {
         }
     }
 
-    fn target(&mut self, ctx: &PartyContext<'_>) -> f64 {
-        let rng = &mut self.rng;
-        let bids = self.bids.get_or_insert_with(|| BidSpace::new(ctx, rng));
-        let conceded = self
-            .first_seen
-            .map_or(0.0, |first| (self.best_seen - first).max(0.0));
-        (bids.best() - conceded).max(floor(bids, ctx.reservation))
-    }
-
-    fn next_bid(&mut self, ctx: &PartyContext<'_>) -> (Vec<u32>, f64) {
-        let target = self.target(ctx);
-        let rng = &mut self.rng;
-        let bids = self.bids.get_or_insert_with(|| BidSpace::new(ctx, rng));
-        let k = bids.near(target, 0.01, rng);
-        (bids.outcome(k).to_vec(), bids.utility(k))
-    }
-
     fn heard(&mut self, ctx: &PartyContext<'_>, outcome: &[u32]) {
         let u = ctx.utility.value(outcome);
         self.first_seen.get_or_insert(u);
         self.best_seen = self.best_seen.max(u);
+    }
+}
+
+impl Bidding for TitForTat {
+    fn acceptance(&self) -> Acceptance {
+        self.acceptance
+    }
+
+    fn target(&mut self, ctx: &PartyContext<'_>, _t: f64) -> f64 {
+        let conceded = self
+            .first_seen
+            .map_or(0.0, |first| (self.best_seen - first).max(0.0));
+        let bids = bid_space(&mut self.bids, ctx, &mut self.rng);
+        (bids.best() - conceded).max(floor(bids, ctx.reservation))
+    }
+
+    fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64) {
+        let target = self.target(ctx, t);
+        bid_near(
+            bid_space(&mut self.bids, ctx, &mut self.rng),
+            target,
+            &mut self.rng,
+        )
     }
 }
 
@@ -266,43 +332,17 @@ impl Negotiator for TitForTat {
     }
 
     fn observe(&mut self, ctx: &PartyContext<'_>, event: &Event) {
-        if let EventKind::Offer { from, outcome } = &event.kind {
-            if *from != ctx.index {
-                self.heard(ctx, outcome);
+        match &event.kind {
+            EventKind::Offer { from, outcome } if *from != ctx.index => self.heard(ctx, outcome),
+            // In mediated talks, the texts put to me stand for the others' positions.
+            EventKind::Carry { outcome, .. } | EventKind::Text { outcome } => {
+                self.heard(ctx, outcome)
             }
+            _ => {}
         }
     }
 
-    fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
-        let (bid, bid_utility) = self.next_bid(ctx);
-        if let Some(offer) = standing {
-            if self.acceptance.accepts(
-                ctx.utility.value(offer),
-                bid_utility,
-                ctx.reservation,
-                state.time,
-            ) {
-                return Action::Accept;
-            }
-        }
-        Action::Offer(bid)
-    }
-
-    fn propose(&mut self, ctx: &PartyContext<'_>, _state: &State) -> Option<Vec<u32>> {
-        Some(self.next_bid(ctx).0)
-    }
-
-    fn vote(
-        &mut self,
-        ctx: &PartyContext<'_>,
-        _state: &State,
-        text: &[u32],
-        current: Option<&[u32]>,
-    ) -> bool {
-        self.heard(ctx, text);
-        let target = self.target(ctx);
-        vote_on(ctx, target, text, current)
-    }
+    bidding_negotiator!();
 }
 
 /// Learns each other party's issue weights and value preferences from its offers and
@@ -374,28 +414,30 @@ impl FrequencyModel {
             self.last[from] = Some(outcome.to_vec());
         }
     }
+}
+
+impl Bidding for FrequencyModel {
+    fn acceptance(&self) -> Acceptance {
+        self.acceptance
+    }
 
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
-        let rng = &mut self.rng;
-        let bids = self.bids.get_or_insert_with(|| BidSpace::new(ctx, rng));
-        let (max, min) = (bids.best(), floor(bids, ctx.reservation));
-        let concession = if self.exponent == 0.0 {
-            0.0
-        } else {
-            t.clamp(0.0, 1.0).powf(1.0 / self.exponent)
-        };
-        max - (max - min) * concession
+        time_target(
+            bid_space(&mut self.bids, ctx, &mut self.rng),
+            ctx.reservation,
+            self.exponent,
+            t,
+        )
     }
 
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64) {
         let target = self.target(ctx, t);
-        let rng = &mut self.rng;
-        let bids = self.bids.get_or_insert_with(|| BidSpace::new(ctx, rng));
+        let bids = self.bids.as_ref().expect("target() built the bid space");
         let count = bids.count_at_least(target).max(1);
-        // The CANDIDATES bids closest above the target: the ones I concede least on.
+        // Of the CANDIDATES bids closest above the target (where I concede least), the
+        // one the others likely value most.
         let first = count.saturating_sub(CANDIDATES);
         let mut best = (count - 1, f64::NEG_INFINITY);
-        let bids = self.bids.as_ref().expect("initialised above");
         for k in first..count {
             let outcome = bids.outcome(k);
             let score: f64 = (0..ctx.n_parties)
@@ -426,8 +468,7 @@ impl Negotiator for FrequencyModel {
             .collect();
         self.changes = vec![vec![0; cards.len()]; ctx.n_parties];
         self.last = vec![None; ctx.n_parties];
-        let rng = &mut self.rng;
-        self.bids.get_or_insert_with(|| BidSpace::new(ctx, rng));
+        bid_space(&mut self.bids, ctx, &mut self.rng);
     }
 
     fn observe(&mut self, ctx: &PartyContext<'_>, event: &Event) {
@@ -438,33 +479,5 @@ impl Negotiator for FrequencyModel {
         }
     }
 
-    fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
-        let (bid, bid_utility) = self.next_bid(ctx, state.time);
-        if let Some(offer) = standing {
-            if self.acceptance.accepts(
-                ctx.utility.value(offer),
-                bid_utility,
-                ctx.reservation,
-                state.time,
-            ) {
-                return Action::Accept;
-            }
-        }
-        Action::Offer(bid)
-    }
-
-    fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
-        Some(self.next_bid(ctx, state.time).0)
-    }
-
-    fn vote(
-        &mut self,
-        ctx: &PartyContext<'_>,
-        state: &State,
-        text: &[u32],
-        current: Option<&[u32]>,
-    ) -> bool {
-        let target = self.target(ctx, state.time);
-        vote_on(ctx, target, text, current)
-    }
+    bidding_negotiator!();
 }
