@@ -15,7 +15,11 @@
 //! the negotiators are not, but the negotiators' `init` (sorting their bids) is, since
 //! `run_session` calls it. One JSON object per scenario and deadline goes to stdout:
 //! `{"scenario", "rounds", "sessions", "steps", "seconds", "steps_per_second",
-//! "outcomes", "agreements", "mean_steps"}`.
+//! "outcomes", "agreements", "mean_steps", "setup_seconds"}`.
+//!
+//! `setup_seconds` is the total time of the negotiators' `init` alone, measured on
+//! an identical pair (same seeds, same contexts) just before each session and not
+//! part of `seconds`: `seconds - setup_seconds` estimates the time spent acting.
 //!
 //! Options (environment variable in brackets):
 //! - `--rounds LIST` (`PARLEY_BENCH_ROUNDS`): comma-separated deadlines, default `1000`;
@@ -34,8 +38,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use parley_core::Scenario;
 use parley_engine::negotiators::negotiator;
-use parley_engine::{run_session, EventKind, ProtocolKind, SessionConfig};
+use parley_engine::{
+    run_session, EventKind, Negotiator, PartyContext, ProtocolKind, SessionConfig,
+};
 use serde_json::json;
 
 /// The scenarios run when none are given, under `<scenarios>/genius/`.
@@ -141,18 +148,49 @@ struct Totals {
     steps: u64,
     agreements: u64,
     elapsed: Duration,
+    /// Time the negotiators' `init` took, measured on twins outside the sessions.
+    setup: Duration,
+}
+
+fn pair(rep: u64) -> Result<Vec<Box<dyn Negotiator>>, String> {
+    Ok(vec![
+        negotiator("boulware", 2 * rep + 1).map_err(|e| e.to_string())?,
+        negotiator("conceder", 2 * rep + 2).map_err(|e| e.to_string())?,
+    ])
+}
+
+/// Times `init` of a fresh pair of negotiators, with the contexts `run_session` gives.
+fn setup_time(scenario: &Scenario, config: &SessionConfig, rep: u64) -> Result<Duration, String> {
+    let mut twins = pair(rep)?;
+    let contexts: Vec<PartyContext<'_>> = (0..scenario.n_parties())
+        .map(|index| {
+            let party = &scenario.parties()[index];
+            PartyContext {
+                index,
+                n_parties: scenario.n_parties(),
+                space: scenario.space(),
+                utility: &scenario.utilities()[index],
+                reservation: party.reservation,
+                discount: party.discount,
+                rounds: config.rounds,
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    for (twin, ctx) in twins.iter_mut().zip(&contexts) {
+        twin.init(ctx);
+    }
+    Ok(started.elapsed())
 }
 
 fn run(
-    scenario: &parley_core::Scenario,
+    scenario: &Scenario,
     config: &SessionConfig,
     rep: u64,
     totals: &mut Totals,
 ) -> Result<(), String> {
-    let negotiators = vec![
-        negotiator("boulware", 2 * rep + 1).map_err(|e| e.to_string())?,
-        negotiator("conceder", 2 * rep + 2).map_err(|e| e.to_string())?,
-    ];
+    totals.setup += setup_time(scenario, config, rep)?;
+    let negotiators = pair(rep)?;
     let started = Instant::now();
     let result = run_session(scenario, config, negotiators, None).map_err(|e| e.to_string())?;
     totals.elapsed += started.elapsed();
@@ -204,6 +242,7 @@ fn bench(options: &Options) -> Result<(), String> {
                 "outcomes": scenario.space().outcome_count().as_f64(),
                 "agreements": totals.agreements,
                 "mean_steps": totals.steps as f64 / totals.sessions.max(1) as f64,
+                "setup_seconds": totals.setup.as_secs_f64(),
             });
             println!("{line}");
         }

@@ -22,6 +22,7 @@
 //! indirect phase of staged talks, negotiators are shown time relative to the indirect
 //! deadline, the one that ends the talks if it passes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_core::Scenario;
@@ -79,8 +80,31 @@ impl ProtocolKind {
     }
 }
 
+/// Where a session reads the time: injected, so that wall-time deadlines can be
+/// tested without sleeping.
+pub trait Clock: Send + Sync {
+    /// Time elapsed since the clock started.
+    fn elapsed(&self) -> Duration;
+}
+
+/// The real clock, started when created.
+pub struct SystemClock(Instant);
+
+impl SystemClock {
+    /// A clock started now.
+    pub fn start() -> SystemClock {
+        SystemClock(Instant::now())
+    }
+}
+
+impl Clock for SystemClock {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
 /// Settings of a session.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SessionConfig {
     /// The protocol.
     pub protocol: ProtocolKind,
@@ -92,6 +116,20 @@ pub struct SessionConfig {
     pub confide: Vec<bool>,
     /// Whether to look for post-settlement improvements.
     pub post_settlement: bool,
+    /// Where the session reads the time (`None`: a system clock started with the session).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("protocol", &self.protocol)
+            .field("rounds", &self.rounds)
+            .field("time_limit", &self.time_limit)
+            .field("confide", &self.confide)
+            .field("post_settlement", &self.post_settlement)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionConfig {
@@ -103,6 +141,7 @@ impl SessionConfig {
             time_limit: None,
             confide: Vec::new(),
             post_settlement: false,
+            clock: None,
         }
     }
 }
@@ -132,7 +171,7 @@ struct Session<'a> {
     negotiators: Vec<Box<dyn Negotiator + 'a>>,
     mediator: Option<Box<dyn Mediator + 'a>>,
     trace: Trace,
-    started: Instant,
+    clock: Arc<dyn Clock>,
     round: u32,
     phase: Phase,
     phases: Vec<Phase>,
@@ -185,7 +224,7 @@ impl<'a> Session<'a> {
     fn time(&self, step: u64, steps: u64) -> f64 {
         let by_rounds = step as f64 / steps.max(1) as f64;
         let by_clock = self.config.time_limit.map_or(0.0, |limit| {
-            self.started.elapsed().as_secs_f64() / limit.as_secs_f64().max(1e-9)
+            self.clock.elapsed().as_secs_f64() / limit.as_secs_f64().max(1e-9)
         });
         by_rounds.max(by_clock).min(1.0)
     }
@@ -193,7 +232,7 @@ impl<'a> Session<'a> {
     fn out_of_time(&self) -> bool {
         self.config
             .time_limit
-            .is_some_and(|limit| self.started.elapsed() >= limit)
+            .is_some_and(|limit| self.clock.elapsed() >= limit)
     }
 
     fn state(&self, time: f64) -> State {
@@ -516,7 +555,10 @@ pub fn run_session<'a>(
         negotiators,
         mediator,
         trace: Trace::default(),
-        started: Instant::now(),
+        clock: config
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(SystemClock::start())),
         round: 0,
         phase: first_phase,
         phases: vec![first_phase],

@@ -632,3 +632,47 @@ fn post_settlement_replaces_a_dominated_deal_with_a_pareto_improvement() {
         assert!(on_frontier, "the improvement {after:?} is Pareto-optimal");
     }
 }
+
+/// A clock that moves one second every time it is read.
+struct Ticking(std::sync::atomic::AtomicU64);
+
+impl parley_engine::session::Clock for Ticking {
+    fn elapsed(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[test]
+fn a_wall_time_deadline_ends_the_session() {
+    let scenario = bundled("oman-talks.toml");
+    for protocol in protocols() {
+        let mut config = SessionConfig::new(protocol, 1000);
+        config.time_limit = Some(std::time::Duration::from_secs(20));
+        config.clock = Some(std::sync::Arc::new(Ticking(Default::default())));
+        let result = run_session(
+            &scenario,
+            &config,
+            vec![
+                negotiator("hardliner", 1).expect("known"),
+                negotiator("hardliner", 2).expect("known"),
+            ],
+            mediator("shuttle", 3).ok(),
+        )
+        .expect("session runs");
+        assert_ne!(result.ended_by, EndReason::Agreement);
+        // Each step reads the clock at most a few times: far fewer than 1000 rounds pass.
+        assert!(
+            result.rounds < 20,
+            "{}: {} rounds within a 20 s limit",
+            protocol.name(),
+            result.rounds
+        );
+        let last_time = result
+            .trace
+            .events
+            .iter()
+            .map(|e| e.time)
+            .fold(0.0, f64::max);
+        assert!(last_time <= 1.0);
+    }
+}

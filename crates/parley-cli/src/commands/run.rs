@@ -148,6 +148,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         time_limit,
         confide: confide_flags(scenario, &args.confide)?,
         post_settlement: args.post_settlement,
+        clock: None,
     };
     let negotiators = args
         .negotiators

@@ -91,6 +91,10 @@ trait Bidding {
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64;
     /// The next bid and its utility.
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64);
+    /// Whether it accepts a text merely because it is no worse than the last accepted one.
+    fn climbs(&self) -> bool {
+        true
+    }
 
     fn act_on(
         &mut self,
@@ -122,7 +126,8 @@ trait Bidding {
     ) -> bool {
         let target = self.target(ctx, state.time);
         let u = ctx.utility.value(text);
-        u >= ctx.reservation && (u >= target || current.is_some_and(|c| u >= ctx.utility.value(c)))
+        let no_worse = self.climbs() && current.is_some_and(|c| u >= ctx.utility.value(c));
+        u >= ctx.reservation && (u >= target || no_worse)
     }
 }
 
@@ -179,6 +184,11 @@ impl TimeBased {
 impl Bidding for TimeBased {
     fn acceptance(&self) -> Acceptance {
         self.acceptance
+    }
+
+    /// A hardliner accepts nothing but its best.
+    fn climbs(&self) -> bool {
+        self.exponent != 0.0
     }
 
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
