@@ -96,31 +96,30 @@ fn draw_pair(
         grey.stroke_width(1),
     ))?;
 
-    let marks = [
-        ("Nash", &analysis.nash, RGBColor(214, 39, 40)),
-        (
-            "Kalai–Smorodinsky",
-            &analysis.kalai_smorodinsky,
-            RGBColor(44, 160, 44),
-        ),
-        (
-            "max welfare",
-            &analysis.max_welfare,
-            RGBColor(148, 103, 189),
-        ),
-    ];
-    for (label, point, colour) in marks {
-        if let Some(p) = point {
-            let (x, y) = (p.utilities[a], p.utilities[b]);
-            chart
-                .draw_series(std::iter::once(TriangleMarker::new(
-                    (x, y),
-                    7,
-                    colour.filled(),
-                )))?
-                .label(label)
-                .legend(move |(x, y)| TriangleMarker::new((x, y), 5, colour.filled()));
-        }
+    // Distinct shapes, so that points that coincide (Nash and KS often do) stay visible.
+    let red = RGBColor(214, 39, 40);
+    let green = RGBColor(44, 160, 44);
+    let purple = RGBColor(148, 103, 189);
+    if let Some(p) = &analysis.max_welfare {
+        let at = (p.utilities[a], p.utilities[b]);
+        chart
+            .draw_series(std::iter::once(Cross::new(at, 8, purple.stroke_width(3))))?
+            .label("max welfare")
+            .legend(move |(x, y)| Cross::new((x, y), 5, purple.stroke_width(2)));
+    }
+    if let Some(p) = &analysis.kalai_smorodinsky {
+        let at = (p.utilities[a], p.utilities[b]);
+        chart
+            .draw_series(std::iter::once(TriangleMarker::new(at, 7, green.filled())))?
+            .label("Kalai–Smorodinsky")
+            .legend(move |(x, y)| TriangleMarker::new((x, y), 5, green.filled()));
+    }
+    if let Some(p) = &analysis.nash {
+        let at = (p.utilities[a], p.utilities[b]);
+        chart
+            .draw_series(std::iter::once(Circle::new(at, 10, red.stroke_width(2))))?
+            .label("Nash")
+            .legend(move |(x, y)| Circle::new((x, y), 5, red.stroke_width(2)));
     }
     chart
         .configure_series_labels()
