@@ -165,6 +165,19 @@ pub struct SessionResult {
     pub trace: Trace,
 }
 
+/// Runs a negotiator's or mediator's callback; a panic becomes a message, so that a
+/// failing strategy ends its session as data instead of bringing down the caller.
+fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        format!("it panicked: {message}")
+    })
+}
+
 struct Session<'a> {
     scenario: &'a Scenario,
     config: &'a SessionConfig,
@@ -294,11 +307,16 @@ impl<'a> Session<'a> {
             let time = self.time(step, total);
             let ctx = self.party_ctx(party);
             let state = self.state(time);
-            let action = self.negotiators[party].act(
-                &ctx,
-                &state,
-                standing.as_ref().map(|(o, _)| o.as_slice()),
-            );
+            let action = match guard(|| {
+                self.negotiators[party].act(
+                    &ctx,
+                    &state,
+                    standing.as_ref().map(|(o, _)| o.as_slice()),
+                )
+            }) {
+                Ok(action) => action,
+                Err(message) => return self.invalid(time, Some(party), message),
+            };
             match action {
                 Action::Offer(outcome) => {
                     if let Err(e) = self.scenario.space().check_outcome(&outcome) {
@@ -373,19 +391,22 @@ impl<'a> Session<'a> {
             }
             let ctx = self.party_ctx(party);
             let state = self.state(phase_time);
-            let accept = self.negotiators[party].vote(&ctx, &state, text, current);
+            let accept = match guard(|| self.negotiators[party].vote(&ctx, &state, text, current)) {
+                Ok(accept) => accept,
+                Err(message) => return Err(self.invalid(time, Some(party), message)),
+            };
             self.emit(time, EventKind::Vote { by: party, accept });
             all &= accept;
         }
         Ok(all)
     }
 
-    fn mediator_text(&mut self, time: f64) -> Vec<u32> {
+    fn mediator_text(&mut self, time: f64) -> Result<Vec<u32>, String> {
         let ctx = self.mediator_ctx();
         let state = self.state(time);
         match self.mediator.as_mut() {
-            Some(m) => m.text(&ctx, &state),
-            None => Vec::new(),
+            Some(m) => guard(|| m.text(&ctx, &state)),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -418,7 +439,11 @@ impl<'a> Session<'a> {
                 for party in 0..self.negotiators.len() {
                     let ctx = self.party_ctx(party);
                     let state = self.state(phase_time);
-                    if let Some(proposal) = self.negotiators[party].propose(&ctx, &state) {
+                    let proposal = match guard(|| self.negotiators[party].propose(&ctx, &state)) {
+                        Ok(proposal) => proposal,
+                        Err(message) => return Some(self.invalid(time, Some(party), message)),
+                    };
+                    if let Some(proposal) = proposal {
                         if let Err(e) = self.scenario.space().check_outcome(&proposal) {
                             return Some(self.invalid(
                                 time,
@@ -436,7 +461,10 @@ impl<'a> Session<'a> {
                     }
                 }
             }
-            let text = self.mediator_text(phase_time);
+            let text = match self.mediator_text(phase_time) {
+                Ok(text) => text,
+                Err(message) => return Some(self.invalid(time, None, message)),
+            };
             self.last_text = Some(text.clone());
             let carried = kind == Indirect::Shuttle;
             let current_text = current

@@ -676,3 +676,55 @@ fn a_wall_time_deadline_ends_the_session() {
         assert!(last_time <= 1.0);
     }
 }
+
+/// Panics on its first turn.
+struct Panicker;
+
+impl Negotiator for Panicker {
+    fn name(&self) -> String {
+        "panicker".into()
+    }
+    fn act(&mut self, _: &PartyContext<'_>, _: &State, _: Option<&[u32]>) -> Action {
+        panic!("strategy bug")
+    }
+    fn propose(&mut self, _: &PartyContext<'_>, _: &State) -> Option<Vec<u32>> {
+        panic!("strategy bug")
+    }
+    fn vote(&mut self, _: &PartyContext<'_>, _: &State, _: &[u32], _: Option<&[u32]>) -> bool {
+        panic!("strategy bug")
+    }
+}
+
+#[test]
+fn a_panicking_negotiator_ends_its_session_as_data() {
+    let scenario = bundled("job-offer.toml");
+    for protocol in protocols() {
+        let config = SessionConfig::new(protocol, 40);
+        let result = run_session(
+            &scenario,
+            &config,
+            vec![negotiator("linear", 1).expect("known"), Box::new(Panicker)],
+            mediator("shuttle", 2).ok(),
+        )
+        .expect("the session itself succeeds");
+        assert_eq!(
+            result.ended_by,
+            EndReason::InvalidAction,
+            "{}",
+            protocol.name()
+        );
+        let message = result.trace.events.iter().find_map(|e| match &e.kind {
+            EventKind::Invalid {
+                by: Some(1),
+                message,
+            } => Some(message.clone()),
+            _ => None,
+        });
+        assert!(
+            message.is_some_and(|m| m.contains("panicked: strategy bug")),
+            "{}",
+            protocol.name()
+        );
+        assert_eq!(result.utilities, scenario.reservations());
+    }
+}
