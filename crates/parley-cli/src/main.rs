@@ -23,6 +23,8 @@ enum Command {
     Convert(commands::convert::Args),
     /// Negotiate: run one session of a protocol with built-in negotiators.
     Run(commands::run::Args),
+    /// Rank negotiators: many sessions over scenarios, role assignments and repetitions.
+    Tournament(commands::tournament::Args),
 }
 
 fn run() -> anyhow::Result<()> {
@@ -31,6 +33,7 @@ fn run() -> anyhow::Result<()> {
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Convert(args) => commands::convert::run(&args),
         Command::Run(args) => commands::run::run(&args),
+        Command::Tournament(args) => commands::tournament::run(&args),
     }
 }
 

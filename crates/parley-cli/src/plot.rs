@@ -12,8 +12,26 @@ use plotters::prelude::*;
 
 const PANEL: u32 = 420;
 
+/// Agreements of many sessions, to draw over the analysis.
+pub struct Agreements {
+    /// Each agreement's utilities and the index of the series it belongs to.
+    pub points: Vec<(Vec<f64>, usize)>,
+    /// The series' names.
+    pub series: Vec<String>,
+}
+
 /// Draws the analysis to an SVG file.
 pub fn draw(scenario: &Scenario, analysis: &Analysis, path: &Path) -> anyhow::Result<()> {
+    draw_with(scenario, analysis, None, path)
+}
+
+/// Draws the analysis and, if given, agreements over it.
+pub fn draw_with(
+    scenario: &Scenario,
+    analysis: &Analysis,
+    agreements: Option<&Agreements>,
+    path: &Path,
+) -> anyhow::Result<()> {
     let n = scenario.n_parties();
     let pairs: Vec<(usize, usize)> = (0..n)
         .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
@@ -37,7 +55,7 @@ pub fn draw(scenario: &Scenario, analysis: &Analysis, path: &Path) -> anyhow::Re
     )?;
     let panels = body.split_evenly((rows as usize, cols as usize));
     for (panel, &(a, b)) in panels.iter().zip(&pairs) {
-        draw_pair(panel, scenario, analysis, a, b)?;
+        draw_pair(panel, scenario, analysis, agreements, (a, b))?;
     }
     root.present()?;
     Ok(())
@@ -47,8 +65,8 @@ fn draw_pair(
     area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
     scenario: &Scenario,
     analysis: &Analysis,
-    a: usize,
-    b: usize,
+    agreements: Option<&Agreements>,
+    (a, b): (usize, usize),
 ) -> anyhow::Result<()> {
     let parties = scenario.parties();
     let mut chart = ChartBuilder::on(area)
@@ -96,6 +114,22 @@ fn draw_pair(
         grey.stroke_width(1),
     ))?;
 
+    if let Some(agreements) = agreements {
+        for (k, name) in agreements.series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            chart
+                .draw_series(
+                    agreements
+                        .points
+                        .iter()
+                        .filter(|(_, s)| *s == k)
+                        .map(|(u, _)| Circle::new((u[a], u[b]), 4, color.mix(0.6).filled())),
+                )?
+                .label(name.clone())
+                .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+        }
+    }
+
     // Distinct shapes, so that points that coincide (Nash and KS often do) stay visible.
     let red = RGBColor(214, 39, 40);
     let green = RGBColor(44, 160, 44);
@@ -127,5 +161,82 @@ fn draw_pair(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .draw()?;
+    Ok(())
+}
+
+/// Draws a tournament's ranking: each competitor's mean advantage with its 95%
+/// confidence interval, best at the top.
+pub fn draw_ranking(summary: &parley_tournament::Summary, path: &Path) -> anyhow::Result<()> {
+    let rows: Vec<(String, f64, Option<[f64; 2]>)> = summary
+        .ranking
+        .iter()
+        .filter_map(|s| s.mean_advantage.map(|m| (s.negotiator.clone(), m, s.ci95)))
+        .collect();
+    if rows.is_empty() {
+        anyhow::bail!("nothing to plot: no competitor played");
+    }
+    let lo = rows
+        .iter()
+        .map(|(_, m, ci)| ci.map_or(*m, |c| c[0]))
+        .fold(0.0f64, f64::min);
+    let hi = rows
+        .iter()
+        .map(|(_, m, ci)| ci.map_or(*m, |c| c[1]))
+        .fold(0.0f64, f64::max);
+    let pad = ((hi - lo) * 0.05).max(0.01);
+    let height = 80 + 34 * rows.len() as u32;
+    let root = SVGBackend::new(path, (720, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = rows.len();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "Ranking by mean advantage over reservation ({} sessions)",
+                summary.sessions
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(130)
+        .build_cartesian_2d((lo - pad)..(hi + pad), 0f64..n as f64)?;
+    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|y| {
+            // Bar k (from the top) is centred at n − k − 0.5.
+            let k = n as f64 - y - 0.5;
+            if (k - k.round()).abs() < 1e-6 && k >= 0.0 {
+                labels.get(k.round() as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("mean utility above reservation value (95% CI)")
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    let blue = RGBColor(31, 119, 180);
+    for (k, (_, mean, ci)) in rows.iter().enumerate() {
+        let y = (n - k) as f64 - 0.5;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y - 0.3), (*mean, y + 0.3)],
+            blue.mix(0.7).filled(),
+        )))?;
+        if let Some([l, h]) = ci {
+            chart.draw_series(LineSeries::new(
+                vec![(*l, y), (*h, y)],
+                BLACK.stroke_width(2),
+            ))?;
+            for x in [*l, *h] {
+                chart.draw_series(LineSeries::new(
+                    vec![(x, y - 0.12), (x, y + 0.12)],
+                    BLACK.stroke_width(2),
+                ))?;
+            }
+        }
+    }
+    root.present()?;
     Ok(())
 }

@@ -319,6 +319,62 @@ fn search_finds_the_exact_frontier_of_a_small_nonlinear_space() {
 }
 
 #[test]
+fn a_work_budget_makes_the_search_repeatable() {
+    // A space too big to search out in the budget, so the result depends on where the
+    // search stops: with a work budget it stops at the same place every time, and on
+    // any number of threads.
+    let cards = vec![7u32; 9];
+    let evals: Vec<Vec<Vec<u8>>> = (0..2u8)
+        .map(|p| {
+            (0..9u8)
+                .map(|i| {
+                    (0..7u8)
+                        .map(|v| (v * (3 + p) + i * (1 + 2 * p)) % 7)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let spec = Spec {
+        cards,
+        evals,
+        weights: vec![vec![1; 9], vec![1; 9]],
+        reservations: vec![0, 0],
+        nonlinear: vec![true, true],
+    };
+    let (issues, values) = identity(&spec);
+    let scenario = build(&spec, &issues, &values, true);
+    let config = AnalysisConfig {
+        method: Method::Search,
+        work_budget: Some(20_000),
+        ..AnalysisConfig::default()
+    };
+    let front = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        let analysis = pool
+            .install(|| analyze(&scenario, &config))
+            .expect("analysis");
+        let stats = analysis.search.expect("searched");
+        assert!(
+            stats.evaluations >= 20_000 && stats.evaluations < 40_000,
+            "{stats:?}"
+        );
+        analysis
+            .pareto
+            .iter()
+            .map(|p| (p.utilities.clone(), p.outcome.clone()))
+            .collect::<Vec<_>>()
+    };
+    let first = front(1);
+    assert!(!first.is_empty());
+    assert_eq!(first, front(1));
+    assert_eq!(first, front(3));
+}
+
+#[test]
 fn additive_method_refuses_nonlinear_utilities() {
     let spec = Spec {
         cards: vec![2, 2],

@@ -173,6 +173,7 @@ fn setup_time(scenario: &Scenario, config: &SessionConfig, rep: u64) -> Result<D
                 reservation: party.reservation,
                 discount: party.discount,
                 rounds: config.rounds,
+                bids: None,
             }
         })
         .collect();

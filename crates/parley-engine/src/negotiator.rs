@@ -21,6 +21,8 @@ pub struct PartyContext<'a> {
     pub discount: f64,
     /// Round deadline of the session.
     pub rounds: u32,
+    /// Bid spaces shared between sessions of this scenario, if the caller keeps them.
+    pub bids: Option<&'a crate::negotiators::BidCache>,
 }
 
 /// The public state of a session when a negotiator is asked to act.

@@ -35,7 +35,8 @@ use crate::visibility::{visible_to, Viewer};
 use crate::{Error, Result};
 
 /// The indirect protocol of staged talks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Indirect {
     /// Shuttle mediation.
     Shuttle,
@@ -44,7 +45,8 @@ pub enum Indirect {
 }
 
 /// Which protocol a session follows.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ProtocolKind {
     /// Stacked alternating offers.
     Saop,
@@ -77,6 +79,20 @@ impl ProtocolKind {
     /// Whether the protocol needs a mediator.
     pub fn needs_mediator(&self) -> bool {
         !matches!(self, ProtocolKind::Saop)
+    }
+
+    /// The built-in mediator used when none is named: the hill-climber for single-text
+    /// talks, the shuttle mediator otherwise (`None` for `saop`).
+    pub fn default_mediator(&self) -> Option<&'static str> {
+        match self {
+            ProtocolKind::Saop => None,
+            ProtocolKind::SingleText
+            | ProtocolKind::Staged {
+                indirect: Indirect::SingleText,
+                ..
+            } => Some("hill-climber"),
+            ProtocolKind::Shuttle | ProtocolKind::Staged { .. } => Some("shuttle"),
+        }
     }
 }
 
@@ -118,6 +134,9 @@ pub struct SessionConfig {
     pub post_settlement: bool,
     /// Where the session reads the time (`None`: a system clock started with the session).
     pub clock: Option<Arc<dyn Clock>>,
+    /// Bid spaces shared by the sessions of one scenario (tournaments pass one per
+    /// scenario; `None` builds them per session). Results are the same either way.
+    pub bids: Option<Arc<crate::negotiators::BidCache>>,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -142,6 +161,7 @@ impl SessionConfig {
             confide: Vec::new(),
             post_settlement: false,
             clock: None,
+            bids: None,
         }
     }
 }
@@ -208,6 +228,7 @@ impl<'a> Session<'a> {
             reservation: party.reservation,
             discount: party.discount,
             rounds: self.config.rounds,
+            bids: self.config.bids.as_deref(),
         }
     }
 

@@ -28,6 +28,10 @@ pub struct Args {
     /// Time budget of the frontier search (spaces too large to enumerate), in seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub budget: f64,
+    /// Work budget of the search in utility evaluations instead of --budget: the same
+    /// frontier on every machine and run.
+    #[arg(long, value_name = "EVALUATIONS")]
+    pub work: Option<u64>,
     /// Seed of the frontier search.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -76,6 +80,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let config = AnalysisConfig {
         method: args.method.into(),
         time_budget: Duration::from_secs_f64(args.budget),
+        work_budget: args.work,
         seed: args.seed,
         ..AnalysisConfig::default()
     };

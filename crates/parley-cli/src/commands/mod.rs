@@ -2,7 +2,9 @@
 
 pub mod analyze;
 pub mod convert;
+pub mod protocol;
 pub mod run;
+pub mod tournament;
 
 use std::path::Path;
 

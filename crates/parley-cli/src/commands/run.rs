@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use parley_core::analysis::{analyze, AnalysisConfig};
 use parley_core::Scenario;
-use parley_engine::negotiators::{mediator, negotiator};
-use parley_engine::session::Indirect;
+use parley_engine::negotiators::{mediator, negotiator, role_seed};
 use parley_engine::visibility::{view, Viewer};
-use parley_engine::{run_session, EventKind, ProtocolKind, SessionConfig, SessionResult};
+use parley_engine::{run_session, EventKind, SessionConfig, SessionResult};
+
+use super::protocol::{ProtocolArg, ProtocolOpts};
 use serde_json::json;
 
 /// Arguments of `parley run`.
@@ -18,21 +19,11 @@ use serde_json::json;
 pub struct Args {
     /// A native scenario file (.toml, .json) or a Genius scenario folder.
     pub scenario: PathBuf,
-    /// The protocol.
-    #[arg(long, value_enum, default_value_t = ProtocolArg::Staged)]
-    pub protocol: ProtocolArg,
     /// One negotiator per party, in party order, e.g. `boulware:e=0.2,conceder`.
     #[arg(long, default_value = "boulware,boulware", value_delimiter = ',')]
     pub negotiators: Vec<String>,
-    /// The mediator (protocols other than saop): hill-climber or shuttle.
-    #[arg(long)]
-    pub mediator: Option<String>,
-    /// Round deadline.
-    #[arg(long, default_value_t = 100)]
-    pub rounds: u32,
-    /// Wall-time deadline in seconds (in addition to the rounds).
-    #[arg(long, value_name = "SECONDS")]
-    pub time: Option<f64>,
+    #[command(flatten)]
+    pub talks: ProtocolOpts,
     /// Seed of the negotiators' randomness.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -42,49 +33,12 @@ pub struct Args {
     /// With --trace: write only what this party (or `mediator`) may see.
     #[arg(long, value_name = "PARTY", requires = "trace")]
     pub view: Option<String>,
-    /// Parties that confide their preferences to the mediator: `all`, `none`, or names.
-    #[arg(long, default_value = "none", value_delimiter = ',')]
-    pub confide: Vec<String>,
-    /// Staged talks: the indirect protocol.
-    #[arg(long, value_enum, default_value_t = IndirectArg::Shuttle)]
-    pub indirect: IndirectArg,
-    /// Staged talks: progress (0–1) at which talks move to direct.
-    #[arg(long, default_value_t = 0.75)]
-    pub threshold: f64,
-    /// Staged talks: rounds the indirect phase may last (default: half the rounds).
-    #[arg(long)]
-    pub indirect_rounds: Option<u32>,
-    /// After a deal, let the mediator propose improvements.
-    #[arg(long)]
-    pub post_settlement: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
     /// Do not print notes about repairs made while reading the file.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-/// A protocol.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum ProtocolArg {
-    /// Stacked alternating offers.
-    Saop,
-    /// Mediated single negotiating text.
-    SingleText,
-    /// Shuttle mediation.
-    Shuttle,
-    /// Indirect talks that move to direct ones.
-    Staged,
-}
-
-/// The indirect phase of staged talks.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum IndirectArg {
-    /// Shuttle mediation.
-    Shuttle,
-    /// Single negotiating text.
-    SingleText,
 }
 
 fn confide_flags(scenario: &Scenario, names: &[String]) -> anyhow::Result<Vec<bool>> {
@@ -124,56 +78,29 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             args.negotiators.len()
         );
     }
-    let protocol = match args.protocol {
-        ProtocolArg::Saop => ProtocolKind::Saop,
-        ProtocolArg::SingleText => ProtocolKind::SingleText,
-        ProtocolArg::Shuttle => ProtocolKind::Shuttle,
-        ProtocolArg::Staged => ProtocolKind::Staged {
-            indirect: match args.indirect {
-                IndirectArg::Shuttle => Indirect::Shuttle,
-                IndirectArg::SingleText => Indirect::SingleText,
-            },
-            threshold: args.threshold,
-            indirect_rounds: args.indirect_rounds.unwrap_or((args.rounds / 2).max(1)),
-        },
-    };
-    let time_limit = match args.time {
-        Some(t) if t.is_finite() && t > 0.0 && t < 1e7 => Some(Duration::from_secs_f64(t)),
-        Some(t) => anyhow::bail!("--time must be a positive number of seconds, not {t}"),
-        None => None,
-    };
+    let talks = &args.talks;
+    let protocol = talks.protocol(ProtocolArg::Staged);
     let config = SessionConfig {
         protocol,
-        rounds: args.rounds,
-        time_limit,
-        confide: confide_flags(scenario, &args.confide)?,
-        post_settlement: args.post_settlement,
+        rounds: talks.rounds,
+        time_limit: talks.time_limit()?,
+        confide: confide_flags(scenario, &talks.confide)?,
+        post_settlement: talks.post_settlement,
         clock: None,
+        bids: None,
     };
     let negotiators = args
         .negotiators
         .iter()
         .enumerate()
-        .map(|(i, spec)| negotiator(spec, session_seed(args.seed, i as u64)))
+        .map(|(i, spec)| negotiator(spec, role_seed(args.seed, i as u64)))
         .collect::<Result<Vec<_>, _>>()
         .context("--negotiators")?;
-    let mediator = match (&args.mediator, protocol.needs_mediator()) {
-        (Some(spec), _) => {
-            Some(mediator(spec, session_seed(args.seed, u64::MAX)).context("--mediator")?)
-        }
-        (None, true) => {
-            let default = match protocol {
-                ProtocolKind::SingleText
-                | ProtocolKind::Staged {
-                    indirect: Indirect::SingleText,
-                    ..
-                } => "hill-climber",
-                _ => "shuttle",
-            };
-            Some(mediator(default, session_seed(args.seed, u64::MAX))?)
-        }
-        (None, false) => None,
-    };
+    let mediator = talks
+        .mediator_spec(&protocol)
+        .map(|spec| mediator(&spec, role_seed(args.seed, u64::MAX)))
+        .transpose()
+        .context("--mediator")?;
     let names: Vec<String> = args.negotiators.clone();
     let result = run_session(scenario, &config, negotiators, mediator)?;
 
@@ -204,24 +131,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .agreement
         .as_ref()
         .map(|a| scenario.utilities().iter().map(|u| u.value(a)).collect());
-    let distance = |a: &[f64], b: &[f64]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).powi(2))
-            .sum::<f64>()
-            .sqrt()
-    };
-    let pareto_distance = raw.as_ref().map(|u| {
-        analysis
-            .pareto
-            .iter()
-            .map(|p| distance(&p.utilities, u))
-            .fold(f64::INFINITY, f64::min)
-    });
-    let nash_distance = raw
-        .as_ref()
-        .zip(analysis.nash.as_ref())
-        .map(|(u, nash)| distance(&nash.utilities, u));
+    let pareto_distance = raw.as_ref().map(|u| analysis.pareto_distance(u));
+    let nash_distance = raw.as_ref().and_then(|u| analysis.nash_distance(u));
 
     if args.json {
         let out = json!({
@@ -249,14 +160,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A seed per role from the session seed (splitmix64 of both).
-fn session_seed(seed: u64, role: u64) -> u64 {
-    let mut z = seed ^ role.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn transcript(

@@ -18,7 +18,7 @@ mod search;
 use std::time::Duration;
 
 pub use enumerate::decode;
-pub use search::SearchStats;
+pub use search::{Budget, SearchStats, WORK_CLIMBERS};
 
 use crate::exact::Utility;
 use crate::scenario::Scenario;
@@ -59,10 +59,23 @@ pub struct AnalysisConfig {
     pub method: Method,
     /// Time budget of the search.
     pub time_budget: Duration,
+    /// Work budget of the search in utility evaluations; when set, it replaces the
+    /// time budget and the search gives the same frontier on every machine and run.
+    pub work_budget: Option<u64>,
     /// `auto` enumerates spaces of at most this many outcomes (when not additive).
     pub enumeration_limit: u64,
     /// Seed of the search.
     pub seed: u64,
+}
+
+impl AnalysisConfig {
+    /// The search budget: the work budget if set, else the time budget.
+    pub fn budget(&self) -> search::Budget {
+        match self.work_budget {
+            Some(work) => search::Budget::Work(work),
+            None => search::Budget::Time(self.time_budget),
+        }
+    }
 }
 
 impl Default for AnalysisConfig {
@@ -70,6 +83,7 @@ impl Default for AnalysisConfig {
         AnalysisConfig {
             method: Method::Auto,
             time_budget: Duration::from_secs(10),
+            work_budget: None,
             enumeration_limit: 20_000_000,
             seed: 0,
         }
@@ -172,6 +186,33 @@ pub struct Analysis {
     pub search: Option<SearchStats>,
 }
 
+impl Analysis {
+    /// The Euclidean distance from a utility vector to the nearest frontier point
+    /// (0 on the frontier; infinite when the frontier is empty).
+    pub fn pareto_distance(&self, utilities: &[f64]) -> f64 {
+        self.pareto
+            .iter()
+            .map(|p| euclidean(&p.utilities, utilities))
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The Euclidean distance from a utility vector to the Nash point (`None` when no
+    /// outcome is rational, so there is no Nash point).
+    pub fn nash_distance(&self, utilities: &[f64]) -> Option<f64> {
+        self.nash
+            .as_ref()
+            .map(|nash| euclidean(&nash.utilities, utilities))
+    }
+}
+
+fn euclidean(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
+}
+
 /// Finds the Pareto frontier of a scenario.
 pub fn pareto_frontier(
     scenario: &Scenario,
@@ -230,7 +271,7 @@ pub fn frontier_of(
             }
             Method::Search | Method::Auto => {
                 let (points, found, stats) =
-                    search::search_frontier(ufuns, &cards, config.time_budget, config.seed);
+                    search::search_frontier(ufuns, &cards, config.budget(), config.seed);
                 let mut outcomes = Vec::with_capacity(points.len() * n_issues);
                 for k in 0..points.len() {
                     outcomes.extend_from_slice(&found[points.tag(k) as usize]);

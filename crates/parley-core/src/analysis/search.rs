@@ -148,9 +148,15 @@ struct Searcher<'a> {
     evaluations: u64,
     climbs: u64,
     deadline: Instant,
+    max_evaluations: u64,
 }
 
 impl Searcher<'_> {
+    /// Whether the budget (time or work) is spent.
+    fn spent(&self) -> bool {
+        self.evaluations >= self.max_evaluations || Instant::now() >= self.deadline
+    }
+
     fn utils(&self, outcome: &[u32]) -> Vec<f64> {
         self.ufuns.iter().map(|u| u.value(outcome)).collect()
     }
@@ -163,7 +169,7 @@ impl Searcher<'_> {
         let mut current = objective(&utils, direction);
         let mut trial = vec![0.0; n];
         loop {
-            if Instant::now() >= self.deadline {
+            if self.spent() {
                 break;
             }
             let mut best: Option<(usize, u32, f64)> = None;
@@ -216,7 +222,7 @@ impl Searcher<'_> {
     fn run(&mut self) {
         let n = self.evals.len();
         let mut outcome = vec![0u32; self.cards.len()];
-        while Instant::now() < self.deadline {
+        while !self.spent() {
             let direction = self.random_direction(n);
             let restart_from_archive = !self.archive.points.is_empty() && self.rng.gen_bool(0.5);
             if restart_from_archive {
@@ -231,7 +237,7 @@ impl Searcher<'_> {
             let mut score = objective(&utils, &direction);
             let mut candidate = outcome.clone();
             for _ in 0..ILS_ROUNDS {
-                if Instant::now() >= self.deadline {
+                if self.spent() {
                     break;
                 }
                 candidate.copy_from_slice(&outcome);
@@ -253,17 +259,42 @@ impl Searcher<'_> {
     }
 }
 
+/// How much a search may do.
+#[derive(Clone, Copy, Debug)]
+pub enum Budget {
+    /// Search for this long, on every thread (the result depends on the machine).
+    Time(Duration),
+    /// Do this many utility evaluations in all, split over [`WORK_CLIMBERS`] climbers
+    /// with fixed seeds: the result is the same on every machine and every run.
+    Work(u64),
+}
+
+/// The number of independent climbers of a work-bounded search.
+pub const WORK_CLIMBERS: usize = 4;
+
 /// Searches until `budget` runs out; returns the (exactly filtered) frontier found,
 /// tagged by position in the returned outcome list.
 pub fn search_frontier(
     ufuns: &[CompiledUtility],
     cards: &[u32],
-    budget: Duration,
+    budget: Budget,
     seed: u64,
 ) -> (PointSet, Vec<Vec<u32>>, SearchStats) {
     let start = Instant::now();
-    let deadline = start + budget;
-    let threads = rayon::current_num_threads().max(1);
+    // A year stands for "no deadline" (`Instant` has no maximum).
+    let far = Duration::from_secs(365 * 24 * 3600);
+    let (threads, deadline, max_evaluations) = match budget {
+        Budget::Time(d) => (
+            rayon::current_num_threads().max(1),
+            start + d.min(far),
+            u64::MAX,
+        ),
+        Budget::Work(work) => (
+            WORK_CLIMBERS,
+            start + far,
+            work.div_ceil(WORK_CLIMBERS as u64).max(1),
+        ),
+    };
     let results: Vec<(Archive, u64, u64)> = (0..threads)
         .into_par_iter()
         .map(|thread| {
@@ -281,6 +312,7 @@ pub fn search_frontier(
                 evaluations: 0,
                 climbs: 0,
                 deadline,
+                max_evaluations,
             };
             searcher.run();
             (searcher.archive, searcher.evaluations, searcher.climbs)

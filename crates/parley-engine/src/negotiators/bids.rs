@@ -1,7 +1,9 @@
 //! A party's own outcomes sorted by its own utility, for bidding.
 
+use std::sync::{Arc, OnceLock};
+
 use rand::rngs::SmallRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::negotiator::PartyContext;
 
@@ -15,54 +17,103 @@ pub struct BidSpace {
     utils: Vec<f64>,
 }
 
+/// Bid spaces shared by the sessions of one scenario: built once per party, on first
+/// use, and then shared (a bid space depends only on the party's own preferences).
+/// Pass one in [`crate::SessionConfig::bids`] to every session of the same scenario.
+pub struct BidCache {
+    parties: Vec<OnceLock<Arc<BidSpace>>>,
+}
+
+impl BidCache {
+    /// An empty cache for a scenario of `n_parties` parties.
+    pub fn new(n_parties: usize) -> BidCache {
+        BidCache {
+            parties: (0..n_parties).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The bid space of the party of `ctx`.
+    pub fn get(&self, ctx: &PartyContext<'_>) -> Arc<BidSpace> {
+        match self.parties.get(ctx.index) {
+            Some(slot) => slot.get_or_init(|| Arc::new(BidSpace::new(ctx))).clone(),
+            None => Arc::new(BidSpace::new(ctx)),
+        }
+    }
+}
+
+impl std::fmt::Debug for BidCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BidCache")
+            .field("parties", &self.parties.len())
+            .finish()
+    }
+}
+
 impl BidSpace {
     /// Enumerates (or, for large spaces, samples and hill-climbs) the party's outcomes.
-    pub fn new(ctx: &PartyContext<'_>, rng: &mut SmallRng) -> BidSpace {
+    /// The sample is seeded by the party's index, so that a bid space depends on the
+    /// party's preferences only and can be shared between sessions.
+    pub fn new(ctx: &PartyContext<'_>) -> BidSpace {
         let cards = ctx.space.cardinalities();
         let n_issues = cards.len();
         let count = ctx.space.outcome_count().as_u64().unwrap_or(u64::MAX);
-        let mut outcomes: Vec<u32> = Vec::new();
         let mut outcome = vec![0u32; n_issues];
         if count <= MAX_BIDS {
-            outcomes.reserve(count as usize * n_issues);
-            for index in 0..count {
-                parley_core::analysis::decode(index, &cards, &mut outcome);
-                outcomes.extend_from_slice(&outcome);
+            // Sort (utility, index) pairs, then decode the indices in order: no
+            // unsorted copy of the outcomes is made.
+            let mut order: Vec<(f64, u32)> = (0..count)
+                .map(|index| {
+                    parley_core::analysis::decode(index, &cards, &mut outcome);
+                    (ctx.utility.value(&outcome), index as u32)
+                })
+                .collect();
+            order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut outcomes = vec![0u32; order.len() * n_issues];
+            let mut utils = Vec::with_capacity(order.len());
+            for (chunk, &(u, index)) in outcomes.chunks_exact_mut(n_issues.max(1)).zip(&order) {
+                parley_core::analysis::decode(u64::from(index), &cards, chunk);
+                utils.push(u);
             }
-        } else {
-            // A sample of random outcomes, plus the party's best outcome found by
-            // coordinate ascent from a random start.
-            for _ in 0..MAX_BIDS / 4 {
-                for (v, &c) in outcome.iter_mut().zip(&cards) {
-                    *v = rng.gen_range(0..c);
-                }
-                outcomes.extend_from_slice(&outcome);
-            }
+            return BidSpace {
+                n_issues,
+                outcomes,
+                utils,
+            };
+        }
+        // A sample of random outcomes, plus the party's best outcome found by
+        // coordinate ascent from a random start.
+        let mut rng = SmallRng::seed_from_u64(0x5EED_B1D5 ^ ctx.index as u64);
+        let mut outcomes: Vec<u32> = Vec::with_capacity((MAX_BIDS / 4 + 1) as usize * n_issues);
+        for _ in 0..MAX_BIDS / 4 {
             for (v, &c) in outcome.iter_mut().zip(&cards) {
                 *v = rng.gen_range(0..c);
             }
-            let mut best = ctx.utility.value(&outcome);
-            loop {
-                let mut improved = false;
-                for issue in 0..n_issues {
-                    let keep = outcome[issue];
-                    for value in 0..cards[issue] {
-                        outcome[issue] = value;
-                        let u = ctx.utility.value(&outcome);
-                        if u > best + 1e-12 {
-                            best = u;
-                            improved = true;
-                        } else {
-                            outcome[issue] = keep;
-                        }
-                    }
-                }
-                if !improved {
-                    break;
-                }
-            }
             outcomes.extend_from_slice(&outcome);
         }
+        for (v, &c) in outcome.iter_mut().zip(&cards) {
+            *v = rng.gen_range(0..c);
+        }
+        let mut best = ctx.utility.value(&outcome);
+        loop {
+            let mut improved = false;
+            for issue in 0..n_issues {
+                let keep = outcome[issue];
+                for value in 0..cards[issue] {
+                    outcome[issue] = value;
+                    let u = ctx.utility.value(&outcome);
+                    if u > best + 1e-12 {
+                        best = u;
+                        improved = true;
+                    } else {
+                        outcome[issue] = keep;
+                    }
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
+        outcomes.extend_from_slice(&outcome);
         let n = outcomes.len() / n_issues.max(1);
         let mut order: Vec<(f64, u32)> = (0..n)
             .map(|k| {
@@ -73,7 +124,7 @@ impl BidSpace {
                 )
             })
             .collect();
-        order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut sorted = Vec::with_capacity(outcomes.len());
         let mut utils = Vec::with_capacity(n);
         for (u, k) in order {

@@ -8,6 +8,7 @@ mod strategies;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+pub use bids::BidCache;
 pub use mediators::{HillClimber, ShuttleMediator};
 pub use strategies::{Acceptance, FrequencyModel, RandomNegotiator, TimeBased, TitForTat};
 
@@ -27,6 +28,15 @@ pub const NEGOTIATORS: &[&str] = &[
 
 /// The names of the built-in mediators.
 pub const MEDIATORS: &[&str] = &["hill-climber", "shuttle"];
+
+/// The seed of one role of a session (`role` is the party index, `u64::MAX` for the
+/// mediator): a splitmix64 mix of both, so that roles draw independent streams.
+pub fn role_seed(seed: u64, role: u64) -> u64 {
+    let mut z = seed ^ role.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// A parsed specification: a name and `key=value` parameters.
 struct Spec<'a> {
@@ -103,11 +113,7 @@ pub fn negotiator(spec: &str, seed: u64) -> Result<Box<dyn Negotiator>> {
         "hardliner" => time_based("hardliner", 0.0),
         "random" => Box::new(RandomNegotiator::new(rng)),
         "tit-for-tat" => Box::new(TitForTat::new(acceptance, rng)),
-        "frequency" => Box::new(FrequencyModel::new(
-            exponent.unwrap_or(0.5),
-            acceptance,
-            rng,
-        )),
+        "frequency" => Box::new(FrequencyModel::new(exponent.unwrap_or(0.5), acceptance)),
         other => {
             return Err(Error::UnknownNegotiator(format!(
                 "unknown negotiator {other:?} (expected one of {})",

@@ -17,6 +17,8 @@
 use rand::rngs::SmallRng;
 use rand::Rng;
 
+use std::sync::Arc;
+
 use super::bids::BidSpace;
 use crate::events::{Event, EventKind};
 use crate::negotiator::{Action, Negotiator, PartyContext, State};
@@ -58,13 +60,13 @@ fn floor(bids: &BidSpace, reservation: f64) -> f64 {
     reservation.max(bids.worst()).min(bids.best())
 }
 
-/// The party's bid space, built on first use.
-fn bid_space<'b>(
-    slot: &'b mut Option<BidSpace>,
-    ctx: &PartyContext<'_>,
-    rng: &mut SmallRng,
-) -> &'b BidSpace {
-    slot.get_or_insert_with(|| BidSpace::new(ctx, rng))
+/// The party's bid space: from the session's shared cache if it has one, else built;
+/// either way on first use.
+fn bid_space<'b>(slot: &'b mut Option<Arc<BidSpace>>, ctx: &PartyContext<'_>) -> &'b BidSpace {
+    slot.get_or_insert_with(|| match ctx.bids {
+        Some(cache) => cache.get(ctx),
+        None => Arc::new(BidSpace::new(ctx)),
+    })
 }
 
 /// Faratin's time-dependent target: `max − (max − min)·t^(1/e)`; `e = 0` never concedes.
@@ -165,7 +167,7 @@ pub struct TimeBased {
     exponent: f64,
     acceptance: Acceptance,
     rng: SmallRng,
-    bids: Option<BidSpace>,
+    bids: Option<Arc<BidSpace>>,
 }
 
 impl TimeBased {
@@ -193,7 +195,7 @@ impl Bidding for TimeBased {
 
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
         time_target(
-            bid_space(&mut self.bids, ctx, &mut self.rng),
+            bid_space(&mut self.bids, ctx),
             ctx.reservation,
             self.exponent,
             t,
@@ -202,11 +204,7 @@ impl Bidding for TimeBased {
 
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64) {
         let target = self.target(ctx, t);
-        bid_near(
-            bid_space(&mut self.bids, ctx, &mut self.rng),
-            target,
-            &mut self.rng,
-        )
+        bid_near(bid_space(&mut self.bids, ctx), target, &mut self.rng)
     }
 }
 
@@ -221,7 +219,7 @@ impl Negotiator for TimeBased {
     }
 
     fn init(&mut self, ctx: &PartyContext<'_>) {
-        bid_space(&mut self.bids, ctx, &mut self.rng);
+        bid_space(&mut self.bids, ctx);
     }
 
     bidding_negotiator!();
@@ -288,7 +286,7 @@ impl Negotiator for RandomNegotiator {
 pub struct TitForTat {
     acceptance: Acceptance,
     rng: SmallRng,
-    bids: Option<BidSpace>,
+    bids: Option<Arc<BidSpace>>,
     /// My utility of the others' first and best offers so far.
     first_seen: Option<f64>,
     best_seen: f64,
@@ -322,17 +320,13 @@ impl Bidding for TitForTat {
         let conceded = self
             .first_seen
             .map_or(0.0, |first| (self.best_seen - first).max(0.0));
-        let bids = bid_space(&mut self.bids, ctx, &mut self.rng);
+        let bids = bid_space(&mut self.bids, ctx);
         (bids.best() - conceded).max(floor(bids, ctx.reservation))
     }
 
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64) {
         let target = self.target(ctx, t);
-        bid_near(
-            bid_space(&mut self.bids, ctx, &mut self.rng),
-            target,
-            &mut self.rng,
-        )
+        bid_near(bid_space(&mut self.bids, ctx), target, &mut self.rng)
     }
 }
 
@@ -361,8 +355,7 @@ impl Negotiator for TitForTat {
 pub struct FrequencyModel {
     exponent: f64,
     acceptance: Acceptance,
-    rng: SmallRng,
-    bids: Option<BidSpace>,
+    bids: Option<Arc<BidSpace>>,
     /// Per other party: per issue, per value, how often it offered it.
     counts: Vec<Vec<Vec<u32>>>,
     /// Per other party: per issue, how often its value changed between offers.
@@ -374,12 +367,12 @@ pub struct FrequencyModel {
 const CANDIDATES: usize = 64;
 
 impl FrequencyModel {
-    /// A frequency-model negotiator with concession exponent `e`.
-    pub fn new(exponent: f64, acceptance: Acceptance, rng: SmallRng) -> FrequencyModel {
+    /// A frequency-model negotiator with concession exponent `e` (deterministic: it
+    /// picks the candidate the others are predicted to like best).
+    pub fn new(exponent: f64, acceptance: Acceptance) -> FrequencyModel {
         FrequencyModel {
             exponent,
             acceptance,
-            rng,
             bids: None,
             counts: Vec::new(),
             changes: Vec::new(),
@@ -433,7 +426,7 @@ impl Bidding for FrequencyModel {
 
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
         time_target(
-            bid_space(&mut self.bids, ctx, &mut self.rng),
+            bid_space(&mut self.bids, ctx),
             ctx.reservation,
             self.exponent,
             t,
@@ -478,7 +471,7 @@ impl Negotiator for FrequencyModel {
             .collect();
         self.changes = vec![vec![0; cards.len()]; ctx.n_parties];
         self.last = vec![None; ctx.n_parties];
-        bid_space(&mut self.bids, ctx, &mut self.rng);
+        bid_space(&mut self.bids, ctx);
     }
 
     fn observe(&mut self, ctx: &PartyContext<'_>, event: &Event) {
