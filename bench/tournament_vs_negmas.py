@@ -274,16 +274,18 @@ def run_parley(parley: str, folders: list[str], rounds: int, negotiators: list[s
         if rep == 0:
             log("$ " + shlex.join(cmd))
         started = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=args.parley_timeout)
-        wall = time.perf_counter() - started
         try:
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  timeout=args.parley_timeout)
+            wall = time.perf_counter() - started
             if proc.returncode != 0:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                 raise SystemExit(f"parley tournament failed (exit {proc.returncode}): {tail}")
             with open(os.path.join(outdir, "timing.json"), encoding="utf-8") as f:
                 timing = json.load(f)
             rows, agreements, mean_rounds = read_parley_results(outdir)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"parley tournament took more than {args.parley_timeout:g} s")
         finally:
             shutil.rmtree(outdir, ignore_errors=True)
         if timing.get("sessions_run") != rows:
@@ -468,6 +470,9 @@ def main(argv=None) -> int:
                              f"{res['partial_seconds']:.1f} s")
                 log(f"  failed: {res['error']}{extra}")
             else:
+                if res["callback_sessions"] != res["sessions"]:
+                    log(f"  warning: {res['callback_sessions']} sessions reported finishing, "
+                        f"{res['sessions']} rows in results.details")
                 log(f"  {res['sessions']} sessions in {res['seconds']:.2f} s = "
                     f"{res['sessions_per_second']:.1f} sessions/s "
                     f"({time.perf_counter() - started:.1f} s with start-up and loading)")
@@ -475,7 +480,7 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- report
     def set_label(names: list[str]) -> str:
         if [n for _, n in scenarios] == DEFAULT_SCENARIOS and names == DEFAULT_SCENARIOS:
-            return f"{len(names)} default"
+            return f"default {len(names)}"
         return ", ".join(names) if len(names) <= 3 else f"{len(names)} scenarios"
 
     pa_label = set_label([n for _, n in scenarios])

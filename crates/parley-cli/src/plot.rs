@@ -198,44 +198,39 @@ pub fn draw_ranking(summary: &parley_tournament::Summary, path: &Path) -> anyhow
         )
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(130)
+        .y_label_area_size(10)
         .build_cartesian_2d((lo - pad)..(hi + pad), 0f64..n as f64)?;
-    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|y| {
-            // Bar k (from the top) is centred at n − k − 0.5.
-            let k = n as f64 - y - 0.5;
-            if (k - k.round()).abs() < 1e-6 && k >= 0.0 {
-                labels.get(k.round() as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .x_desc("mean utility above reservation value (95% CI)")
+        .disable_y_axis()
+        .x_desc("mean utility above reservation value, with its 95% confidence interval")
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
     let blue = RGBColor(31, 119, 180);
-    for (k, (_, mean, ci)) in rows.iter().enumerate() {
-        let y = (n - k) as f64 - 0.5;
-        chart.draw_series(std::iter::once(Rectangle::new(
-            [(0.0, y - 0.3), (*mean, y + 0.3)],
-            blue.mix(0.7).filled(),
-        )))?;
+    for (k, (name, mean, ci)) in rows.iter().enumerate() {
+        // Best at the top.
+        let y = (n - 1 - k) as f64;
+        let bar = Rectangle::new([(0.0, y + 0.2), (*mean, y + 0.8)], blue.mix(0.45).filled());
+        chart.draw_series(std::iter::once(bar))?;
         if let Some([l, h]) = ci {
             chart.draw_series(LineSeries::new(
-                vec![(*l, y), (*h, y)],
+                vec![(*l, y + 0.5), (*h, y + 0.5)],
                 BLACK.stroke_width(2),
             ))?;
             for x in [*l, *h] {
                 chart.draw_series(LineSeries::new(
-                    vec![(x, y - 0.12), (x, y + 0.12)],
+                    vec![(x, y + 0.35), (x, y + 0.65)],
                     BLACK.stroke_width(2),
                 ))?;
             }
         }
+        let label = format!("{}. {name}  {mean:.3}", k + 1);
+        chart.draw_series(std::iter::once(Text::new(
+            label,
+            (lo - pad * 0.9, y + 0.62),
+            ("sans-serif", 14).into_font(),
+        )))?;
     }
     root.present()?;
     Ok(())

@@ -3,17 +3,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-fn parley(args: &[&str]) -> Output {
+pub fn parley(args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(args)
         .current_dir(root())
