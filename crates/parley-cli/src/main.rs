@@ -25,6 +25,10 @@ enum Command {
     Run(commands::run::Args),
     /// Rank negotiators: many sessions over scenarios, role assignments and repetitions.
     Tournament(commands::tournament::Args),
+    /// Host live talks: HTTP and WebSocket API, web UI, durable event log.
+    Serve(commands::serve::Args),
+    /// Verify the hash chains of the sessions in a server's database.
+    Audit(commands::serve::AuditArgs),
 }
 
 fn run() -> anyhow::Result<()> {
@@ -34,6 +38,8 @@ fn run() -> anyhow::Result<()> {
         Command::Convert(args) => commands::convert::run(&args),
         Command::Run(args) => commands::run::run(&args),
         Command::Tournament(args) => commands::tournament::run(&args),
+        Command::Serve(args) => commands::serve::serve(&args),
+        Command::Audit(args) => commands::serve::audit(&args),
     }
 }
 

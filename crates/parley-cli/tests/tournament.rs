@@ -12,7 +12,15 @@ fn read(path: &Path) -> String {
 
 fn tournament(out: &Path, extra: &[&str]) -> crate::cli::Output {
     let out = out.to_str().expect("utf-8 path");
-    let mut args = vec!["tournament", "scenarios", "--rounds", "50", "--out", out, "-q"];
+    let mut args = vec![
+        "tournament",
+        "scenarios",
+        "--rounds",
+        "50",
+        "--out",
+        out,
+        "-q",
+    ];
     if !extra.contains(&"--negotiators") {
         args.extend(["--negotiators", "boulware,conceder,hardliner,frequency"]);
     }

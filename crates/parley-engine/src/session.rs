@@ -119,6 +119,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// A function told of every event as it happens.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// Settings of a session.
 #[derive(Clone)]
 pub struct SessionConfig {
@@ -137,6 +140,10 @@ pub struct SessionConfig {
     /// Bid spaces shared by the sessions of one scenario (tournaments pass one per
     /// scenario; `None` builds them per session). Results are the same either way.
     pub bids: Option<Arc<crate::negotiators::BidCache>>,
+    /// Called with every event as it is appended to the trace (the full trace: the
+    /// caller decides who may see what, with [`crate::visibility`]). A live server
+    /// logs events with it.
+    pub observer: Option<Observer>,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -162,6 +169,7 @@ impl SessionConfig {
             post_settlement: false,
             clock: None,
             bids: None,
+            observer: None,
         }
     }
 }
@@ -296,6 +304,9 @@ impl<'a> Session<'a> {
             if let Some(mediator) = self.mediator.as_mut() {
                 mediator.observe(&ctx, &event);
             }
+        }
+        if let Some(observer) = &self.config.observer {
+            observer(&event);
         }
         self.trace.events.push(event);
     }

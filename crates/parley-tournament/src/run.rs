@@ -180,6 +180,7 @@ fn session_config(plan: &Plan) -> SessionConfig {
         post_settlement: s.post_settlement,
         clock: None,
         bids: None,
+        observer: None,
     }
 }
 

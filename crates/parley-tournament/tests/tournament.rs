@@ -203,13 +203,17 @@ fn the_plan_swaps_roles_and_skips_what_it_cannot_play() {
     two.negotiators.truncate(2);
     let plan2 = Plan::new(
         two.clone(),
-        discover(&[root.clone()], None).expect("discover"),
+        discover(std::slice::from_ref(&root), None).expect("discover"),
     )
     .expect("plan");
     assert_eq!(plan2.entries.len(), 3);
     assert!(plan2.skipped.iter().any(|s| s.reason.contains("3 parties")));
     two.self_play = true;
-    let plan3 = Plan::new(two, discover(&[root.clone()], None).expect("discover")).expect("plan");
+    let plan3 = Plan::new(
+        two,
+        discover(std::slice::from_ref(&root), None).expect("discover"),
+    )
+    .expect("plan");
     assert_eq!(plan3.total(), (3 * 4 + 8) * 2);
     // Only bilateral scenarios.
     let bilateral = discover(&[root], Some(2)).expect("discover");
@@ -366,7 +370,7 @@ fn mismatched_or_broken_folders_are_refused_with_reasons() {
     let s0 = tmp.path().join("s0");
     let s1 = tmp.path().join("s1");
     run_into(&plan_a, &s0, Shard { index: 0, count: 2 }, false);
-    let err = merge(&[s0.clone()], &tmp.path().join("m1")).expect_err("missing shard");
+    let err = merge(std::slice::from_ref(&s0), &tmp.path().join("m1")).expect_err("missing shard");
     assert!(err.to_string().contains("shard 1/2 is missing"), "{err}");
     let err = merge(&[s0.clone(), s0.clone()], &tmp.path().join("m2")).expect_err("twice");
     assert!(err.to_string().contains("twice"), "{err}");
@@ -377,7 +381,7 @@ fn mismatched_or_broken_folders_are_refused_with_reasons() {
             .contains("not shards of the same tournament"),
         "{err}"
     );
-    let err = merge(&[dir.clone()], &dir).expect_err("into a tournament");
+    let err = merge(std::slice::from_ref(&dir), &dir).expect_err("into a tournament");
     assert!(err.to_string().contains("already holds"), "{err}");
 }
 
@@ -455,8 +459,8 @@ fn check_rows(plan: &Plan, rows: &[Row]) {
                 assert_ne!(row.ended_by, "agreement");
             }
         }
-        for p in 0..reservations.len() {
-            assert!((row.advantages[p] - (row.utilities[p] - reservations[p])).abs() < 1e-12);
+        for (p, r) in reservations.iter().enumerate() {
+            assert!((row.advantages[p] - (row.utilities[p] - r)).abs() < 1e-12);
         }
         assert!((row.welfare - row.utilities.iter().sum::<f64>()).abs() < 1e-12);
         assert!(row.pareto_distance >= 0.0 && row.pareto_distance.is_finite());

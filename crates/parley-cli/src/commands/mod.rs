@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod convert;
 pub mod protocol;
 pub mod run;
+pub mod serve;
 pub mod tournament;
 
 use std::path::Path;

@@ -88,6 +88,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         post_settlement: talks.post_settlement,
         clock: None,
         bids: None,
+        observer: None,
     };
     let negotiators = args
         .negotiators

@@ -1,0 +1,493 @@
+//! The HTTP routes: API, WebSocket, web UI.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::live::{Access, ActionBody, Live, TokenEntry};
+use crate::spec::{CreateRequest, Holder};
+use crate::store::{hex, SessionRow, TokenRow};
+use crate::App;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const STYLE_CSS: &str = include_str!("../assets/style.css");
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// The server's routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/scenarios", get(scenarios))
+        .route("/api/sessions", post(create))
+        .route("/api/sessions/{id}", get(view))
+        .route("/api/sessions/{id}/join", post(join))
+        .route("/api/sessions/{id}/evaluate", post(evaluate))
+        .route("/api/sessions/{id}/actions", post(act))
+        .route("/api/sessions/{id}/ratify", post(ratify))
+        .route("/api/sessions/{id}/trace", get(trace))
+        .route("/api/sessions/{id}/ws", get(ws))
+        .route("/", get(index))
+        .route("/room/{id}", get(index))
+        .route("/owner/{id}", get(index))
+        .route(
+            "/assets/app.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    APP_JS,
+                )
+            }),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    STYLE_CSS,
+                )
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such page or endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+async fn index() -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(INDEX_HTML),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// A JSON body: parsed here so that every rejection is a JSON error with a reason.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, format!("the body is larger than {MAX_BODY} bytes"))
+            } else {
+                ApiError::new(status, format!("the body could not be read: {e}"))
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("body: {e}")))
+    }
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "a token is required: Authorization: Bearer <token>",
+        )
+    })?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the Authorization header must be Bearer <token>",
+            )
+        })
+}
+
+/// Who holds `token` in session `live`: 401 if nobody does (or it expired), 403 if it
+/// belongs to another session.
+fn authorize(app: &App, live: &Live, token: &str) -> Result<Access, ApiError> {
+    let hash = token_hash(token);
+    let now = crate::unix_now();
+    // Constant time over every token of the session, whichever matches.
+    let mut found: Option<&TokenEntry> = None;
+    for entry in &live.tokens {
+        if bool::from(entry.hash.ct_eq(&hash)) {
+            found = Some(entry);
+        }
+    }
+    match found {
+        Some(entry) if entry.expires_at < now => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this token has expired",
+        )),
+        Some(entry) => Ok(entry.access),
+        None => {
+            let elsewhere = app
+                .token_index
+                .read()
+                .map(|i| i.contains_key(&hash))
+                .unwrap_or(false);
+            if elsewhere {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "this token is not for this session",
+                ))
+            } else {
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))
+            }
+        }
+    }
+}
+
+fn session(app: &App, id: &str) -> Result<Arc<Live>, ApiError> {
+    app.session(id)
+        .ok_or_else(|| ApiError::not_found(format!("there is no session {id:?}")))
+}
+
+fn forbidden(what: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, what.to_string())
+}
+
+async fn scenarios(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(Value::Array(
+        app.bundled.iter().map(|b| b.public.clone()).collect(),
+    ))
+}
+
+async fn create(
+    State(app): State<Arc<App>>,
+    JsonBody(request): JsonBody<CreateRequest>,
+) -> Result<Response, ApiError> {
+    let confide_agents = request.confide.clone();
+    let bundled = |id: &str| {
+        app.bundled
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| b.json.clone())
+    };
+    let (spec, scenario) = request.into_spec(&bundled)?;
+    let mut confide = vec![false; scenario.n_parties()];
+    for name in &confide_agents {
+        let idx = spec
+            .role_index(name)
+            .filter(|&i| i < scenario.n_parties())
+            .ok_or_else(|| ApiError::bad_request(format!("confide: {name:?} is not a party")))?;
+        if !matches!(spec.roles[idx].holder, Holder::Agent { .. }) {
+            return Err(ApiError::bad_request(format!(
+                "confide: {name:?} is a seat; a seat confides when it joins"
+            )));
+        }
+        if spec.mediator_index().is_none() {
+            return Err(ApiError::bad_request(
+                "confide: this protocol has no mediator",
+            ));
+        }
+        confide[idx] = true;
+    }
+    let id = format!("s_{}", &new_token()[..16]);
+    let expires = crate::unix_now() + spec.token_ttl_seconds as i64;
+    let mut issued: Vec<(Access, String)> =
+        vec![(Access::Owner, new_token()), (Access::Auditor, new_token())];
+    for (r, role) in spec.roles.iter().enumerate() {
+        if let Holder::Seat { mandate, .. } = &role.holder {
+            issued.push((Access::Seat(r), new_token()));
+            if mandate.is_some() {
+                issued.push((Access::Principal(r), new_token()));
+            }
+        }
+    }
+    let entries: Vec<TokenEntry> = issued
+        .iter()
+        .map(|(access, token)| TokenEntry {
+            hash: token_hash(token),
+            access: *access,
+            expires_at: expires,
+        })
+        .collect();
+    let rows: Vec<TokenRow> = issued
+        .iter()
+        .map(|(access, token)| TokenRow {
+            hash: hex(&token_hash(token)),
+            session_id: id.clone(),
+            role: access.encode(&spec),
+            expires_at: expires,
+        })
+        .collect();
+    let spec_json = serde_json::to_string(&spec).map_err(ApiError::internal)?;
+    let live = Arc::new(Live::new(
+        id.clone(),
+        spec.clone(),
+        scenario,
+        entries,
+        app.store.clone(),
+        app.runtime.clone(),
+    ));
+    let (records, status) = live.opening_records(&spec_json, &confide);
+    let row = SessionRow {
+        id: id.clone(),
+        config: spec_json,
+        status: status.name().into(),
+    };
+    let first = records
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("no opening record"))?;
+    app.store
+        .create_session(&row, &crate::now_rfc3339(), &rows, &first)
+        .await?;
+    if records.len() > 1 {
+        app.store.append(&id, &records[1..], None).await?;
+    }
+    app.index(&live);
+    app.write_sessions().insert(id.clone(), Arc::clone(&live));
+    live.opened(&records, status);
+
+    let token_of = |a: Access| issued.iter().find(|(x, _)| *x == a).map(|(_, t)| t.clone());
+    let mut seats = serde_json::Map::new();
+    for (r, role) in spec.roles.iter().enumerate() {
+        if let Some(token) = token_of(Access::Seat(r)) {
+            let mut seat = json!({"token": token, "link": format!("/room/{id}#token={token}")});
+            if let Some(p) = token_of(Access::Principal(r)) {
+                seat["principal_token"] = p.clone().into();
+                seat["principal_link"] = format!("/room/{id}#token={p}").into();
+            }
+            seats.insert(role.name.clone(), seat);
+        }
+    }
+    let owner = token_of(Access::Owner).unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "status": status.name(),
+            "owner_token": owner,
+            "owner_link": format!("/owner/{id}#token={owner}"),
+            "auditor_token": token_of(Access::Auditor),
+            "seats": seats,
+        })),
+    )
+        .into_response())
+}
+
+async fn view(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id)?;
+    let access = authorize(&app, &live, bearer(&headers)?)?;
+    Ok(Json(live.view(access)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    #[serde(default)]
+    confide: bool,
+}
+
+async fn join(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<JoinBody>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id)?;
+    let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
+        return Err(forbidden("only a seat's holder joins it"));
+    };
+    live.join(role, body.confide).await?;
+    Ok(Json(
+        json!({"joined": true, "status": live.status().name()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluateBody {
+    outcome: std::collections::BTreeMap<String, String>,
+}
+
+async fn evaluate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<EvaluateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id)?;
+    match authorize(&app, &live, bearer(&headers)?)? {
+        Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
+            Ok(Json(json!({"utility": live.evaluate(r, &body.outcome)?})))
+        }
+        _ => Err(forbidden(
+            "only a party's seat evaluates outcomes (for its own party)",
+        )),
+    }
+}
+
+async fn act(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ActionBody>,
+) -> Result<Response, ApiError> {
+    let live = session(&app, &id)?;
+    let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
+        return Err(forbidden("only a seat's holder acts for it"));
+    };
+    let is_mediator = Some(role) == live.spec.mediator_index();
+    let mediator_action = matches!(body, ActionBody::Text { .. });
+    if is_mediator != mediator_action {
+        return Err(ApiError::conflict(if is_mediator {
+            "the mediator answers with texts"
+        } else {
+            "only the mediator puts texts"
+        }));
+    }
+    let (seq, delivered) = live.act(role, body).await?;
+    Ok(if delivered {
+        (StatusCode::OK, Json(json!({"seq": seq}))).into_response()
+    } else {
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"seq": seq, "pending_ratification": true})),
+        )
+            .into_response()
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatifyBody {
+    confirm: bool,
+}
+
+async fn ratify(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<RatifyBody>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id)?;
+    let Access::Principal(role) = authorize(&app, &live, bearer(&headers)?)? else {
+        return Err(forbidden("only the seat's principal ratifies"));
+    };
+    let seq = live.ratify(role, body.confirm).await?;
+    Ok(Json(json!({"seq": seq, "confirmed": body.confirm})))
+}
+
+async fn trace(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id)?;
+    match authorize(&app, &live, bearer(&headers)?)? {
+        Access::Owner | Access::Auditor => Ok(Json(live.trace().await?)),
+        _ => Err(forbidden("the full trace is for the owner and auditors")),
+    }
+}
+
+async fn ws(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let live = session(&app, &id)?;
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| stream(app, live, socket)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Hello {
+    token: String,
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let _ = socket
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code,
+            reason: reason.to_string().into(),
+        })))
+        .await;
+}
+
+/// A seat's live view: authenticate with the first message, then a `view` message at
+/// every change.
+async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.recv()).await;
+    let hello: Option<Hello> = match first {
+        Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(text.as_str()).ok(),
+        _ => None,
+    };
+    let Some(hello) = hello else {
+        return close(socket, 4400, "send {\"token\": \"…\"} first").await;
+    };
+    let access = match authorize(&app, &live, &hello.token) {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.status == StatusCode::FORBIDDEN {
+                4403
+            } else {
+                4401
+            };
+            return close(socket, code, &e.message).await;
+        }
+    };
+    let mut changes = live.subscribe();
+    loop {
+        let message = json!({"type": "view", "view": live.view(access)}).to_string();
+        if socket.send(Message::Text(message.into())).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() { return; }
+                // Coalesce bursts: one view for many events.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                changes.borrow_and_update();
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+        }
+    }
+}

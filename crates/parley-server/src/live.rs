@@ -1,0 +1,1299 @@
+//! Live sessions: the engine runs on its own thread per session; seats held by people
+//! or programs are negotiators that wait for their holder's next action.
+//!
+//! Durability by event sourcing: every action a seat sends is written to the log
+//! before it is acknowledged and before the engine sees it; every engine event is
+//! written as it happens. The engine is deterministic, so a restarted server rebuilds a
+//! session by feeding its logged actions, in order, to a fresh engine run; the events
+//! it regenerates are checked against the logged ones instead of being written again.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use parley_core::Scenario;
+use parley_engine::negotiators::{mediator, negotiator, role_seed};
+use parley_engine::visibility::{visible_to, Viewer};
+use parley_engine::{
+    run_session, Action, Event, EventKind, Mediator, MediatorContext, Negotiator, PartyContext,
+    Phase, SessionConfig, State,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::spec::{Holder, SessionSpec};
+use crate::store::{chain_hash, Record, Store, GENESIS};
+
+/// Where a session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for seats to join.
+    Waiting,
+    /// The talks are on.
+    Running,
+    /// Over.
+    Ended,
+}
+
+impl Status {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Waiting => "waiting",
+            Status::Running => "running",
+            Status::Ended => "ended",
+        }
+    }
+}
+
+/// Who a token belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The session's owner.
+    Owner,
+    /// An auditor.
+    Auditor,
+    /// The holder of a seat (role index).
+    Seat(usize),
+    /// The principal of a delegated seat (role index).
+    Principal(usize),
+}
+
+impl Access {
+    /// As stored in the tokens table.
+    pub fn encode(self, spec: &SessionSpec) -> String {
+        match self {
+            Access::Owner => "owner".into(),
+            Access::Auditor => "auditor".into(),
+            Access::Seat(r) => format!("seat:{}", spec.roles[r].name),
+            Access::Principal(r) => format!("principal:{}", spec.roles[r].name),
+        }
+    }
+
+    /// From the tokens table.
+    pub fn decode(s: &str, spec: &SessionSpec) -> Option<Access> {
+        match s.split_once(':') {
+            None if s == "owner" => Some(Access::Owner),
+            None if s == "auditor" => Some(Access::Auditor),
+            Some(("seat", name)) => spec.role_index(name).map(Access::Seat),
+            Some(("principal", name)) => spec.role_index(name).map(Access::Principal),
+            _ => None,
+        }
+    }
+}
+
+/// What the engine waits for from a seat.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pending {
+    /// Direct talks: offer, accept or walk away.
+    Act {
+        /// The standing offer.
+        standing: Option<Vec<u32>>,
+    },
+    /// Indirect talks: a proposal to the mediator, or pass.
+    Propose,
+    /// Answer a text.
+    Vote {
+        /// The text.
+        text: Vec<u32>,
+    },
+    /// Mediator: the next text.
+    Text,
+}
+
+/// A seat's action, as logged (outcomes as value labels, issue by issue).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputRecord {
+    /// The role that acted.
+    pub role: String,
+    /// The action.
+    pub action: ActionBody,
+}
+
+/// The body of `POST /actions`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ActionBody {
+    /// Counter-offer.
+    Offer {
+        /// Issue → value.
+        outcome: std::collections::BTreeMap<String, String>,
+    },
+    /// Accept the standing offer.
+    Accept,
+    /// Walk away.
+    WalkAway,
+    /// A proposal to the mediator.
+    Propose {
+        /// Issue → value.
+        outcome: std::collections::BTreeMap<String, String>,
+    },
+    /// Nothing new to propose.
+    Pass,
+    /// Answer a text.
+    Vote {
+        /// Accept or reject.
+        accept: bool,
+    },
+    /// Mediator: a text, with its progress measure.
+    Text {
+        /// Issue → value.
+        outcome: std::collections::BTreeMap<String, String>,
+        /// Progress in [0, 1] (staged talks move to direct at the threshold).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        progress: Option<f64>,
+    },
+}
+
+/// An action as the engine takes it.
+#[derive(Clone, Debug)]
+enum Input {
+    Act(Action),
+    Propose(Option<Vec<u32>>),
+    Vote(bool),
+    Text(Vec<u32>, Option<f64>),
+}
+
+/// A notice the server adds to a session's story (not an engine event).
+#[derive(Clone, Debug)]
+struct Notice {
+    /// Shown after this many engine events.
+    after: usize,
+    /// The role it is about.
+    role: usize,
+    /// Whether every party may see it (otherwise the role, its principal and the owner).
+    public: bool,
+    body: Value,
+}
+
+/// Where the hash chain is.
+struct Chain {
+    next: i64,
+    prev: String,
+}
+
+impl Chain {
+    fn record(&self, offset: i64, prev: &str, kind: &str, body: String) -> Record {
+        let seq = self.next + offset;
+        let hash = chain_hash(prev, seq, kind, &body);
+        Record {
+            seq,
+            kind: kind.into(),
+            body,
+            prev_hash: prev.into(),
+            hash,
+            at: crate::now_rfc3339(),
+        }
+    }
+
+    /// Records following the chain, not yet written.
+    fn records(&self, items: Vec<(&str, String)>) -> Vec<Record> {
+        let mut out: Vec<Record> = Vec::with_capacity(items.len());
+        for (i, (kind, body)) in items.into_iter().enumerate() {
+            let prev = out.last().map_or(self.prev.clone(), |r| r.hash.clone());
+            out.push(self.record(i as i64, &prev, kind, body));
+        }
+        out
+    }
+
+    fn advance(&mut self, written: &[Record]) {
+        if let Some(last) = written.last() {
+            self.next = last.seq + 1;
+            self.prev = last.hash.clone();
+        }
+    }
+}
+
+struct Inner {
+    status: Status,
+    joined: Vec<bool>,
+    confide: Vec<bool>,
+    events: Vec<Event>,
+    event_json: Vec<Value>,
+    /// Bodies of events already in the log (a replay checks against them).
+    logged_events: Vec<String>,
+    ended_logged: bool,
+    notices: Vec<Notice>,
+    pending: Vec<Option<Pending>>,
+    held: Vec<Option<InputRecord>>,
+    round: u32,
+    phase: Phase,
+    result: Option<(Option<Vec<u32>>, String, Vec<f64>)>,
+    failed: Option<String>,
+    engine_started: bool,
+}
+
+/// A token of this session.
+pub struct TokenEntry {
+    /// SHA-256 of the token.
+    pub hash: [u8; 32],
+    /// Whose it is.
+    pub access: Access,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// One session, live or over.
+pub struct Live {
+    /// Its id.
+    pub id: String,
+    /// Its configuration.
+    pub spec: SessionSpec,
+    /// Its scenario.
+    pub scenario: Arc<Scenario>,
+    /// Its tokens.
+    pub tokens: Vec<TokenEntry>,
+    store: Store,
+    runtime: tokio::runtime::Handle,
+    inner: Mutex<Inner>,
+    chain: tokio::sync::Mutex<Chain>,
+    version: tokio::sync::watch::Sender<u64>,
+    senders: Vec<Option<Sender<Input>>>,
+    receivers: Mutex<Vec<Option<Receiver<Input>>>>,
+    analysis: OnceLock<Value>,
+}
+
+fn labels_to_outcome(
+    scenario: &Scenario,
+    outcome: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u32>, ApiError> {
+    let issues = scenario.space().issues();
+    for name in outcome.keys() {
+        if !issues.iter().any(|i| i.name() == name) {
+            return Err(ApiError::bad_request(format!(
+                "outcome: there is no issue {name:?}"
+            )));
+        }
+    }
+    issues
+        .iter()
+        .map(|issue| {
+            let value = outcome.get(issue.name()).ok_or_else(|| {
+                ApiError::bad_request(format!("outcome: issue {:?} has no value", issue.name()))
+            })?;
+            issue.value_index(value).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "outcome: {value:?} is not a value of issue {:?}",
+                    issue.name()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The outcome as issue → value.
+pub fn outcome_map(scenario: &Scenario, outcome: &[u32]) -> Value {
+    let space = scenario.space();
+    let mut map = serde_json::Map::new();
+    for (issue, label) in space.issues().iter().zip(space.outcome_labels(outcome)) {
+        map.insert(issue.name().to_string(), Value::from(label));
+    }
+    Value::Object(map)
+}
+
+impl Live {
+    /// A session as created or loaded; `log` is its stored log (empty for a new one).
+    pub fn new(
+        id: String,
+        spec: SessionSpec,
+        scenario: Scenario,
+        tokens: Vec<TokenEntry>,
+        store: Store,
+        runtime: tokio::runtime::Handle,
+    ) -> Live {
+        let roles = spec.roles.len();
+        let n = scenario.n_parties();
+        let mut senders = Vec::with_capacity(roles);
+        let mut receivers = Vec::with_capacity(roles);
+        for role in &spec.roles {
+            if matches!(role.holder, Holder::Seat { .. }) {
+                let (tx, rx) = channel();
+                senders.push(Some(tx));
+                receivers.push(Some(rx));
+            } else {
+                senders.push(None);
+                receivers.push(None);
+            }
+        }
+        let (version, _) = tokio::sync::watch::channel(0);
+        let first_phase = match spec.protocol {
+            parley_engine::ProtocolKind::Saop => Phase::Direct,
+            _ => Phase::Indirect,
+        };
+        Live {
+            id,
+            inner: Mutex::new(Inner {
+                status: Status::Waiting,
+                joined: spec
+                    .roles
+                    .iter()
+                    .map(|r| matches!(r.holder, Holder::Agent { .. }))
+                    .collect(),
+                confide: vec![false; n],
+                events: Vec::new(),
+                event_json: Vec::new(),
+                logged_events: Vec::new(),
+                ended_logged: false,
+                notices: Vec::new(),
+                pending: vec![None; roles],
+                held: vec![None; roles],
+                round: 0,
+                phase: first_phase,
+                result: None,
+                failed: None,
+                engine_started: false,
+            }),
+            spec,
+            scenario: Arc::new(scenario),
+            tokens,
+            store,
+            runtime,
+            chain: tokio::sync::Mutex::new(Chain {
+                next: 0,
+                prev: GENESIS.into(),
+            }),
+            version,
+            senders,
+            receivers: Mutex::new(receivers),
+            analysis: OnceLock::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A poisoned lock means a panic while holding it; the data is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn changed(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// A receiver that ticks whenever the session changes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// The session's status.
+    pub fn status(&self) -> Status {
+        self.lock().status
+    }
+
+    fn n_parties(&self) -> usize {
+        self.scenario.n_parties()
+    }
+
+    /// The first records of a new session: `created` (and `started` when no seat
+    /// needs to join). Returns them for the store, and the status.
+    pub fn opening_records(
+        &self,
+        spec_json: &str,
+        confide_agents: &[bool],
+    ) -> (Vec<Record>, Status) {
+        use sha2::{Digest, Sha256};
+        let mut items = vec![(
+            "created",
+            json!({
+                "config_sha256": crate::store::hex(&Sha256::digest(spec_json.as_bytes())),
+                "protocol": self.spec.protocol.name(),
+                "rounds": self.spec.rounds,
+                "roles": self.spec.roles.iter().map(|r| json!({
+                    "name": r.name,
+                    "held_by": match &r.holder { Holder::Agent { spec } => format!("agent {spec}"), Holder::Seat { kind, .. } => format!("{kind} seat") },
+                })).collect::<Vec<_>>(),
+            })
+            .to_string(),
+        )];
+        let mut inner = self.lock();
+        for (p, &c) in confide_agents.iter().enumerate() {
+            inner.confide[p] = c;
+        }
+        let all_joined = inner.joined.iter().all(|&j| j);
+        if all_joined {
+            items.push(("started", json!({ "confide": inner.confide }).to_string()));
+        }
+        drop(inner);
+        let chain = Chain {
+            next: 0,
+            prev: GENESIS.into(),
+        };
+        let records = chain.records(items);
+        let status = if all_joined {
+            Status::Running
+        } else {
+            Status::Waiting
+        };
+        (records, status)
+    }
+
+    /// After the opening records are stored: remember the chain, start if running.
+    pub fn opened(self: &Arc<Self>, records: &[Record], status: Status) {
+        if let Ok(mut chain) = self.chain.try_lock() {
+            chain.advance(records);
+        }
+        self.lock().status = status;
+        if status == Status::Running {
+            self.start_engine();
+        }
+    }
+
+    /// Rebuilds a stored session from its log: joins, actions, notices, events; then
+    /// replays it through the engine if it started.
+    pub fn restore(self: &Arc<Self>, log: &[Record]) -> Result<(), String> {
+        crate::store::verify_chain(log)?;
+        if let Ok(mut chain) = self.chain.try_lock() {
+            chain.advance(log);
+        }
+        let mut started = false;
+        {
+            let mut inner = self.lock();
+            let mut events = 0usize;
+            for r in log {
+                let body: Value = serde_json::from_str(&r.body)
+                    .map_err(|e| format!("record {} is not JSON: {e}", r.seq))?;
+                match r.kind.as_str() {
+                    "joined" => {
+                        let role = body["role"].as_str().and_then(|n| self.spec.role_index(n));
+                        let Some(role) = role else {
+                            return Err(format!("record {}: unknown role", r.seq));
+                        };
+                        inner.joined[role] = true;
+                        if role < self.n_parties() {
+                            inner.confide[role] = body["confide"].as_bool().unwrap_or(false);
+                        }
+                    }
+                    "started" => {
+                        started = true;
+                        if let Some(flags) = body["confide"].as_array() {
+                            for (p, f) in flags.iter().enumerate().take(self.n_parties()) {
+                                inner.confide[p] = f.as_bool().unwrap_or(false);
+                            }
+                        }
+                    }
+                    "input" => {
+                        let input: InputRecord = serde_json::from_value(body)
+                            .map_err(|e| format!("record {}: {e}", r.seq))?;
+                        let role = self
+                            .spec
+                            .role_index(&input.role)
+                            .ok_or_else(|| format!("record {}: unknown role", r.seq))?;
+                        let engine_input = self
+                            .to_input(&input.action)
+                            .map_err(|e| format!("record {}: {}", r.seq, e.message))?;
+                        if let Some(Some(tx)) = self.senders.get(role) {
+                            let _ = tx.send(engine_input);
+                        }
+                        inner.held[role] = None;
+                    }
+                    "notice" => {
+                        let role = body["role"]
+                            .as_str()
+                            .and_then(|n| self.spec.role_index(n))
+                            .ok_or_else(|| format!("record {}: unknown role", r.seq))?;
+                        let kind = body["type"].as_str().unwrap_or_default().to_string();
+                        match kind.as_str() {
+                            "ratification-pending" => {
+                                inner.held[role] = serde_json::from_value(body["action"].clone())
+                                    .ok()
+                                    .map(|action| InputRecord {
+                                        role: self.spec.roles[role].name.clone(),
+                                        action,
+                                    });
+                            }
+                            "ratification-refused" => inner.held[role] = None,
+                            _ => {}
+                        }
+                        inner.notices.push(Notice {
+                            after: events,
+                            role,
+                            public: kind == "ratification-pending",
+                            body,
+                        });
+                    }
+                    "event" => {
+                        inner.logged_events.push(r.body.clone());
+                        events += 1;
+                    }
+                    "ended" => inner.ended_logged = true,
+                    _ => {}
+                }
+            }
+            inner.status = if inner.ended_logged {
+                Status::Ended
+            } else if started {
+                Status::Running
+            } else {
+                Status::Waiting
+            };
+        }
+        if started {
+            self.start_engine();
+        }
+        Ok(())
+    }
+
+    fn to_input(&self, action: &ActionBody) -> Result<Input, ApiError> {
+        let s = &self.scenario;
+        Ok(match action {
+            ActionBody::Offer { outcome } => {
+                Input::Act(Action::Offer(labels_to_outcome(s, outcome)?))
+            }
+            ActionBody::Accept => Input::Act(Action::Accept),
+            ActionBody::WalkAway => Input::Act(Action::WalkAway),
+            ActionBody::Propose { outcome } => Input::Propose(Some(labels_to_outcome(s, outcome)?)),
+            ActionBody::Pass => Input::Propose(None),
+            ActionBody::Vote { accept } => Input::Vote(*accept),
+            ActionBody::Text { outcome, progress } => {
+                if let Some(p) = progress {
+                    if !(0.0..=1.0).contains(p) {
+                        return Err(ApiError::bad_request(format!(
+                            "progress: must be in [0, 1], not {p}"
+                        )));
+                    }
+                }
+                Input::Text(labels_to_outcome(s, outcome)?, *progress)
+            }
+        })
+    }
+
+    fn start_engine(self: &Arc<Self>) {
+        let receivers: Vec<Option<Receiver<Input>>> = {
+            let mut inner = self.lock();
+            if inner.engine_started {
+                return;
+            }
+            inner.engine_started = true;
+            let mut slots = self.receivers.lock().unwrap_or_else(|e| e.into_inner());
+            slots.iter_mut().map(Option::take).collect()
+        };
+        let live = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name(format!("session {}", self.id))
+            .spawn(move || live.run_engine(receivers));
+        if let Err(e) = spawned {
+            self.lock().failed = Some(format!("could not start the session's thread: {e}"));
+        }
+    }
+
+    fn run_engine(self: Arc<Self>, mut receivers: Vec<Option<Receiver<Input>>>) {
+        let spec = &self.spec;
+        let scenario = Arc::clone(&self.scenario);
+        let n = scenario.n_parties();
+        let confide = self.lock().confide.clone();
+        let hook = Arc::clone(&self);
+        let config = SessionConfig {
+            protocol: spec.protocol,
+            rounds: spec.rounds,
+            time_limit: None,
+            confide,
+            post_settlement: spec.post_settlement,
+            clock: None,
+            bids: None,
+            observer: Some(Arc::new(move |event: &Event| hook.on_event(event))),
+        };
+        let mut negotiators: Vec<Box<dyn Negotiator>> = Vec::with_capacity(n);
+        for (index, role) in spec.roles.iter().enumerate().take(n) {
+            let built: Box<dyn Negotiator> = match &role.holder {
+                Holder::Agent { spec: s } => {
+                    match negotiator(s, role_seed(spec.seed, index as u64)) {
+                        Ok(b) => b,
+                        Err(e) => return self.fail(format!("role {}: {e}", role.name)),
+                    }
+                }
+                Holder::Seat { .. } => match receivers[index].take() {
+                    Some(rx) => Box::new(Seat {
+                        live: Arc::clone(&self),
+                        role: index,
+                        rx,
+                    }),
+                    None => return self.fail("a seat has no channel".into()),
+                },
+            };
+            negotiators.push(built);
+        }
+        let mediator_box: Option<Box<dyn Mediator>> = match spec.mediator_index() {
+            None => None,
+            Some(m) => match &spec.roles[m].holder {
+                Holder::Agent { spec: s } => match mediator(s, role_seed(spec.seed, u64::MAX)) {
+                    Ok(b) => Some(b),
+                    Err(e) => return self.fail(format!("mediator: {e}")),
+                },
+                Holder::Seat { .. } => match receivers[m].take() {
+                    Some(rx) => Some(Box::new(MediatorSeat {
+                        live: Arc::clone(&self),
+                        role: m,
+                        rx,
+                        progress: 0.0,
+                    })),
+                    None => return self.fail("the mediator seat has no channel".into()),
+                },
+            },
+        };
+        match run_session(&scenario, &config, negotiators, mediator_box) {
+            Ok(result) => self.finish(result.agreement, result.ended_by.name(), result.utilities),
+            Err(e) => self.fail(format!("the engine refused the session: {e}")),
+        }
+    }
+
+    fn fail(&self, message: String) {
+        eprintln!("parley serve: session {}: {message}", self.id);
+        self.lock().failed = Some(message);
+        self.changed();
+    }
+
+    /// The engine's hook: log the event (or, replaying, check it against the log).
+    fn on_event(&self, event: &Event) {
+        let parties: Vec<String> = self
+            .scenario
+            .parties()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        let json = event.to_json(self.scenario.space(), &parties);
+        let body = json.to_string();
+        let replayed = {
+            let inner = self.lock();
+            match inner.logged_events.get(event.seq as usize) {
+                Some(logged) if *logged == body => true,
+                Some(_) => {
+                    drop(inner);
+                    self.fail(format!(
+                        "replaying the log gave a different event {} than was logged",
+                        event.seq
+                    ));
+                    true
+                }
+                None => false,
+            }
+        };
+        if !replayed {
+            let mut chain = self.chain.blocking_lock();
+            let records = chain.records(vec![("event", body)]);
+            match self
+                .runtime
+                .block_on(self.store.append(&self.id, &records, None))
+            {
+                Ok(()) => chain.advance(&records),
+                Err(e) => {
+                    drop(chain);
+                    return self.fail(format!("could not log event {}: {e}", event.seq));
+                }
+            }
+        }
+        let mut inner = self.lock();
+        inner.round = event.round;
+        if let EventKind::Phase { to, .. } = &event.kind {
+            inner.phase = *to;
+        }
+        inner.events.push(event.clone());
+        inner.event_json.push(json);
+        drop(inner);
+        self.changed();
+    }
+
+    fn finish(&self, agreement: Option<Vec<u32>>, reason: &str, utilities: Vec<f64>) {
+        let already = self.lock().ended_logged;
+        if !already {
+            let body = json!({
+                "agreement": agreement.as_ref().map(|a| outcome_map(&self.scenario, a)),
+                "reason": reason,
+                "utilities": utilities,
+            })
+            .to_string();
+            let mut chain = self.chain.blocking_lock();
+            let records = chain.records(vec![("ended", body)]);
+            match self
+                .runtime
+                .block_on(self.store.append(&self.id, &records, Some("ended")))
+            {
+                Ok(()) => chain.advance(&records),
+                Err(e) => {
+                    drop(chain);
+                    return self.fail(format!("could not log the end: {e}"));
+                }
+            }
+        }
+        let mut inner = self.lock();
+        inner.ended_logged = true;
+        inner.status = Status::Ended;
+        inner.result = Some((agreement, reason.to_string(), utilities));
+        inner.pending.iter_mut().for_each(|p| *p = None);
+        drop(inner);
+        self.changed();
+    }
+
+    /// A seat waits for its holder: publish what is asked, then take the next action.
+    fn wait(&self, role: usize, pending: Pending, rx: &Receiver<Input>) -> Option<Input> {
+        {
+            let mut inner = self.lock();
+            inner.pending[role] = Some(pending);
+        }
+        self.changed();
+        let input = rx.recv().ok();
+        self.lock().pending[role] = None;
+        self.changed();
+        input
+    }
+
+    /// `POST /join`.
+    pub async fn join(self: &Arc<Self>, role: usize, confide: bool) -> Result<(), ApiError> {
+        let mut chain = self.chain.lock().await;
+        let start = {
+            let inner = self.lock();
+            if inner.status != Status::Waiting || inner.joined[role] {
+                return Err(ApiError::conflict("this seat has already joined"));
+            }
+            if confide && self.spec.mediator_index().is_none() {
+                return Err(ApiError::bad_request(
+                    "confide: this protocol has no mediator to confide in",
+                ));
+            }
+            if confide && role >= self.n_parties() {
+                return Err(ApiError::bad_request("confide: only parties confide"));
+            }
+            inner
+                .joined
+                .iter()
+                .enumerate()
+                .all(|(r, &j)| j || r == role)
+        };
+        let name = &self.spec.roles[role].name;
+        let mut items = vec![(
+            "joined",
+            json!({"role": name, "confide": confide}).to_string(),
+        )];
+        let mut confide_flags = self.lock().confide.clone();
+        if role < self.n_parties() {
+            confide_flags[role] = confide;
+        }
+        if start {
+            items.push(("started", json!({ "confide": confide_flags }).to_string()));
+        }
+        let records = chain.records(items);
+        self.store
+            .append(&self.id, &records, start.then_some("running"))
+            .await?;
+        chain.advance(&records);
+        drop(chain);
+        {
+            let mut inner = self.lock();
+            inner.joined[role] = true;
+            inner.confide = confide_flags;
+            if start {
+                inner.status = Status::Running;
+            }
+        }
+        self.changed();
+        if start {
+            self.start_engine();
+        }
+        Ok(())
+    }
+
+    /// `POST /actions`: checks the action against what the engine waits for, logs it,
+    /// hands it to the engine. `Ok(true)`: delivered; `Ok(false)`: held for the
+    /// principal's ratification.
+    pub async fn act(
+        self: &Arc<Self>,
+        role: usize,
+        action: ActionBody,
+    ) -> Result<(i64, bool), ApiError> {
+        let input = self.to_input(&action)?;
+        let mut chain = self.chain.lock().await;
+        let (held_for_ratification, asked) = {
+            let mut inner = self.lock();
+            match inner.status {
+                Status::Waiting => {
+                    return Err(ApiError::conflict(
+                        "the talks have not started: every seat must join first",
+                    ))
+                }
+                Status::Ended => return Err(ApiError::conflict("the talks are over")),
+                Status::Running => {}
+            }
+            if inner.held[role].is_some() {
+                return Err(ApiError::conflict(
+                    "an acceptance of yours waits for your principal's ratification",
+                ));
+            }
+            let pending = inner.pending[role].clone().ok_or_else(|| {
+                ApiError::conflict("it is not your turn: the talks are not waiting for you")
+            })?;
+            let fits = matches!(
+                (&pending, &input),
+                (Pending::Act { .. }, Input::Act(_))
+                    | (Pending::Propose, Input::Propose(_))
+                    | (Pending::Vote { .. }, Input::Vote(_))
+                    | (Pending::Text, Input::Text(..))
+            );
+            if !fits {
+                return Err(ApiError::conflict(format!(
+                    "the talks wait for {} from you, not {}",
+                    pending_name(&pending),
+                    action_name(&action)
+                )));
+            }
+            // The outcome this action accepts, if it accepts one.
+            let accepted: Option<Vec<u32>> = match (&pending, &input) {
+                (Pending::Act { standing: None }, Input::Act(Action::Accept)) => {
+                    return Err(ApiError::conflict("there is no standing offer to accept"))
+                }
+                (Pending::Act { standing: Some(s) }, Input::Act(Action::Accept)) => Some(s.clone()),
+                (Pending::Vote { text }, Input::Vote(true)) => Some(text.clone()),
+                _ => None,
+            };
+            let outside_mandate = match (&self.spec.roles[role].holder, accepted) {
+                (
+                    Holder::Seat {
+                        mandate: Some(m), ..
+                    },
+                    Some(outcome),
+                ) => {
+                    let u = self.scenario.utilities()[role].value(&outcome);
+                    !m.allows(&self.scenario, &outcome, u)
+                }
+                _ => false,
+            };
+            if !outside_mandate {
+                inner.pending[role] = None;
+            }
+            (outside_mandate, pending)
+        };
+        let record = InputRecord {
+            role: self.spec.roles[role].name.clone(),
+            action: action.clone(),
+        };
+        if held_for_ratification {
+            let body = json!({
+                "type": "ratification-pending",
+                "role": record.role,
+                "action": action,
+            });
+            let records = chain.records(vec![("notice", body.to_string())]);
+            self.store.append(&self.id, &records, None).await?;
+            chain.advance(&records);
+            let seq = records.last().map_or(0, |r| r.seq);
+            drop(chain);
+            let mut inner = self.lock();
+            inner.held[role] = Some(record);
+            let after = inner.events.len();
+            inner.notices.push(Notice {
+                after,
+                role,
+                public: true,
+                body,
+            });
+            drop(inner);
+            self.changed();
+            return Ok((seq, false));
+        }
+        let body = serde_json::to_string(&record).map_err(ApiError::internal)?;
+        let records = chain.records(vec![("input", body)]);
+        if let Err(e) = self.store.append(&self.id, &records, None).await {
+            // Nothing was logged and the engine still waits: the seat is still asked.
+            self.lock().pending[role] = Some(asked);
+            return Err(e.into());
+        }
+        chain.advance(&records);
+        let seq = records.last().map_or(0, |r| r.seq);
+        drop(chain);
+        if let Some(Some(tx)) = self.senders.get(role) {
+            let _ = tx.send(input);
+        }
+        Ok((seq, true))
+    }
+
+    /// `POST /ratify`: the principal confirms or refuses a held acceptance.
+    pub async fn ratify(self: &Arc<Self>, role: usize, confirm: bool) -> Result<i64, ApiError> {
+        let mut chain = self.chain.lock().await;
+        let held = self.lock().held[role]
+            .clone()
+            .ok_or_else(|| ApiError::conflict("there is no acceptance waiting for ratification"))?;
+        let name = self.spec.roles[role].name.clone();
+        let (items, notice) = if confirm {
+            let notice = json!({"type": "ratified", "role": name});
+            (
+                vec![
+                    ("notice", notice.to_string()),
+                    (
+                        "input",
+                        serde_json::to_string(&held).map_err(ApiError::internal)?,
+                    ),
+                ],
+                notice,
+            )
+        } else {
+            let notice = json!({"type": "ratification-refused", "role": name});
+            (vec![("notice", notice.to_string())], notice)
+        };
+        let records = chain.records(items);
+        self.store.append(&self.id, &records, None).await?;
+        chain.advance(&records);
+        drop(chain);
+        let seq = records.last().map_or(0, |r| r.seq);
+        {
+            let mut inner = self.lock();
+            inner.held[role] = None;
+            let after = inner.events.len();
+            inner.notices.push(Notice {
+                after,
+                role,
+                public: false,
+                body: notice,
+            });
+            if confirm {
+                inner.pending[role] = None;
+            }
+        }
+        if confirm {
+            let input = self.to_input(&held.action)?;
+            if let Some(Some(tx)) = self.senders.get(role) {
+                let _ = tx.send(input);
+            }
+        }
+        self.changed();
+        Ok(seq)
+    }
+
+    /// A party's utility of an outcome given as labels.
+    pub fn evaluate(
+        &self,
+        party: usize,
+        outcome: &std::collections::BTreeMap<String, String>,
+    ) -> Result<f64, ApiError> {
+        let o = labels_to_outcome(&self.scenario, outcome)?;
+        Ok(self.scenario.utilities()[party].value(&o))
+    }
+
+    /// The view of a token holder: only what its role may see.
+    pub fn view(&self, access: Access) -> Value {
+        let n = self.n_parties();
+        let inner = self.lock();
+        let (viewer, party) = match access {
+            Access::Owner | Access::Auditor => (Viewer::Owner, None),
+            Access::Seat(r) | Access::Principal(r) if r < n => (Viewer::Party(r), Some(r)),
+            Access::Seat(_) | Access::Principal(_) => (Viewer::Mediator, None),
+        };
+        let role_index = match access {
+            Access::Seat(r) | Access::Principal(r) => Some(r),
+            _ => None,
+        };
+        let utility = |o: &[u32]| party.map(|p| self.scenario.utilities()[p].value(o));
+        let annotate = |mut v: Value, outcome: Option<&[u32]>| {
+            if let (Some(o), Some(obj)) = (outcome, v.as_object_mut()) {
+                if let Some(u) = utility(o) {
+                    obj.insert("my_utility".into(), u.into());
+                }
+            }
+            v
+        };
+        let mut events = Vec::new();
+        let mut notices = inner.notices.iter().peekable();
+        for (k, (event, json)) in inner.events.iter().zip(&inner.event_json).enumerate() {
+            while let Some(notice) = notices.next_if(|n| n.after <= k) {
+                if let Some(v) = self.notice_for(notice, access, viewer) {
+                    events.push(v);
+                }
+            }
+            if !visible_to(event, viewer) {
+                continue;
+            }
+            let outcome: Option<&[u32]> = match &event.kind {
+                EventKind::Offer { outcome, .. }
+                | EventKind::Proposal { outcome, .. }
+                | EventKind::Carry { outcome, .. }
+                | EventKind::Text { outcome } => Some(outcome),
+                EventKind::End { agreement, .. } => agreement.as_deref(),
+                _ => None,
+            };
+            events.push(annotate(json.clone(), outcome));
+        }
+        for notice in notices {
+            if let Some(v) = self.notice_for(notice, access, viewer) {
+                events.push(v);
+            }
+        }
+        let pending = role_index
+            .and_then(|r| inner.pending[r].as_ref())
+            .map(|p| match p {
+                Pending::Act { standing } => json!({
+                    "kind": "act",
+                    "standing": standing.as_ref().map(|s| outcome_map(&self.scenario, s)),
+                    "standing_utility": standing.as_ref().and_then(|s| utility(s)),
+                }),
+                Pending::Propose => json!({"kind": "propose"}),
+                Pending::Vote { text } => json!({
+                    "kind": "vote",
+                    "text": outcome_map(&self.scenario, text),
+                    "text_utility": utility(text),
+                }),
+                Pending::Text => json!({"kind": "text"}),
+            });
+        let ratification = role_index
+            .and_then(|r| inner.held[r].as_ref())
+            .map(|h| json!({"status": "pending", "action": h.action}));
+        let role = match access {
+            Access::Owner => json!({"kind": "owner"}),
+            Access::Auditor => json!({"kind": "auditor"}),
+            Access::Seat(r) | Access::Principal(r) => {
+                let mut v = json!({
+                    "kind": if r < n { "party" } else { "mediator" },
+                    "name": self.spec.roles[r].name,
+                    "principal": matches!(access, Access::Principal(_)),
+                });
+                if r < n {
+                    let party = &self.scenario.parties()[r];
+                    v["reservation"] = party.reservation.into();
+                    v["discount"] = party.discount.into();
+                    v["confided"] = inner.confide[r].into();
+                    if let Holder::Seat {
+                        mandate: Some(m), ..
+                    } = &self.spec.roles[r].holder
+                    {
+                        v["mandate"] = json!(m);
+                        v["delegate"] = true.into();
+                    }
+                } else {
+                    v["confided"] = json!(self
+                        .scenario
+                        .parties()
+                        .iter()
+                        .zip(&inner.confide)
+                        .filter(|(_, &c)| c)
+                        .map(|(p, _)| p.name.clone())
+                        .collect::<Vec<_>>());
+                }
+                v
+            }
+        };
+        let roles: Vec<Value> = self
+            .spec
+            .roles
+            .iter()
+            .zip(&inner.joined)
+            .map(|(r, &joined)| match &r.holder {
+                Holder::Agent { spec } => json!({
+                    "name": r.name,
+                    "held_by": "agent",
+                    // Which strategy plays a role is the owner's business.
+                    "agent": matches!(viewer, Viewer::Owner).then(|| spec.clone()),
+                }),
+                Holder::Seat { kind, .. } => {
+                    json!({"name": r.name, "held_by": kind, "joined": joined})
+                }
+            })
+            .collect();
+        let result = inner.result.as_ref().map(|(agreement, reason, utilities)| {
+            let mut v = json!({
+                "agreement": agreement.as_ref().map(|a| outcome_map(&self.scenario, a)),
+                "reason": reason,
+            });
+            if let Some(p) = party {
+                v["my_utility"] = utilities[p].into();
+            }
+            if matches!(viewer, Viewer::Owner) {
+                v["utilities"] = json!(utilities);
+            }
+            v
+        });
+        let mut view = json!({
+            "id": self.id,
+            "status": inner.status.name(),
+            "protocol": self.spec.protocol.name(),
+            "rounds": self.spec.rounds,
+            "round": inner.round,
+            "phase": inner.phase.name(),
+            "scenario": self.public_scenario(),
+            "role": role,
+            "roles": roles,
+            "events": events,
+            "pending": pending,
+            "ratification": ratification,
+            "result": result,
+        });
+        if let Some(f) = &inner.failed {
+            view["error"] = Value::from(f.clone());
+        }
+        let mediator_sees_plane =
+            matches!(viewer, Viewer::Mediator) && n == 2 && inner.confide.iter().all(|&c| c);
+        let ended = inner.status == Status::Ended;
+        drop(inner);
+        if matches!(viewer, Viewer::Owner) && ended {
+            view["analysis"] = self.analysis().clone();
+        }
+        if mediator_sees_plane {
+            // Both parties confided their preferences to the mediator: it may see the
+            // utility plane (never forwarded to anyone else).
+            view["plane"] = self.analysis().clone();
+        }
+        view
+    }
+
+    fn notice_for(&self, notice: &Notice, access: Access, viewer: Viewer) -> Option<Value> {
+        let own = matches!(access, Access::Seat(r) | Access::Principal(r) if r == notice.role);
+        if own || matches!(viewer, Viewer::Owner) {
+            return Some(notice.body.clone());
+        }
+        if notice.public && matches!(viewer, Viewer::Party(_) | Viewer::Mediator) {
+            return Some(json!({
+                "type": notice.body["type"],
+                "role": notice.body["role"],
+            }));
+        }
+        None
+    }
+
+    /// Issues and values: what every role may know.
+    pub fn public_scenario(&self) -> Value {
+        public_scenario(&self.scenario)
+    }
+
+    /// The closing analysis (frontier, Nash, KS, the agreement), computed once.
+    pub fn analysis(&self) -> &Value {
+        self.analysis.get_or_init(|| {
+            let config = parley_core::analysis::AnalysisConfig {
+                work_budget: Some(2_000_000),
+                ..Default::default()
+            };
+            match parley_core::analysis::analyze(&self.scenario, &config) {
+                Ok(a) => {
+                    let agreement = self.lock().result.as_ref().and_then(|r| r.0.clone());
+                    json!({
+                        "parties": self.scenario.parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                        "reserved": a.reserved,
+                        "frontier": a.pareto.iter().map(|p| p.utilities.clone()).collect::<Vec<_>>(),
+                        "frontier_exact": a.pareto_exact,
+                        "nash": a.nash.as_ref().map(|p| p.utilities.clone()),
+                        "kalai_smorodinsky": a.kalai_smorodinsky.as_ref().map(|p| p.utilities.clone()),
+                        "max_welfare": a.max_welfare.as_ref().map(|p| p.utilities.clone()),
+                        "agreement_utilities": agreement.as_ref().map(|o| self.scenario.utilities().iter().map(|u| u.value(o)).collect::<Vec<_>>()),
+                    })
+                }
+                Err(e) => json!({"error": e.to_string()}),
+            }
+        })
+    }
+
+    /// The full log, for the owner and auditors.
+    pub async fn trace(&self) -> Result<Value, ApiError> {
+        let records = self.store.log(&self.id).await?;
+        let chain = crate::store::verify_chain(&records);
+        Ok(json!({
+            "id": self.id,
+            "chain_ok": chain.is_ok(),
+            "chain_error": chain.err(),
+            "records": records,
+        }))
+    }
+}
+
+/// The public part of a scenario.
+pub fn public_scenario(scenario: &Scenario) -> Value {
+    json!({
+        "name": scenario.name(),
+        "description": scenario.description(),
+        "parties": scenario.parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+        "issues": scenario.space().issues().iter().map(|i| json!({
+            "name": i.name(),
+            "values": (0..i.cardinality()).map(|v| i.value_label(v)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn pending_name(p: &Pending) -> &'static str {
+    match p {
+        Pending::Act { .. } => "an offer, an acceptance or a walk-away",
+        Pending::Propose => "a proposal to the mediator (or a pass)",
+        Pending::Vote { .. } => "a vote on the text",
+        Pending::Text => "a text",
+    }
+}
+
+fn action_name(a: &ActionBody) -> &'static str {
+    match a {
+        ActionBody::Offer { .. } => "an offer",
+        ActionBody::Accept => "an acceptance",
+        ActionBody::WalkAway => "a walk-away",
+        ActionBody::Propose { .. } => "a proposal",
+        ActionBody::Pass => "a pass",
+        ActionBody::Vote { .. } => "a vote",
+        ActionBody::Text { .. } => "a text",
+    }
+}
+
+/// A party seat: the engine asks, the holder answers over the API.
+struct Seat {
+    live: Arc<Live>,
+    role: usize,
+    rx: Receiver<Input>,
+}
+
+impl Negotiator for Seat {
+    fn name(&self) -> String {
+        "seat".into()
+    }
+
+    fn act(&mut self, _ctx: &PartyContext<'_>, _state: &State, standing: Option<&[u32]>) -> Action {
+        let pending = Pending::Act {
+            standing: standing.map(<[u32]>::to_vec),
+        };
+        match self.live.wait(self.role, pending, &self.rx) {
+            Some(Input::Act(action)) => action,
+            // Checked before it was sent; only a closed channel gets here.
+            _ => Action::WalkAway,
+        }
+    }
+
+    fn propose(&mut self, _ctx: &PartyContext<'_>, _state: &State) -> Option<Vec<u32>> {
+        match self.live.wait(self.role, Pending::Propose, &self.rx) {
+            Some(Input::Propose(p)) => p,
+            _ => None,
+        }
+    }
+
+    fn vote(
+        &mut self,
+        _ctx: &PartyContext<'_>,
+        _state: &State,
+        text: &[u32],
+        _current: Option<&[u32]>,
+    ) -> bool {
+        let pending = Pending::Vote {
+            text: text.to_vec(),
+        };
+        matches!(
+            self.live.wait(self.role, pending, &self.rx),
+            Some(Input::Vote(true))
+        )
+    }
+}
+
+/// A mediator seat.
+struct MediatorSeat {
+    live: Arc<Live>,
+    role: usize,
+    rx: Receiver<Input>,
+    progress: f64,
+}
+
+impl Mediator for MediatorSeat {
+    fn name(&self) -> String {
+        "seat".into()
+    }
+
+    fn text(&mut self, ctx: &MediatorContext<'_>, _state: &State) -> Vec<u32> {
+        match self.live.wait(self.role, Pending::Text, &self.rx) {
+            Some(Input::Text(outcome, progress)) => {
+                if let Some(p) = progress {
+                    self.progress = p;
+                }
+                outcome
+            }
+            _ => vec![0; ctx.space.issues().len()],
+        }
+    }
+
+    fn progress(&self) -> f64 {
+        self.progress
+    }
+}

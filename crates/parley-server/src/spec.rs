@@ -1,0 +1,373 @@
+//! What a session is made of: the creation request, checked, and the stored spec.
+
+use std::collections::BTreeMap;
+
+use parley_core::Scenario;
+use parley_engine::session::Indirect;
+use parley_engine::ProtocolKind;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// The body of `POST /api/sessions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// A bundled scenario id, or `{"upload": scenario}`.
+    pub scenario: ScenarioRef,
+    /// `saop`, `single-text`, `shuttle` or `staged`.
+    pub protocol: String,
+    /// Round deadline.
+    pub rounds: u32,
+    /// Staged: `shuttle` or `single-text`.
+    #[serde(default)]
+    pub indirect: Option<String>,
+    /// Staged: progress at which talks move to direct.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Staged: rounds of the indirect phase.
+    #[serde(default)]
+    pub indirect_rounds: Option<u32>,
+    /// After a deal, let the mediator propose an improvement.
+    #[serde(default)]
+    pub post_settlement: bool,
+    /// Seed of the built-in negotiators.
+    #[serde(default)]
+    pub seed: u64,
+    /// How long tokens are valid.
+    #[serde(default)]
+    pub token_ttl_seconds: Option<u64>,
+    /// Who plays each role.
+    pub roles: BTreeMap<String, RoleRequest>,
+    /// Mandates of delegated seats.
+    #[serde(default)]
+    pub mandates: BTreeMap<String, Mandate>,
+    /// Parties played by agents that confide their preferences to the mediator.
+    #[serde(default)]
+    pub confide: Vec<String>,
+}
+
+/// A scenario: bundled or uploaded.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ScenarioRef {
+    /// A bundled scenario's id.
+    Bundled(String),
+    /// An uploaded native scenario.
+    Upload {
+        /// The scenario, in the native JSON format.
+        upload: serde_json::Value,
+    },
+}
+
+/// Who plays a role, as requested.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// A built-in negotiator or mediator.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// A seat: `person` or `program`.
+    #[serde(default)]
+    pub seat: Option<String>,
+}
+
+/// What a delegate may accept without its principal.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mandate {
+    /// The least utility, for the delegate's party, it may accept alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_utility: Option<f64>,
+    /// Per issue, the values it may accept alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Who holds a role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "held_by", rename_all = "kebab-case")]
+pub enum Holder {
+    /// A built-in negotiator or mediator.
+    Agent {
+        /// Its specification.
+        spec: String,
+    },
+    /// A seat for a person or a program.
+    Seat {
+        /// `person` or `program`.
+        kind: String,
+        /// Set when the seat is a delegate.
+        mandate: Option<Mandate>,
+    },
+}
+
+/// One role of a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    /// The party's name, or `mediator`.
+    pub name: String,
+    /// Who holds it.
+    pub holder: Holder,
+}
+
+/// A session's configuration, as stored (the scenario in the native JSON format, so a
+/// session does not depend on files that may change).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionSpec {
+    /// The scenario, native JSON.
+    pub scenario: String,
+    /// The bundled scenario's id, if it was one.
+    pub scenario_id: Option<String>,
+    /// The protocol.
+    pub protocol: ProtocolKind,
+    /// Round deadline.
+    pub rounds: u32,
+    /// Post-settlement.
+    pub post_settlement: bool,
+    /// Seed.
+    pub seed: u64,
+    /// Parties in order, then the mediator if any.
+    pub roles: Vec<Role>,
+    /// Token lifetime.
+    pub token_ttl_seconds: u64,
+}
+
+const MAX_ROUNDS: u32 = 10_000;
+const DEFAULT_TTL: u64 = 7 * 24 * 3600;
+
+fn bad(what: impl Into<String>) -> ApiError {
+    ApiError::bad_request(what)
+}
+
+impl CreateRequest {
+    /// Checks the request against the scenario and the engine; the spec and the scenario.
+    pub fn into_spec(
+        self,
+        bundled: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(SessionSpec, Scenario), ApiError> {
+        let (json, scenario_id) = match self.scenario {
+            ScenarioRef::Bundled(id) => (
+                bundled(&id).ok_or_else(|| {
+                    bad(format!("scenario: there is no bundled scenario {id:?} (GET /api/scenarios lists them)"))
+                })?,
+                Some(id),
+            ),
+            ScenarioRef::Upload { upload } => (upload.to_string(), None),
+        };
+        let scenario = parley_formats::native::parse_json(&json, "scenario.upload")
+            .map_err(|e| bad(e.to_string()))?;
+        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
+            return Err(bad(format!(
+                "rounds: must be 1 to {MAX_ROUNDS}, not {}",
+                self.rounds
+            )));
+        }
+        let protocol = match self.protocol.as_str() {
+            "saop" => ProtocolKind::Saop,
+            "single-text" => ProtocolKind::SingleText,
+            "shuttle" => ProtocolKind::Shuttle,
+            "staged" => ProtocolKind::Staged {
+                indirect: match self.indirect.as_deref() {
+                    None | Some("shuttle") => Indirect::Shuttle,
+                    Some("single-text") => Indirect::SingleText,
+                    Some(other) => {
+                        return Err(bad(format!(
+                            "indirect: expected shuttle or single-text, not {other:?}"
+                        )))
+                    }
+                },
+                threshold: match self.threshold {
+                    None => 0.75,
+                    Some(t) if (0.0..=1.0).contains(&t) => t,
+                    Some(t) => return Err(bad(format!("threshold: must be in [0, 1], not {t}"))),
+                },
+                indirect_rounds: match self.indirect_rounds {
+                    None => (self.rounds / 2).max(1),
+                    Some(r) if (1..=self.rounds).contains(&r) => r,
+                    Some(r) => {
+                        return Err(bad(format!(
+                            "indirect_rounds: must be 1 to {} (the rounds), not {r}",
+                            self.rounds
+                        )))
+                    }
+                },
+            },
+            other => {
+                return Err(bad(format!(
+                    "protocol: expected saop, single-text, shuttle or staged, not {other:?}"
+                )))
+            }
+        };
+        if !matches!(protocol, ProtocolKind::Staged { .. })
+            && (self.indirect.is_some()
+                || self.threshold.is_some()
+                || self.indirect_rounds.is_some())
+        {
+            return Err(bad(
+                "indirect, threshold and indirect_rounds apply only to protocol staged",
+            ));
+        }
+        let mut names: Vec<String> = scenario.parties().iter().map(|p| p.name.clone()).collect();
+        if protocol.needs_mediator() {
+            if names.iter().any(|n| n == "mediator") {
+                return Err(bad(
+                    "scenario: a party may not be called \"mediator\" in a mediated protocol",
+                ));
+            }
+            names.push("mediator".into());
+        }
+        for name in self.roles.keys() {
+            if !names.contains(name) {
+                return Err(bad(format!(
+                    "roles: {name:?} is not a role of this session (roles: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        for name in self.mandates.keys() {
+            if !names.contains(name) {
+                return Err(bad(format!(
+                    "mandates: {name:?} is not a role of this session"
+                )));
+            }
+        }
+        let mut roles = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            let request = self
+                .roles
+                .get(name)
+                .ok_or_else(|| bad(format!("roles: {name:?} needs an agent or a seat")))?;
+            let is_mediator = index >= scenario.n_parties();
+            let holder = match (&request.agent, &request.seat) {
+                (Some(spec), None) => {
+                    let check = if is_mediator {
+                        parley_engine::negotiators::mediator(spec, 0).map(|_| ())
+                    } else {
+                        parley_engine::negotiators::negotiator(spec, 0).map(|_| ())
+                    };
+                    check.map_err(|e| bad(format!("roles.{name}.agent: {e}")))?;
+                    if self.mandates.contains_key(name) {
+                        return Err(bad(format!(
+                            "mandates: {name:?} is played by an agent; mandates are for seats"
+                        )));
+                    }
+                    Holder::Agent { spec: spec.clone() }
+                }
+                (None, Some(kind)) if kind == "person" || kind == "program" => {
+                    let mandate = self.mandates.get(name).cloned();
+                    if let Some(m) = &mandate {
+                        if is_mediator {
+                            return Err(bad("mandates: the mediator cannot be a delegate"));
+                        }
+                        check_mandate(&scenario, name, m)?;
+                    }
+                    Holder::Seat {
+                        kind: kind.clone(),
+                        mandate,
+                    }
+                }
+                (None, Some(kind)) => {
+                    return Err(bad(format!(
+                        "roles.{name}.seat: expected \"person\" or \"program\", not {kind:?}"
+                    )))
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "roles.{name}: give exactly one of \"agent\" or \"seat\""
+                    )))
+                }
+            };
+            roles.push(Role {
+                name: name.clone(),
+                holder,
+            });
+        }
+        let ttl = match self.token_ttl_seconds {
+            None => DEFAULT_TTL,
+            Some(t) if (1..=365 * 24 * 3600).contains(&t) => t,
+            Some(t) => {
+                return Err(bad(format!(
+                    "token_ttl_seconds: must be 1 s to a year, not {t}"
+                )))
+            }
+        };
+        let json = parley_formats::native::to_json(&scenario).map_err(|e| bad(e.to_string()))?;
+        Ok((
+            SessionSpec {
+                scenario: json,
+                scenario_id,
+                protocol,
+                rounds: self.rounds,
+                post_settlement: self.post_settlement,
+                seed: self.seed,
+                roles,
+                token_ttl_seconds: ttl,
+            },
+            scenario,
+        ))
+    }
+}
+
+fn check_mandate(scenario: &Scenario, role: &str, m: &Mandate) -> Result<(), ApiError> {
+    if let Some(u) = m.min_utility {
+        if !(0.0..=1.0).contains(&u) {
+            return Err(bad(format!(
+                "mandates.{role}.min_utility: must be in [0, 1], not {u}"
+            )));
+        }
+    }
+    if let Some(allowed) = &m.allowed {
+        for (issue, values) in allowed {
+            let found = scenario
+                .space()
+                .issues()
+                .iter()
+                .find(|i| i.name() == issue)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "mandates.{role}.allowed: there is no issue {issue:?}"
+                    ))
+                })?;
+            for v in values {
+                if found.value_index(v).is_none() {
+                    return Err(bad(format!(
+                        "mandates.{role}.allowed.{issue}: {v:?} is not a value of the issue"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Mandate {
+    /// Whether accepting `outcome` (worth `utility` to the party) is within the mandate.
+    pub fn allows(&self, scenario: &Scenario, outcome: &[u32], utility: f64) -> bool {
+        if self.min_utility.is_some_and(|m| utility < m - 1e-12) {
+            return false;
+        }
+        if let Some(allowed) = &self.allowed {
+            for (issue, value) in scenario.space().issues().iter().zip(outcome) {
+                if let Some(values) = allowed.get(issue.name()) {
+                    if !values.iter().any(|v| issue.value_index(v) == Some(*value)) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+impl SessionSpec {
+    /// The index of the mediator role, if the protocol has one.
+    pub fn mediator_index(&self) -> Option<usize> {
+        self.protocol.needs_mediator().then(|| self.roles.len() - 1)
+    }
+
+    /// The index of the role called `name`.
+    pub fn role_index(&self, name: &str) -> Option<usize> {
+        self.roles.iter().position(|r| r.name == name)
+    }
+}

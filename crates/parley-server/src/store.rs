@@ -1,0 +1,342 @@
+//! The database: sessions, token hashes and the append-only, hash-chained log.
+//!
+//! One code path for SQLite and PostgreSQL, through sqlx's `Any` driver: the SQL is
+//! the common subset (TEXT, BIGINT, `$n` parameters). Migrations run at start.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// What can go wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The stored data is not what parley wrote.
+    #[error("database: {0}")]
+    Corrupt(String),
+}
+
+/// The migrations, in order; each runs once, in a transaction.
+const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL
+    );
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE TABLE log (
+        session_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    );"];
+
+/// A log record as stored.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Record {
+    /// Position in the session's log, from 0.
+    pub seq: i64,
+    /// `created`, `joined`, `started`, `input`, `event`, `notice` or `ended`.
+    pub kind: String,
+    /// JSON.
+    pub body: String,
+    /// The previous record's hash (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 of prev_hash, seq, kind and body.
+    pub hash: String,
+    /// When it was written (RFC 3339, UTC).
+    pub at: String,
+}
+
+/// A session row.
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    /// Its id.
+    pub id: String,
+    /// Its configuration (JSON).
+    pub config: String,
+    /// `waiting`, `running` or `ended`.
+    pub status: String,
+}
+
+/// A token row.
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    /// Its session.
+    pub session_id: String,
+    /// `owner`, `auditor`, `seat:<role>` or `principal:<role>`.
+    pub role: String,
+    /// Unix seconds after which it is refused.
+    pub expires_at: i64,
+}
+
+/// The database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://FILE` or `postgres://…`), creating a SQLite file if
+    /// needed, and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 1 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Durable before acknowledged: WAL with a sync at every commit.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS parley_schema (version BIGINT NOT NULL)")
+            .execute(&self.pool)
+            .await?;
+        let version: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM parley_schema")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get::<Option<i64>, _>("v")?;
+        let version = version.unwrap_or(0);
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::Corrupt(format!(
+                "the database has schema version {version}, newer than this parley ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let mut tx = self.pool.begin().await?;
+            for statement in migration
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO parley_schema (version) VALUES ($1)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a session with its tokens and its first log record, atomically.
+    pub async fn create_session(
+        &self,
+        session: &SessionRow,
+        created_at: &str,
+        tokens: &[TokenRow],
+        first: &Record,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, created_at, config, status) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&session.id)
+        .bind(created_at)
+        .bind(&session.config)
+        .bind(&session.status)
+        .execute(&mut *tx)
+        .await?;
+        for t in tokens {
+            sqlx::query(
+                "INSERT INTO tokens (hash, session_id, role, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&t.hash)
+            .bind(&t.session_id)
+            .bind(&t.role)
+            .bind(t.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_record(&mut tx, &session.id, first).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends records to a session's log (and sets its status, if given), atomically.
+    pub async fn append(
+        &self,
+        session_id: &str,
+        records: &[Record],
+        status: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for record in records {
+            insert_record(&mut tx, session_id, record).await?;
+        }
+        if let Some(status) = status {
+            sqlx::query("UPDATE sessions SET status = $1 WHERE id = $2")
+                .bind(status)
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every session.
+    pub async fn sessions(&self) -> Result<Vec<SessionRow>, StoreError> {
+        let rows = sqlx::query("SELECT id, config, status FROM sessions ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionRow {
+                    id: r.try_get("id")?,
+                    config: r.try_get("config")?,
+                    status: r.try_get("status")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every token.
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query("SELECT hash, session_id, role, expires_at FROM tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenRow {
+                    hash: r.try_get("hash")?,
+                    session_id: r.try_get("session_id")?,
+                    role: r.try_get("role")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A session's log, in order.
+    pub async fn log(&self, session_id: &str) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, body, prev_hash, hash, at FROM log WHERE session_id = $1 ORDER BY seq",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+}
+
+fn record(r: &AnyRow) -> Result<Record, StoreError> {
+    Ok(Record {
+        seq: r.try_get("seq")?,
+        kind: r.try_get("kind")?,
+        body: r.try_get("body")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+        at: r.try_get("at")?,
+    })
+}
+
+async fn insert_record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    session_id: &str,
+    r: &Record,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO log (session_id, seq, kind, body, prev_hash, hash, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(session_id)
+    .bind(r.seq)
+    .bind(&r.kind)
+    .bind(&r.body)
+    .bind(&r.prev_hash)
+    .bind(&r.hash)
+    .bind(&r.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The hash of a record: SHA-256 over the previous hash, the sequence number, the kind
+/// and the body, each length-prefixed, as lowercase hex.
+pub fn chain_hash(prev_hash: &str, seq: i64, kind: &str, body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        prev_hash.as_bytes(),
+        &seq.to_be_bytes(),
+        kind.as_bytes(),
+        body.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    hex(&h.finalize())
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The first record's `prev_hash`.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Checks a log's chain: the first record that does not follow, if any.
+pub fn verify_chain(records: &[Record]) -> Result<(), String> {
+    let mut prev = GENESIS.to_string();
+    for (i, r) in records.iter().enumerate() {
+        if r.seq != i as i64 {
+            return Err(format!("record {i} has sequence number {}", r.seq));
+        }
+        if r.prev_hash != prev {
+            return Err(format!(
+                "record {i} ({}) does not point to the record before it",
+                r.kind
+            ));
+        }
+        let expected = chain_hash(&r.prev_hash, r.seq, &r.kind, &r.body);
+        if r.hash != expected {
+            return Err(format!(
+                "record {i} ({}) was changed: its hash does not match its content",
+                r.kind
+            ));
+        }
+        prev = r.hash.clone();
+    }
+    Ok(())
+}

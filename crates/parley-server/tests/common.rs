@@ -1,0 +1,275 @@
+//! A server on a free loopback port, and a small client.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub struct Server {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+/// Starts a server on a fresh SQLite file (or on `PARLEY_TEST_POSTGRES` when `postgres`).
+pub async fn start() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    start_on(&url, Some(dir)).await
+}
+
+pub async fn start_on(url: &str, dir: Option<tempfile::TempDir>) -> Server {
+    let app = parley_server::App::open(url).await.expect("server opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, parley_server::router(app)).await;
+    });
+    Server {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Server {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "GET" => self.client.get(url),
+            _ => self.client.post(url),
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body }
+    }
+
+    pub async fn raw(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    pub async fn create(&self, request: Value) -> Created {
+        let r = self
+            .call("POST", "/api/sessions", None, Some(request))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        Created(r.body)
+    }
+
+    /// The owner's log: number of records and the last hash.
+    pub async fn log_state(&self, created: &Created) -> (usize, String) {
+        let r = self
+            .call(
+                "GET",
+                &format!("/api/sessions/{}/trace", created.id()),
+                Some(created.owner()),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["chain_ok"], true);
+        let records = r.body["records"].as_array().expect("records");
+        (
+            records.len(),
+            records.last().map_or(String::new(), |x| {
+                x["hash"].as_str().unwrap_or_default().to_string()
+            }),
+        )
+    }
+}
+
+pub struct Created(pub Value);
+
+impl Created {
+    pub fn id(&self) -> &str {
+        self.0["id"].as_str().expect("id")
+    }
+    pub fn owner(&self) -> &str {
+        self.0["owner_token"].as_str().expect("owner token")
+    }
+    pub fn seat(&self, role: &str) -> &str {
+        self.0["seats"][role]["token"].as_str().expect("seat token")
+    }
+    pub fn principal(&self, role: &str) -> &str {
+        self.0["seats"][role]["principal_token"]
+            .as_str()
+            .expect("principal token")
+    }
+}
+
+/// A scripted seat: it learns its own utilities through `/evaluate`, then answers
+/// whatever the session asks with a time-dependent target (1 → `floor`).
+pub struct Player {
+    pub server: Arc<Server>,
+    pub session: String,
+    pub token: String,
+    /// Outcomes (issue → value) sorted by my utility, best first.
+    pub outcomes: Vec<(BTreeMap<String, String>, f64)>,
+    pub floor: f64,
+    /// Reject every text and proposal-phase deal (to drive staged talks to direct).
+    pub hold_out_indirect: bool,
+}
+
+impl Player {
+    pub async fn new(server: Arc<Server>, session: &str, token: &str, floor: f64) -> Player {
+        let view = server
+            .call(
+                "GET",
+                &format!("/api/sessions/{session}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+        let issues = view.body["scenario"]["issues"]
+            .as_array()
+            .expect("issues")
+            .clone();
+        let mut outcomes: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
+        for issue in &issues {
+            let name = issue["name"].as_str().expect("name").to_string();
+            let values: Vec<String> = issue["values"]
+                .as_array()
+                .expect("values")
+                .iter()
+                .map(|v| v.as_str().expect("label").to_string())
+                .collect();
+            let mut next = Vec::with_capacity(outcomes.len() * values.len());
+            for o in &outcomes {
+                for v in &values {
+                    let mut o = o.clone();
+                    o.insert(name.clone(), v.clone());
+                    next.push(o);
+                }
+            }
+            outcomes = next;
+        }
+        let mut scored = Vec::new();
+        for o in outcomes {
+            let r = server
+                .call(
+                    "POST",
+                    &format!("/api/sessions/{session}/evaluate"),
+                    Some(token),
+                    Some(json!({"outcome": o})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            scored.push((o, r.body["utility"].as_f64().expect("utility")));
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Player {
+            server,
+            session: session.into(),
+            token: token.into(),
+            outcomes: scored,
+            floor,
+            hold_out_indirect: false,
+        }
+    }
+
+    fn target(&self, view: &Value) -> f64 {
+        // Down to the floor by half-time.
+        let t = view["round"].as_f64().unwrap_or(0.0) / view["rounds"].as_f64().unwrap_or(1.0);
+        1.0 - (1.0 - self.floor) * (2.0 * t).min(1.0)
+    }
+
+    fn near(&self, target: f64) -> &BTreeMap<String, String> {
+        let k = self
+            .outcomes
+            .iter()
+            .rposition(|(_, u)| *u >= target)
+            .unwrap_or(0);
+        &self.outcomes[k].0
+    }
+
+    /// Answers the pending request, if any; returns the view it acted on.
+    pub async fn step(&self) -> Value {
+        let path = format!("/api/sessions/{}", self.session);
+        let view = self
+            .server
+            .call("GET", &path, Some(&self.token), None)
+            .await
+            .body;
+        let target = self.target(&view);
+        let indirect = view["phase"] == "indirect";
+        let action = match view["pending"]["kind"].as_str() {
+            Some("act") => match view["pending"]["standing_utility"].as_f64() {
+                Some(u) if u >= target => json!({"type": "accept"}),
+                _ => json!({"type": "offer", "outcome": self.near(target)}),
+            },
+            Some("propose") => json!({"type": "propose", "outcome": self.near(target)}),
+            Some("vote") => {
+                let u = view["pending"]["text_utility"].as_f64().unwrap_or(0.0);
+                json!({"type": "vote", "accept": u >= target && !(indirect && self.hold_out_indirect)})
+            }
+            _ => return view,
+        };
+        let r = self
+            .server
+            .call(
+                "POST",
+                &format!("{path}/actions"),
+                Some(&self.token),
+                Some(action),
+            )
+            .await;
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::CONFLICT,
+            "{}: {}",
+            r.status,
+            r.body
+        );
+        view
+    }
+
+    /// Plays until the session ends; the final view.
+    pub async fn play(&self) -> Value {
+        for _ in 0..20_000 {
+            let view = self.step().await;
+            if view["status"] == "ended" {
+                return view;
+            }
+            if view["pending"].is_null() {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        }
+        panic!("the session did not end");
+    }
+}

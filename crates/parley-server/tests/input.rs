@@ -1,0 +1,257 @@
+//! Bad input: each gets a clear 4xx and leaves the stored log as it was.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::start;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_get_clear_errors_and_change_nothing() {
+    let server = start().await;
+    let created = server
+        .create(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 10,
+            "roles": {"candidate": {"seat": "person"}, "employer": {"seat": "program"}}
+        }))
+        .await;
+    let id = created.id().to_string();
+    let path = format!("/api/sessions/{id}");
+    let cand = created.seat("candidate").to_string();
+    let emp = created.seat("employer").to_string();
+
+    // Before the talks start.
+    let before = server.log_state(&created).await;
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&cand),
+            Some(json!({"type": "walk-away"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not started")),
+        "{}",
+        r.body
+    );
+    assert_eq!(server.log_state(&created).await, before);
+    for t in [&cand, &emp] {
+        assert_eq!(
+            server
+                .call("POST", &format!("{path}/join"), Some(t), Some(json!({})))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(&cand),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "joining twice");
+    // Wait until the candidate is asked (it opens).
+    for _ in 0..500 {
+        let v = server.call("GET", &path, Some(&cand), None).await.body;
+        if !v["pending"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let before = server.log_state(&created).await;
+    let good = json!({"salary": "95", "start date": "in 1 month", "remote days": "2 days a week", "signing bonus": "5k", "title": "Senior Engineer"});
+    let mut outside = good.clone();
+    outside["title"] = json!("CEO");
+    let mut missing = good.clone();
+    missing.as_object_mut().expect("object").remove("salary");
+    let mut extra = good.clone();
+    extra["parking"] = json!("yes");
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (
+            b"{\"type\": \"offer\", \"outcome\": ".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "EOF",
+        ),
+        (
+            b"not json at all".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "expected",
+        ),
+        (
+            json!({"type": "offer", "outcome": good, "note": "hi"})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "unknown field `note`",
+        ),
+        (
+            json!({"type": "bribe"}).to_string().into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "unknown variant `bribe`",
+        ),
+        (
+            json!({"type": "offer", "outcome": outside})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "\"CEO\" is not a value of issue \"title\"",
+        ),
+        (
+            json!({"type": "offer", "outcome": missing})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "issue \"salary\" has no value",
+        ),
+        (
+            json!({"type": "offer", "outcome": extra})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "no issue \"parking\"",
+        ),
+        (
+            json!({"type": "offer", "outcome": {"salary": 95}})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "invalid type",
+        ),
+        (
+            json!({"type": "accept"}).to_string().into_bytes(),
+            StatusCode::CONFLICT,
+            "no standing offer",
+        ),
+        (
+            json!({"type": "vote", "accept": true})
+                .to_string()
+                .into_bytes(),
+            StatusCode::CONFLICT,
+            "not a vote",
+        ),
+        (
+            json!({"type": "text", "outcome": good})
+                .to_string()
+                .into_bytes(),
+            StatusCode::CONFLICT,
+            "only the mediator",
+        ),
+        (
+            vec![b' '; 2 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than",
+        ),
+    ];
+    for (body, status, expected) in cases {
+        let r = server
+            .raw(&format!("{path}/actions"), Some(&cand), body)
+            .await;
+        assert_eq!(r.status, status, "{}", r.body);
+        let message = r.body["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(expected),
+            "{expected:?} not in {message:?}"
+        );
+        assert_eq!(
+            server.log_state(&created).await,
+            before,
+            "the log changed after {message}"
+        );
+    }
+    // Out of turn: the employer is not asked yet.
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&emp),
+            Some(json!({"type": "offer", "outcome": good})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not your turn")),
+        "{}",
+        r.body
+    );
+    assert_eq!(server.log_state(&created).await, before);
+    // A good action is logged.
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&cand),
+            Some(json!({"type": "offer", "outcome": good})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(server.log_state(&created).await.0 > before.0);
+
+    // Session creation: every field is checked.
+    for (request, expected) in [
+        (
+            json!({"scenario": "atlantis", "protocol": "saop", "rounds": 5, "roles": {}}),
+            "no bundled scenario",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "auction", "rounds": 5, "roles": {}}),
+            "protocol",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 0, "roles": {}}),
+            "rounds",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5, "roles": {"candidate": {"seat": "person"}}}),
+            "\"employer\" needs an agent or a seat",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5, "roles": {"candidate": {"agent": "oracle"}, "employer": {"seat": "person"}}}),
+            "unknown negotiator",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5, "roles": {"candidate": {"seat": "person"}, "employer": {"seat": "person"}, "mediator": {"agent": "shuttle"}}}),
+            "not a role",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5, "roles": {"candidate": {"seat": "robot"}, "employer": {"seat": "person"}}}),
+            "expected \"person\" or \"program\"",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5, "roles": {"candidate": {"seat": "person"}, "employer": {"seat": "person"}}, "mandates": {"candidate": {"min_utility": 2}}}),
+            "min_utility",
+        ),
+        (
+            json!({"scenario": {"upload": {"name": "x"}}, "protocol": "saop", "rounds": 5, "roles": {}}),
+            "scenario.upload",
+        ),
+        (
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5, "roles": {}, "colour": "red"}),
+            "unknown field `colour`",
+        ),
+    ] {
+        let r = server
+            .call("POST", "/api/sessions", None, Some(request))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        let message = r.body["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(expected),
+            "{expected:?} not in {message:?}"
+        );
+    }
+    let r = server
+        .call("GET", "/api/sessions/s_nothing", Some(&cand), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = server.call("GET", "/api/nowhere", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body["error"].is_string());
+}

@@ -1,0 +1,368 @@
+//! Whole negotiations over the API.
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{start, start_on, Player, Server};
+
+fn types(view: &Value) -> Vec<String> {
+    view["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn staged_between_two_remote_seats(server: Server) {
+    let server = Arc::new(server);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks",
+            "protocol": "staged",
+            "rounds": 40,
+            "threshold": 0.7,
+            "indirect_rounds": 20,
+            "roles": {
+                "united-states": {"seat": "program"},
+                "iran": {"seat": "program"},
+                "mediator": {"agent": "shuttle"}
+            }
+        }))
+        .await;
+    let id = created.id().to_string();
+    for party in ["united-states", "iran"] {
+        let r = server
+            .call(
+                "POST",
+                &format!("/api/sessions/{id}/join"),
+                Some(created.seat(party)),
+                Some(json!({"confide": true})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let mut us = Player::new(
+        Arc::clone(&server),
+        &id,
+        created.seat("united-states"),
+        0.55,
+    )
+    .await;
+    let mut iran = Player::new(Arc::clone(&server), &id, created.seat("iran"), 0.5).await;
+    // Both hold out in the indirect phase, so that the talks move to direct.
+    us.hold_out_indirect = true;
+    iran.hold_out_indirect = true;
+    let (a, b) = tokio::join!(us.play(), iran.play());
+
+    // Each side saw the phase change, and neither saw the other's proposals.
+    for (view, me, other) in [(&a, "united-states", "iran"), (&b, "iran", "united-states")] {
+        let kinds = types(view);
+        assert!(kinds.contains(&"phase".to_string()), "{kinds:?}");
+        for e in view["events"].as_array().expect("events") {
+            if e["type"] == "proposal" {
+                assert_eq!(e["from"], me, "a party sees only its own proposals");
+            }
+            if e["type"] == "carry" {
+                assert_eq!(e["to"], me, "a party sees only texts carried to it");
+            }
+            if e["type"] == "vote" {
+                assert_eq!(e["by"], me, "a party sees only its own votes");
+            }
+            if e["type"] != "offer" {
+                assert_ne!(
+                    e["from"], other,
+                    "only direct offers pass between the sides: {e}"
+                );
+            }
+        }
+        assert_eq!(view["status"], "ended");
+        assert!(view["result"]["my_utility"].is_number());
+    }
+    let owner = server
+        .call(
+            "GET",
+            &format!("/api/sessions/{id}"),
+            Some(created.owner()),
+            None,
+        )
+        .await
+        .body;
+    let kinds = types(&owner);
+    assert!(kinds.contains(&"confide".to_string()));
+    assert!(kinds.contains(&"proposal".to_string()));
+    let phase = owner["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "phase")
+        .expect("a phase change");
+    assert_eq!(phase["from"], "indirect");
+    assert_eq!(phase["to"], "direct");
+    assert_eq!(
+        owner["result"]["reason"], "agreement",
+        "{}",
+        owner["result"]
+    );
+    assert!(owner["analysis"]["frontier"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty()));
+    let agreed = owner["analysis"]["agreement_utilities"]
+        .as_array()
+        .expect("utilities");
+    assert_eq!(agreed.len(), 2);
+    // The log verifies.
+    let trace = server
+        .call(
+            "GET",
+            &format!("/api/sessions/{id}/trace"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(trace.body["chain_ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn staged_talks_between_two_remote_seats_and_a_built_in_mediator() {
+    staged_between_two_remote_seats(start().await).await;
+}
+
+/// The same on PostgreSQL, through the same code path (`PARLEY_TEST_POSTGRES`, set by
+/// `.ci/run`; skipped elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn staged_talks_on_postgresql() {
+    let Ok(url) = std::env::var("PARLEY_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set PARLEY_TEST_POSTGRES"
+        );
+        eprintln!("skipped: set PARLEY_TEST_POSTGRES=postgres://… to run the PostgreSQL test");
+        return;
+    };
+    staged_between_two_remote_seats(start_on(&url, None).await).await;
+}
+
+/// A person's seat against a built-in negotiator, following the talks over the
+/// WebSocket and acting over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_against_a_built_in_negotiator_over_the_websocket() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "job-offer",
+            "protocol": "saop",
+            "rounds": 30,
+            "roles": {"candidate": {"seat": "person"}, "employer": {"agent": "conceder"}}
+        }))
+        .await;
+    let id = created.id().to_string();
+    let token = created.seat("candidate").to_string();
+    let player = Player::new(Arc::clone(&server), &id, &token, 0.6).await;
+    let ws_url = format!("{}/api/sessions/{id}/ws", server.base.replace("http", "ws"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+    socket
+        .send(Message::Text(json!({"token": token}).to_string().into()))
+        .await
+        .expect("hello");
+    let first = socket.next().await.expect("a message").expect("ok");
+    let first: Value = serde_json::from_str(first.to_text().expect("text")).expect("json");
+    assert_eq!(first["type"], "view");
+    assert_eq!(first["view"]["status"], "waiting");
+    let r = server
+        .call(
+            "POST",
+            &format!("/api/sessions/{id}/join"),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let mut views = 0;
+    let mut last = Value::Null;
+    while let Some(Ok(message)) = socket.next().await {
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(text).expect("json");
+        views += 1;
+        last = v["view"].clone();
+        if last["status"] == "ended" {
+            break;
+        }
+        if !last["pending"].is_null() {
+            player.step().await;
+        }
+    }
+    assert!(views > 3, "the socket streamed the talks ({views} views)");
+    assert_eq!(last["status"], "ended");
+    assert_eq!(last["result"]["reason"], "agreement", "{}", last["result"]);
+    let mine = last["result"]["my_utility"].as_f64().expect("utility");
+    assert!(mine >= 0.6 - 1e-9, "{mine}");
+    // My utility of every offer is in my history; the employer's utilities are not.
+    for e in last["events"].as_array().expect("events") {
+        if e["type"] == "offer" {
+            assert!(e["my_utility"].is_number());
+        }
+    }
+    assert!(last["result"].get("utilities").is_none());
+}
+
+/// A delegate accepts outside its mandate: the acceptance waits; the other side sees
+/// only that it is pending; the principal refuses, then confirms a later one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acceptances_outside_the_mandate_wait_for_the_principal() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "job-offer",
+            "protocol": "saop",
+            "rounds": 40,
+            "roles": {"candidate": {"seat": "person"}, "employer": {"seat": "program"}},
+            "mandates": {"candidate": {"min_utility": 0.9}}
+        }))
+        .await;
+    let id = created.id().to_string();
+    let path = format!("/api/sessions/{id}");
+    let (cand, emp, principal) = (
+        created.seat("candidate"),
+        created.seat("employer"),
+        created.principal("candidate"),
+    );
+    for t in [cand, emp] {
+        assert_eq!(
+            server
+                .call("POST", &format!("{path}/join"), Some(t), Some(json!({})))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let employer = Player::new(Arc::clone(&server), &id, emp, 0.5).await;
+    // The candidate opens; the employer counters with something modest for the candidate.
+    let candidate = Player::new(Arc::clone(&server), &id, cand, 0.9).await;
+    let wait_pending = |token: &str| {
+        let server = Arc::clone(&server);
+        let path = path.clone();
+        let token = token.to_string();
+        async move {
+            for _ in 0..2000 {
+                let v = server.call("GET", &path, Some(&token), None).await.body;
+                if !v["pending"].is_null() {
+                    return v;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            panic!("never asked");
+        }
+    };
+    wait_pending(cand).await;
+    candidate.step().await;
+    wait_pending(emp).await;
+    employer.step().await;
+    let v = wait_pending(cand).await;
+    let standing = v["pending"]["standing_utility"]
+        .as_f64()
+        .expect("a standing offer");
+    assert!(standing < 0.9, "{standing}");
+    let before = server.log_state(&created).await;
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(cand),
+            Some(json!({"type": "accept"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["pending_ratification"], true);
+    // The delegate cannot act again meanwhile.
+    let again = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(cand),
+            Some(json!({"type": "walk-away"})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    // The employer sees that something is pending, not what.
+    let ev = server.call("GET", &path, Some(emp), None).await.body;
+    let notice = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "ratification-pending")
+        .expect("notice")
+        .clone();
+    assert_eq!(
+        notice,
+        json!({"type": "ratification-pending", "role": "candidate"})
+    );
+    // The principal sees the held acceptance and refuses it.
+    let pv = server.call("GET", &path, Some(principal), None).await.body;
+    assert_eq!(pv["ratification"]["status"], "pending");
+    assert_eq!(pv["role"]["principal"], true);
+    let wrong = server
+        .call(
+            "POST",
+            &format!("{path}/ratify"),
+            Some(cand),
+            Some(json!({"confirm": true})),
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::FORBIDDEN,
+        "a delegate cannot ratify itself"
+    );
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/ratify"),
+            Some(principal),
+            Some(json!({"confirm": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v = server.call("GET", &path, Some(cand), None).await.body;
+    assert!(v["ratification"].is_null());
+    assert_eq!(v["pending"]["kind"], "act", "the delegate acts again");
+    // Now it accepts again and the principal confirms: a deal below the mandate.
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(cand),
+            Some(json!({"type": "accept"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/ratify"),
+            Some(principal),
+            Some(json!({"confirm": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for _ in 0..500 {
+        let v = server
+            .call("GET", &path, Some(created.owner()), None)
+            .await
+            .body;
+        if v["status"] == "ended" {
+            assert_eq!(v["result"]["reason"], "agreement");
+            let after = server.log_state(&created).await;
+            assert!(after.0 > before.0);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("no deal after ratification");
+}

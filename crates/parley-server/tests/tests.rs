@@ -1,0 +1,6 @@
+//! The server over real HTTP and WebSocket connections on loopback.
+
+mod common;
+mod input;
+mod privacy;
+mod talks;
