@@ -1,4 +1,6 @@
 //! Integration tests of the `parley` binary: snapshots of its output and its errors.
 
+mod browser;
 mod cli;
+mod serve;
 mod tournament;

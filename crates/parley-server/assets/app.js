@@ -66,12 +66,6 @@ function byTestId(id, root = document) {
   return root.querySelector(`[data-testid="${id}"]`);
 }
 
-let uidCounter = 0;
-function uid(prefix) {
-  uidCounter += 1;
-  return `${prefix}-${uidCounter}`;
-}
-
 function announce(text) {
   const el = document.getElementById('announcer');
   if (!el) return;
@@ -917,13 +911,12 @@ function outcomeBuilder(issues, { idPrefix, onChange }) {
 
 function isPrincipalView(view) {
   const r = view.role || {};
-  return r.principal === true || r.kind === 'principal' || r.as === 'principal' || r.token === 'principal' || view.principal === true || view.viewer === 'principal';
+  return r.principal === true || r.kind === 'principal';
 }
 
 async function room(main, id) {
   const token = takeToken();
   if (!token) { noToken(main, 'room'); return; }
-  const base = `/api/sessions/${encodeURIComponent(id)}`;
   let view = null;
   let ui = null;
   let live = null;
@@ -944,7 +937,6 @@ async function room(main, id) {
     ui.update(v, prev);
   };
   live = liveView(id, token, { onView, onFatal: (msg) => { if (!ui) fatal(main, msg); else ui.fatal?.(msg); } });
-  void base;
 }
 
 function heldByText(r) {
@@ -1477,6 +1469,8 @@ function mediatorUI(main, id, token, firstView, refresh) {
     moveDirect.disabled = !(stagedIndirect && canText);
     slider.disabled = !(stagedIndirect && v.status !== 'ended');
     builder.setDisabled(v.status === 'ended');
+    textSec.hidden = v.status === 'ended';
+    progSec.hidden = v.status === 'ended';
     return canText;
   }
 

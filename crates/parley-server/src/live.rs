@@ -1119,12 +1119,12 @@ impl Live {
         let ended = inner.status == Status::Ended;
         drop(inner);
         if matches!(viewer, Viewer::Owner) && ended {
-            view["analysis"] = self.analysis().clone();
+            view["analysis"] = self.analysis();
         }
         if mediator_sees_plane {
             // Both parties confided their preferences to the mediator: it may see the
             // utility plane (never forwarded to anyone else).
-            view["plane"] = self.analysis().clone();
+            view["plane"] = self.analysis();
         }
         view
     }
@@ -1148,30 +1148,36 @@ impl Live {
         public_scenario(&self.scenario)
     }
 
-    /// The closing analysis (frontier, Nash, KS, the agreement), computed once.
-    pub fn analysis(&self) -> &Value {
-        self.analysis.get_or_init(|| {
+    /// The closing analysis: frontier, Nash, KS and welfare computed once, the
+    /// agreement's utilities added as they are known.
+    pub fn analysis(&self) -> Value {
+        let base = self.analysis.get_or_init(|| {
             let config = parley_core::analysis::AnalysisConfig {
                 work_budget: Some(2_000_000),
                 ..Default::default()
             };
             match parley_core::analysis::analyze(&self.scenario, &config) {
-                Ok(a) => {
-                    let agreement = self.lock().result.as_ref().and_then(|r| r.0.clone());
-                    json!({
-                        "parties": self.scenario.parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
-                        "reserved": a.reserved,
-                        "frontier": a.pareto.iter().map(|p| p.utilities.clone()).collect::<Vec<_>>(),
-                        "frontier_exact": a.pareto_exact,
-                        "nash": a.nash.as_ref().map(|p| p.utilities.clone()),
-                        "kalai_smorodinsky": a.kalai_smorodinsky.as_ref().map(|p| p.utilities.clone()),
-                        "max_welfare": a.max_welfare.as_ref().map(|p| p.utilities.clone()),
-                        "agreement_utilities": agreement.as_ref().map(|o| self.scenario.utilities().iter().map(|u| u.value(o)).collect::<Vec<_>>()),
-                    })
-                }
+                Ok(a) => json!({
+                    "parties": self.scenario.parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                    "reserved": a.reserved,
+                    "frontier": a.pareto.iter().map(|p| p.utilities.clone()).collect::<Vec<_>>(),
+                    "frontier_exact": a.pareto_exact,
+                    "nash": a.nash.as_ref().map(|p| p.utilities.clone()),
+                    "kalai_smorodinsky": a.kalai_smorodinsky.as_ref().map(|p| p.utilities.clone()),
+                    "max_welfare": a.max_welfare.as_ref().map(|p| p.utilities.clone()),
+                }),
                 Err(e) => json!({"error": e.to_string()}),
             }
-        })
+        });
+        let mut out = base.clone();
+        let agreement = self.lock().result.as_ref().and_then(|r| r.0.clone());
+        out["agreement_utilities"] = json!(agreement.as_ref().map(|o| self
+            .scenario
+            .utilities()
+            .iter()
+            .map(|u| u.value(o))
+            .collect::<Vec<_>>()));
+        out
     }
 
     /// The full log, for the owner and auditors.

@@ -255,3 +255,95 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body["error"].is_string());
 }
+
+/// Random and mutated bodies on every endpoint: always a 2xx or 4xx with a JSON reason,
+/// never a 5xx or a dropped connection; the log stays a valid chain; the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fuzzed_bodies_never_break_the_server() {
+    use rand::{Rng, SeedableRng};
+    let server = start().await;
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "staged", "rounds": 200,
+            "roles": {"united-states": {"seat": "person"}, "iran": {"agent": "boulware"}, "mediator": {"seat": "person"}}
+        }))
+        .await;
+    let id = created.id().to_string();
+    let path = format!("/api/sessions/{id}");
+    let seeds: Vec<String> = vec![
+        json!({"type": "propose", "outcome": {"enrichment": "20%", "stockpile": "kept", "inspections": "minimal", "sanctions relief": "none", "sequencing": "Iran first", "duration": "permanent"}}).to_string(),
+        json!({"type": "text", "outcome": {"enrichment": "20%"}, "progress": 0.5}).to_string(),
+        json!({"type": "vote", "accept": true}).to_string(),
+        json!({"confide": true}).to_string(),
+        json!({"confirm": true}).to_string(),
+        json!({"outcome": {"enrichment": "60%"}}).to_string(),
+        json!({"scenario": "job-offer", "protocol": "saop", "rounds": 3, "roles": {"candidate": {"seat": "person"}, "employer": {"agent": "linear"}}}).to_string(),
+    ];
+    let endpoints = ["/join", "/actions", "/evaluate", "/ratify"];
+    let tokens = [
+        created.seat("united-states").to_string(),
+        created.seat("mediator").to_string(),
+        created.owner().to_string(),
+    ];
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(20261126);
+    let alphabet = b"{}[]\":,0123456789.-eEtrufalsnxyz \\\n\t\x00\xff";
+    for case in 0..600 {
+        let mut body = seeds[rng.gen_range(0..seeds.len())].clone().into_bytes();
+        match case % 4 {
+            0 => {
+                // Random bytes.
+                body = (0..rng.gen_range(0..64))
+                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                    .collect();
+            }
+            1 => {
+                // Flip, insert or delete a few bytes.
+                for _ in 0..rng.gen_range(1..4) {
+                    if body.is_empty() {
+                        break;
+                    }
+                    let at = rng.gen_range(0..body.len());
+                    match rng.gen_range(0..3) {
+                        0 => body[at] = alphabet[rng.gen_range(0..alphabet.len())],
+                        1 => body.insert(at, alphabet[rng.gen_range(0..alphabet.len())]),
+                        _ => {
+                            body.remove(at);
+                        }
+                    }
+                }
+            }
+            2 => body.truncate(rng.gen_range(0..body.len().max(1))),
+            _ => {}
+        }
+        let endpoint = if case % 7 == 6 {
+            "/api/sessions".to_string()
+        } else {
+            format!("{path}{}", endpoints[rng.gen_range(0..endpoints.len())])
+        };
+        let token = &tokens[rng.gen_range(0..tokens.len())];
+        let r = server.raw(&endpoint, Some(token), body.clone()).await;
+        assert!(
+            r.status.is_success() || r.status.is_client_error(),
+            "{endpoint} {:?}: {} {}",
+            String::from_utf8_lossy(&body),
+            r.status,
+            r.body
+        );
+        if r.status.is_client_error() {
+            assert!(
+                r.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{}",
+                r.body
+            );
+        }
+    }
+    let trace = server
+        .call("GET", &format!("{path}/trace"), Some(created.owner()), None)
+        .await;
+    assert_eq!(trace.body["chain_ok"], true);
+    assert!(server
+        .call("GET", "/healthz", None, None)
+        .await
+        .status
+        .is_success());
+}
