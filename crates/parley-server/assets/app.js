@@ -974,7 +974,7 @@ function partyUI(main, id, token, firstView, refresh) {
   const reqErr = errorBox('action-error');
 
   // -- the offer builder --------------------------------------------------
-  const draftU = h('output', { testid: 'draft-utility', for: '', class: 'draft-u', 'aria-live': 'polite' }, '—');
+  const draftU = h('output', { testid: 'draft-utility', class: 'draft-u', 'aria-live': 'polite' }, '—');
   const draftBar = h('span', { class: 'ubar-track big', 'aria-hidden': 'true' }, h('span', { class: 'ubar-fill' }));
   const draftNote = h('p', { class: 'help draft-note', testid: 'draft-note' });
   const builderErr = errorBox('builder-error');

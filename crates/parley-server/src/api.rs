@@ -67,6 +67,12 @@ pub fn router(app: Arc<App>) -> Router {
             }),
         )
         .fallback(|| async { ApiError::not_found("no such page or endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
 }
@@ -101,7 +107,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
                 ApiError::new(status, format!("the body could not be read: {e}"))
             }
         })?;
-        serde_json::from_slice(&bytes)
+        // An empty body stands for `{}` (so `join` needs none).
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("body: {e}")))
     }
@@ -426,9 +438,11 @@ async fn trace(
 async fn ws(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let live = session(&app, &id)?;
+    let upgrade = upgrade
+        .map_err(|e| ApiError::new(e.status(), format!("this endpoint is a WebSocket: {e}")))?;
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| stream(app, live, socket)))

@@ -1100,6 +1100,7 @@ impl Live {
             "id": self.id,
             "status": inner.status.name(),
             "protocol": self.spec.protocol.name(),
+            "settings": self.spec.protocol,
             "rounds": self.spec.rounds,
             "round": inner.round,
             "phase": inner.phase.name(),

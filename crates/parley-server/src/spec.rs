@@ -54,10 +54,15 @@ pub enum ScenarioRef {
     /// A bundled scenario's id.
     Bundled(String),
     /// An uploaded native scenario.
-    Upload {
-        /// The scenario, in the native JSON format.
-        upload: serde_json::Value,
-    },
+    Upload(Upload),
+}
+
+/// `{"upload": scenario}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// The scenario, in the native JSON format.
+    pub upload: serde_json::Value,
 }
 
 /// Who plays a role, as requested.
@@ -153,7 +158,7 @@ impl CreateRequest {
                 })?,
                 Some(id),
             ),
-            ScenarioRef::Upload { upload } => (upload.to_string(), None),
+            ScenarioRef::Upload(Upload { upload }) => (upload.to_string(), None),
         };
         let scenario = parley_formats::native::parse_json(&json, "scenario.upload")
             .map_err(|e| bad(e.to_string()))?;

@@ -254,6 +254,26 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     let r = server.call("GET", "/api/nowhere", None, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body["error"].is_string());
+    // A wrong method, and plain HTTP on the WebSocket endpoint: JSON errors too.
+    let r = server
+        .call("GET", &format!("{path}/actions"), Some(&cand), None)
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.body["error"].is_string(), "{}", r.body);
+    let r = server.call("GET", &format!("{path}/ws"), None, None).await;
+    assert!(r.status.is_client_error());
+    assert!(
+        r.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("WebSocket")),
+        "{}",
+        r.body
+    );
+    // An upload with a stray field is refused like any other unknown field.
+    let r = server
+        .call("POST", "/api/sessions", None, Some(json!({"scenario": {"upload": {}, "extra": 1}, "protocol": "saop", "rounds": 5, "roles": {}})))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
 
 /// Random and mutated bodies on every endpoint: always a 2xx or 4xx with a JSON reason,

@@ -1,0 +1,550 @@
+#!/usr/bin/env node
+// Real-browser test of the parley web UI.
+//
+// Starts `parley serve` on a free port with a fresh database, then drives Debian's
+// Chromium (through playwright-core, no browser download) through the whole flow:
+// lobby → create a job-offer session (saop, 40 rounds, candidate = person seat,
+// employer = built-in conceder) → open the invitation link → join → play the
+// candidate's seat through the UI to an agreement → owner view with the trace and the
+// closing analysis. The flow runs twice: on a laptop viewport and on a phone (375×812),
+// where no page may scroll horizontally.
+//
+//   PARLEY_BIN   the parley binary (default ../../target/release/parley from here)
+//   CHROMIUM     the browser (default /usr/bin/chromium)
+//   KEEP_GOING=1 keep the server running after the test (prints its URL), for a look
+//
+// Exit status 0 when every check passes; 1 with a message naming the failed check.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.resolve(here, process.env.PARLEY_BIN || '../../target/release/parley');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ROUNDS = 40;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
+const shotDir = path.join(tmp, 'screenshots');
+fs.mkdirSync(shotDir);
+const screenshots = [];
+const pageErrors = [];
+let server = null;
+let serverLog = path.join(tmp, 'server.log');
+let context = null;
+
+// ---------------------------------------------------------------------------
+
+class CheckFailed extends Error {}
+
+function check(cond, msg) {
+  if (!cond) throw new CheckFailed(msg);
+}
+
+function step(msg) {
+  console.log(`  · ${msg}`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(base, ms) {
+  const until = Date.now() + ms;
+  let last = '';
+  while (Date.now() < until) {
+    if (server.exitCode !== null) throw new CheckFailed(`parley serve exited with status ${server.exitCode} before answering /healthz (log: ${serverLog})`);
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.ok) return;
+      last = `status ${res.status}`;
+    } catch (e) {
+      last = e.message;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new CheckFailed(`GET /healthz did not answer within ${ms / 1000} s (${last}); log: ${serverLog}`);
+}
+
+async function shot(page, name, fullPage = true) {
+  const file = path.join(shotDir, `${String(screenshots.length + 1).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage });
+  screenshots.push(file);
+  return file;
+}
+
+async function noHorizontalScroll(page, where) {
+  const { sw, iw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: window.innerWidth }));
+  check(sw <= iw, `${where}: the page scrolls horizontally (scrollWidth ${sw} > viewport ${iw})`);
+}
+
+/** Every visible form control has a label (or an aria-label). */
+async function controlsLabelled(page, where) {
+  const missing = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+    .map((el) => el.outerHTML.slice(0, 80)));
+  check(missing.length === 0, `${where}: form controls without a label: ${missing.join(' | ')}`);
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll('button')]
+    .filter((el) => el.offsetParent !== null && !el.textContent.trim() && !el.getAttribute('aria-label'))
+    .map((el) => el.outerHTML.slice(0, 80)));
+  check(unnamed.length === 0, `${where}: buttons without a name: ${unnamed.join(' | ')}`);
+}
+
+function watchPage(page, label) {
+  page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.log(`    [${label} console] ${m.text()}`);
+  });
+}
+
+const U = /^\d\.\d{3}$/;
+
+async function text(page, testid) {
+  return (await page.locator(`[data-testid="${testid}"]`).first().textContent() || '').trim();
+}
+
+// ---------------------------------------------------------------------------
+// the candidate's strategy: concede over the rounds, through the selects
+
+function myOffer(round) {
+  const f = round / ROUNDS;
+  return {
+    salary: String(Math.max(95, 100 - Math.floor(f * 20))),
+    'start date': f < 0.15 ? 'in 2 months' : 'in 1 month',
+    'remote days': f < 0.1 ? 'fully remote' : f < 0.2 ? '3 days a week' : '2 days a week',
+    'signing bonus': f < 0.15 ? '15k' : '10k',
+    title: f < 0.25 ? 'Staff Engineer' : 'Senior Engineer',
+  };
+}
+
+function acceptThreshold(round) {
+  return Math.max(0.55, 0.85 - 0.6 * (round / ROUNDS));
+}
+
+// ---------------------------------------------------------------------------
+
+async function flow(base, label, viewport) {
+  const phone = viewport.width <= 400;
+  console.log(`\n[${label}] ${viewport.width}×${viewport.height}`);
+
+  // -- lobby ------------------------------------------------------------------
+  const lobby = await context.newPage();
+  watchPage(lobby, `${label} lobby`);
+  await lobby.setViewportSize(viewport);
+  await lobby.goto(`${base}/`);
+  await lobby.locator('[data-testid="scenario"] option[value="job-offer"]').waitFor({ state: 'attached' });
+  step('lobby lists the bundled scenarios');
+  await lobby.selectOption('[data-testid="scenario"]', 'job-offer');
+  await lobby.selectOption('[data-testid="protocol"]', 'saop');
+  await lobby.fill('[data-testid="rounds"]', String(ROUNDS));
+  check(await lobby.locator('[data-testid="role-mediator"]').count() === 0, 'lobby: saop must not offer a mediator role');
+  await lobby.selectOption('[data-testid="protocol"]', 'staged');
+  check(await lobby.locator('[data-testid="role-mediator"]').isVisible(), 'lobby: staged talks must offer a mediator role');
+  check(await lobby.locator('[data-testid="staged-options"]').isVisible(), 'lobby: staged options must show for staged talks');
+  await lobby.selectOption('[data-testid="protocol"]', 'saop');
+  check(await lobby.locator('[data-testid="role-mediator"]').count() === 0, 'lobby: switching back to saop must remove the mediator role');
+  await lobby.selectOption('[data-testid="role-candidate"]', 'seat:person');
+  await lobby.selectOption('[data-testid="role-employer"]', 'agent:conceder');
+  check(await lobby.locator('[data-testid="mandate-candidate"]').isVisible(), 'lobby: a seat must offer a mandate field');
+  check(!(await lobby.locator('[data-testid="mandate-employer"]').isVisible()), 'lobby: a built-in negotiator must not offer a mandate field');
+  await controlsLabelled(lobby, 'lobby');
+  if (phone) await noHorizontalScroll(lobby, 'lobby (phone)');
+  await shot(lobby, `${label}-lobby`);
+  await lobby.click('[data-testid="create-session"]');
+  const invite = lobby.locator('[data-testid="invite-link-candidate"]');
+  await invite.waitFor({ state: 'visible' });
+  const inviteUrl = await invite.inputValue();
+  const ownerUrl = await lobby.locator('[data-testid="owner-link"]').inputValue();
+  check(inviteUrl.startsWith(`${base}/room/`) && /#token=[A-Za-z0-9_-]{20,}$/.test(inviteUrl), `lobby: the invitation link is not an absolute room link with a token: ${inviteUrl}`);
+  check(ownerUrl.startsWith(`${base}/owner/`) && ownerUrl.includes('#token='), `lobby: the owner link is not an absolute owner link with a token: ${ownerUrl}`);
+  check(await lobby.locator('[data-testid="invite-link-employer"]').count() === 0, 'lobby: a built-in negotiator must not get an invitation link');
+  check(/secret/i.test(await lobby.locator('[data-testid="session-created"]').textContent()), 'lobby: the links must be explained as secrets');
+  step(`session created; invitation ${inviteUrl.replace(/#token=.*/, '#token=…')}`);
+  if (phone) await noHorizontalScroll(lobby, 'lobby links (phone)');
+  await shot(lobby, `${label}-links`);
+
+  // -- the candidate's room ------------------------------------------------------
+  const room = await context.newPage();
+  watchPage(room, `${label} room`);
+  await room.setViewportSize(viewport);
+  await room.goto(inviteUrl);
+  await room.locator('[data-testid="status"][data-status="waiting"]').waitFor();
+  check(!room.url().includes('token='), `room: the token must be removed from the address bar, got ${room.url()}`);
+  check(await text(room, 'round') === `${ROUNDS} rounds`, `room: before the start the deadline should read "${ROUNDS} rounds", got "${await text(room, 'round')}"`);
+  check(await room.locator('[data-testid="join"]').isVisible(), 'room: a Join button while waiting');
+  check(await room.locator('[data-testid="confide"]').count() === 0, 'room: no confide checkbox without a mediator');
+  if (phone) await noHorizontalScroll(room, 'room, waiting (phone)');
+  await shot(room, `${label}-room-waiting`);
+  await room.click('[data-testid="join"]');
+  await room.locator('[data-testid="status"][data-status="running"]').waitFor();
+  await room.waitForFunction(() => document.getElementById('main').dataset.pendingKind === 'act');
+  step('joined; the talks run and it is my turn');
+  check(await room.locator('[data-testid="join-panel"]').isHidden(), 'room: the Join panel must go once the talks run');
+  check(/^Round 1 of 40$/.test(await text(room, 'round')), `room: expected "Round 1 of 40" at the start, got "${await text(room, 'round')}"`);
+  check(/direct/i.test(await text(room, 'phase')), `room: saop is direct talks, the phase reads "${await text(room, 'phase')}"`);
+  check(await room.locator('[data-testid="accept"]').count() === 0, 'room: no Accept button before any offer stands');
+  check(await room.locator('[data-testid="walk-away"]').isVisible(), 'room: a Walk away button on my turn');
+
+  // the draft utility follows the selects
+  const draft = room.locator('[data-testid="draft-utility"]');
+  const salary = room.locator('[data-testid="offer-builder"] select[data-issue="salary"]');
+  await room.waitForFunction(() => document.querySelector('[data-testid="draft-utility"]').dataset.state === 'ok');
+  const u0 = (await draft.textContent()).trim();
+  check(U.test(u0), `room: the draft utility should be a number, got "${u0}"`);
+  const s0 = await salary.inputValue();
+  await salary.selectOption(s0 === '100' ? '90' : '100');
+  await room.waitForFunction((old) => {
+    const el = document.querySelector('[data-testid="draft-utility"]');
+    return el.dataset.state === 'ok' && el.textContent.trim() !== old;
+  }, u0);
+  const u1 = (await draft.textContent()).trim();
+  check(U.test(u1) && u1 !== u0, `room: the draft utility should change with the salary (${u0} → ${u1})`);
+  step(`draft utility follows the selects (${u0} → ${u1})`);
+  await controlsLabelled(room, 'room');
+  if (phone) await noHorizontalScroll(room, 'room, my turn (phone)');
+
+  // play to the end
+  let turns = 0;
+  let accepted = null;
+  let lastOfferU = null;
+  for (;;) {
+    await room.waitForFunction(() => {
+      const m = document.getElementById('main');
+      return m.dataset.status === 'ended' || m.dataset.pendingKind === 'act';
+    }, null, { timeout: 20000 });
+    if (await room.evaluate(() => document.getElementById('main').dataset.status) === 'ended') break;
+    turns += 1;
+    check(turns <= ROUNDS + 2, 'room: more turns than rounds: the talks should have ended');
+    const roundText = await text(room, 'round');
+    const m = /^Round (\d+) of (\d+)$/.exec(roundText);
+    check(m && Number(m[2]) === ROUNDS, `room: round display "${roundText}" is not "Round X of ${ROUNDS}"`);
+    const round = Number(m[1]) - 1;
+    const histBefore = await room.locator('[data-testid="history-item"]').count();
+    const seqBefore = await room.evaluate(() => document.getElementById('main').dataset.lastSeq);
+    const standing = room.locator('[data-testid="standing-utility"]');
+    if (await standing.count()) {
+      const su = (await standing.textContent()).trim();
+      check(U.test(su), `room: the standing offer's utility for me should be a number, got "${su}"`);
+      if (Number(su) >= acceptThreshold(round)) {
+        step(`round ${round + 1}: accept the standing offer worth ${su} to me`);
+        accepted = su;
+        await room.click('[data-testid="accept"]');
+        await room.waitForFunction(() => document.getElementById('main').dataset.status === 'ended', null, { timeout: 20000 });
+        break;
+      }
+    }
+    const offer = myOffer(round);
+    for (const [issue, value] of Object.entries(offer)) {
+      await room.locator(`[data-testid="offer-builder"] select[data-issue="${issue}"]`).selectOption(value);
+    }
+    await room.waitForFunction(() => document.querySelector('[data-testid="draft-utility"]').dataset.state === 'ok');
+    const du = (await draft.textContent()).trim();
+    check(U.test(du), `room: the draft utility should be a number, got "${du}"`);
+    lastOfferU = du;
+    await room.click('[data-testid="send-offer"]');
+    await room.waitForFunction((before) => {
+      const mm = document.getElementById('main');
+      return Number(mm.dataset.lastSeq) > Number(before) && (mm.dataset.status === 'ended' || mm.dataset.pendingKind === 'act');
+    }, seqBefore, { timeout: 20000 });
+    const histAfter = await room.locator('[data-testid="history-item"]').count();
+    check(histAfter > histBefore, `room: the history should grow after my offer (${histBefore} → ${histAfter})`);
+    const mine = room.locator('[data-testid="history-item"][data-type="offer"].mine').first();
+    const mineU = (await mine.locator('[data-testid="history-utility"]').textContent()).trim();
+    check(mineU === du, `room: my latest offer in the history should show my utility ${du}, shows ${mineU}`);
+    if (turns === 1) step(`round ${round + 1}: offered (worth ${du} to me); the history shows it with my utility`);
+    if (turns === 3) {
+      const theirs = room.locator('[data-testid="history-item"][data-type="offer"]:not(.mine)').first();
+      check(U.test((await theirs.locator('[data-testid="history-utility"]').textContent()).trim()), 'room: the other side\'s offers show my utility too');
+      check(await room.locator('[data-testid="concession-chart"] circle').count() >= 4, 'room: the utility chart should plot the offers');
+      if (phone) {
+        await noHorizontalScroll(room, 'room, running (phone)');
+        await room.evaluate(() => window.scrollTo(0, 0));
+        await shot(room, `${label}-room-running-top`, false);
+        await room.locator('[data-testid="offer-builder"]').scrollIntoViewIfNeeded();
+        await shot(room, `${label}-room-running-draft`, false);
+      }
+      await shot(room, `${label}-room-running`);
+    }
+  }
+
+  // the result
+  const result = room.locator('[data-testid="result"]');
+  await result.waitFor({ state: 'visible' });
+  const resultText = (await result.textContent()) || '';
+  check(await result.getAttribute('data-outcome') === 'agreement' && /agreement/i.test(resultText), `room: expected an agreement, the result reads: ${resultText.trim().slice(0, 200)}`);
+  const ru = await text(room, 'result-utility');
+  check(U.test(ru), `room: the result should show my utility, got "${ru}"`);
+  if (accepted) check(ru === accepted, `room: I accepted an offer worth ${accepted}, the result says ${ru}`);
+  else check(ru === lastOfferU, `room: the employer accepted my offer worth ${lastOfferU}, the result says ${ru}`);
+  check(await text(room, 'status') === 'ended', 'room: status "ended" at the end');
+  const endItem = room.locator('[data-testid="history-item"][data-type="end"]');
+  check(await endItem.count() === 1, 'room: the history should end with the end of the talks');
+  step(`agreement after ${turns} turn(s); utility for me ${ru}${accepted ? ' (I accepted)' : ' (they accepted my offer)'}`);
+  check(await room.locator('[data-testid="offer-builder"]').isHidden(), 'room: the draft goes once the talks are over');
+  if (phone) {
+    await noHorizontalScroll(room, 'room, ended (phone)');
+    await room.evaluate(() => window.scrollTo(0, 0));
+    await shot(room, `${label}-room-ended-top`, false);
+  }
+  await shot(room, `${label}-room-ended`);
+
+  // a reload keeps the token (sessionStorage) and shows the same result
+  await room.reload();
+  await room.locator('[data-testid="result"][data-outcome="agreement"]').waitFor();
+  check(await text(room, 'result-utility') === ru, 'room: after a reload the result must be the same');
+  step('reload: the room reopens from sessionStorage with the same result');
+
+  // -- owner view ------------------------------------------------------------------
+  const owner = await context.newPage();
+  watchPage(owner, `${label} owner`);
+  await owner.setViewportSize(viewport);
+  await owner.goto(ownerUrl);
+  await owner.locator('[data-testid="status"][data-status="ended"]').waitFor();
+  check(!owner.url().includes('token='), 'owner: the token must be removed from the address bar');
+  await owner.waitForFunction(() => document.querySelectorAll('[data-testid="trace-table"] tbody tr').length > 0, null, { timeout: 15000 });
+  const traceRows = await owner.locator('[data-testid="trace-table"] tbody tr').count();
+  const eventRows = await owner.locator('[data-testid="events-table"] tbody tr').count();
+  check(eventRows >= 4, `owner: the events table should list the talks, has ${eventRows} rows`);
+  check(traceRows >= eventRows, `owner: the audit log (${traceRows} records) should hold at least every event (${eventRows})`);
+  check(/verified/i.test(await text(owner, 'chain-ok')), `owner: the hash chain should verify, reads "${await text(owner, 'chain-ok')}"`);
+  const hashCell = (await owner.locator('[data-testid="trace-table"] tbody tr td.hash').first().getAttribute('title')) || '';
+  check(/^[0-9a-f]{64}$/.test(hashCell), `owner: the audit log should show SHA-256 hashes, got "${hashCell}"`);
+  const seatRow = owner.locator('[data-testid="seats-table"] tr[data-role="candidate"]');
+  check(/yes/.test(await seatRow.textContent()), 'owner: the seats table should show that the candidate joined');
+  check(/conceder/.test(await owner.locator('[data-testid="seats-table"] tr[data-role="employer"]').textContent()), 'owner: the seats table should name the employer\'s built-in negotiator');
+  const analysis = owner.locator('[data-testid="analysis"]');
+  await analysis.waitFor({ state: 'visible' });
+  const plot = owner.locator('[data-testid="analysis"] svg[data-testid="plane-plot"]');
+  check(await plot.count() === 1, 'owner: the closing analysis should have a utility-plane plot');
+  const points = await plot.locator('circle').count();
+  check(points >= 3, `owner: the plot should show the frontier points, has ${points} circles`);
+  check(await plot.locator('[data-testid="agreement-point"]').count() === 1, 'owner: the plot should mark the agreement');
+  check(await plot.locator('[data-testid="nash-point"]').count() === 1, 'owner: the plot should mark the Nash point');
+  check(await plot.locator('[data-testid="reservation-line"]').count() === 2, 'owner: the plot should draw both reservation lines');
+  const ownerResult = await owner.locator('[data-testid="result"]').getAttribute('data-outcome');
+  check(ownerResult === 'agreement', `owner: the result should be an agreement, is ${ownerResult}`);
+  step(`owner view: ${eventRows} events, ${traceRows} log records, chain verified, plot with ${points} points`);
+  if (phone) await noHorizontalScroll(owner, 'owner view (phone)');
+  await shot(owner, `${label}-owner`);
+
+  // -- wrong token: a clear error, no crash ----------------------------------------
+  if (!phone) {
+    const bad = await context.newPage();
+    watchPage(bad, `${label} bad token`);
+    await bad.goto(inviteUrl.replace(/#token=.*/, '#token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
+    await bad.locator('[data-testid="fatal"]').waitFor();
+    check(/token/i.test(await text(bad, 'fatal')), 'bad token: the page should say the token was not accepted');
+    step('a wrong token shows a clear error');
+    await bad.close();
+  }
+  await lobby.close();
+  await room.close();
+  await owner.close();
+}
+
+// ---------------------------------------------------------------------------
+// staged talks with a mediator seat and a delegate whose principal must confirm
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function mediated(base) {
+  const viewport = { width: 1280, height: 900 };
+  console.log('\n[mediated] staged talks: candidate = delegate seat (mandate 0.95), employer = conceder, mediator = person seat');
+  const lobby = await context.newPage();
+  watchPage(lobby, 'mediated lobby');
+  await lobby.setViewportSize(viewport);
+  await lobby.goto(`${base}/`);
+  await lobby.locator('[data-testid="scenario"] option[value="job-offer"]').waitFor({ state: 'attached' });
+  await lobby.selectOption('[data-testid="scenario"]', 'job-offer');
+  await lobby.selectOption('[data-testid="protocol"]', 'staged');
+  await lobby.fill('[data-testid="rounds"]', '20');
+  await lobby.selectOption('[data-testid="indirect"]', 'shuttle');
+  await lobby.selectOption('[data-testid="role-candidate"]', 'seat:person');
+  await lobby.fill('[data-testid="mandate-candidate"]', '0.95');
+  await lobby.selectOption('[data-testid="role-employer"]', 'agent:conceder');
+  check(await lobby.locator('[data-testid="confide-employer"]').isChecked(), 'lobby: a built-in negotiator confides by default in mediated talks');
+  await lobby.selectOption('[data-testid="role-mediator"]', 'seat:person');
+  await lobby.click('[data-testid="create-session"]');
+  await lobby.locator('[data-testid="invite-link-mediator"]').waitFor({ state: 'visible' });
+  const candUrl = await lobby.locator('[data-testid="invite-link-candidate"]').inputValue();
+  const medUrl = await lobby.locator('[data-testid="invite-link-mediator"]').inputValue();
+  const principalUrl = await lobby.locator('[data-testid="principal-link-candidate"]').inputValue();
+  const ownerUrl = await lobby.locator('[data-testid="owner-link"]').inputValue();
+  step('created with a mediator seat and a principal link for the delegate');
+
+  const open = async (url, label) => {
+    const p = await context.newPage();
+    watchPage(p, `mediated ${label}`);
+    await p.setViewportSize(viewport);
+    await p.goto(url);
+    await p.locator('[data-testid="status"]').filter({ hasText: /waiting|running/ }).waitFor();
+    return p;
+  };
+  const cand = await open(candUrl, 'candidate');
+  const med = await open(medUrl, 'mediator');
+  const principal = await open(principalUrl, 'principal');
+  check(await cand.locator('[data-testid="confide"]').isVisible(), 'room: the confide checkbox shows when there is a mediator');
+  check(/0\.950/.test(await text(cand, 'mandate')), `room: the delegate should see its mandate 0.950, reads "${await text(cand, 'mandate')}"`);
+  check(await principal.locator('[data-testid="join"]').count() === 0, 'principal: no Join button for the principal');
+  await cand.check('[data-testid="confide"]');
+  await cand.click('[data-testid="join"]');
+  await med.click('[data-testid="join"]');
+  await cand.locator('[data-testid="status"][data-status="running"]').waitFor();
+  await med.locator('[data-testid="status"][data-status="running"]').waitFor();
+  check(/indirect/i.test(await text(cand, 'phase')), `room: staged talks start indirect, the phase reads "${await text(cand, 'phase')}"`);
+  await med.locator('[data-testid="confided"] li[data-party="candidate"][data-confided="yes"]').waitFor();
+  check(await med.locator('[data-testid="confided"] li[data-party="employer"][data-confided="yes"]').count() === 1, 'mediator: the employer confided');
+  await med.locator('[data-testid="mediator-plane"] svg[data-testid="plane-plot"]').waitFor();
+  check(await med.locator('[data-testid="mediator-plane"] svg circle').count() >= 3, 'mediator: the utility plane shows the frontier points');
+  step('both joined (candidate confides); the mediator sees who confided and the utility plane');
+
+  const state = (p) => p.evaluate(() => {
+    const m = document.getElementById('main');
+    return { status: m.dataset.status, kind: m.dataset.pendingKind, held: !!document.querySelector('[data-testid="ratify-confirm"], [data-testid="ratification-notice"]') };
+  });
+  let texts = 0;
+  let votes = 0;
+  let proposals = 0;
+  let standingU = null;
+  let movedAt = null;
+  for (let steps = 0; ; steps += 1) {
+    check(steps < 60, 'mediated: the talks should have ended by now');
+    const [c, m] = [await state(cand), await state(med)];
+    if (c.status === 'ended') break;
+    if (c.kind === 'propose') {
+      for (const [issue, value] of Object.entries(myOffer(proposals * 4))) {
+        await cand.locator(`[data-testid="offer-builder"] select[data-issue="${issue}"]`).selectOption(value);
+      }
+      await cand.click('[data-testid="send-proposal"]');
+      proposals += 1;
+    } else if (c.kind === 'vote') {
+      const tu = await text(cand, 'text-utility');
+      check(U.test(tu), `room: the text to vote on should show my utility, got "${tu}"`);
+      await cand.click('[data-testid="vote-reject"]');
+      votes += 1;
+    } else if (m.kind === 'text') {
+      if (texts === 0) {
+        await med.locator('[data-testid="positions-table"]').waitFor();
+        const row = await med.locator('[data-testid="positions-table"] tbody tr').first().textContent();
+        check(/100/.test(row), `mediator: the positions table should show the candidate's proposed salary 100, row reads "${row}"`);
+        await med.click('[data-testid="fill-from"] button[data-party="employer"]');
+        await shot(med, 'mediated-mediator');
+        await med.click('[data-testid="send-text"]');
+      } else {
+        await med.click('[data-testid="fill-from"] button[data-party="candidate"]');
+        await med.locator('[data-testid="progress"]').fill('1');
+        await med.click('[data-testid="move-direct"]');
+        movedAt = texts;
+      }
+      texts += 1;
+    } else if (c.kind === 'act' && !c.held) {
+      check(/direct/i.test(await text(cand, 'phase')) && !/indirect/i.test(await text(cand, 'phase')), `room: after the move the phase should read direct, reads "${await text(cand, 'phase')}"`);
+      standingU = await text(cand, 'standing-utility');
+      check(U.test(standingU), `room: the standing offer (the mediator's last text) should show my utility, got "${standingU}"`);
+      await cand.click('[data-testid="accept"]');
+      await cand.locator('[data-testid="ratification-notice"]').waitFor();
+      step(`direct talks: the delegate accepts the standing offer worth ${standingU}; outside the mandate, it waits for the principal, who confirms`);
+      await principal.locator('[data-testid="ratify-confirm"]').waitFor();
+      await shot(principal, 'mediated-principal');
+      await principal.click('[data-testid="ratify-confirm"]');
+    } else {
+      await sleep(100);
+      continue;
+    }
+    await sleep(150);
+  }
+  check(proposals >= 1 && votes >= 1 && texts >= 2 && movedAt !== null, `mediated: expected proposals, votes and two texts (got ${proposals}, ${votes}, ${texts})`);
+  step(`indirect phase: ${proposals} proposal(s), ${texts} text(s), ${votes} vote(s); the mediator moved the talks to direct`);
+  await cand.locator('[data-testid="result"][data-outcome="agreement"]').waitFor();
+  check(await text(cand, 'result-utility') === standingU, `room: the confirmed acceptance should give ${standingU}, the result says ${await text(cand, 'result-utility')}`);
+  await principal.locator('[data-testid="result"][data-outcome="agreement"]').waitFor();
+  await med.locator('[data-testid="result"][data-outcome="agreement"]').waitFor();
+  check(/direct/i.test(await text(med, 'phase')), 'mediator: the phase should read direct at the end');
+  const held = await cand.locator('[data-testid="history-item"][data-type="ratification-pending"]').count();
+  const confirmed = await cand.locator('[data-testid="history-item"][data-type="ratified"]').count();
+  check(held >= 1 && held === confirmed, `room: the history should show each held acceptance and its confirmation (${held} held, ${confirmed} confirmed)`);
+  step('the principal confirmed: agreement, seen by delegate, principal and mediator');
+  await shot(cand, 'mediated-candidate-ended');
+  await med.setViewportSize({ width: 375, height: 812 });
+  await noHorizontalScroll(med, 'mediator room (phone)');
+  await shot(med, 'mediated-mediator-phone');
+  const owner = await context.newPage();
+  watchPage(owner, 'mediated owner');
+  await owner.goto(ownerUrl);
+  await owner.locator('[data-testid="analysis"] svg[data-testid="plane-plot"]').waitFor();
+  check(await owner.locator('[data-testid="events-table"] tr[data-type="phase"]').count() === 1, 'owner: the events should include the phase change');
+  await shot(owner, 'mediated-owner');
+  for (const p of [lobby, cand, med, principal, owner]) await p.close();
+}
+
+async function main() {
+  check(fs.existsSync(BIN), `no parley binary at ${BIN} (build it with cargo build --release, or set PARLEY_BIN)`);
+  check(fs.existsSync(CHROMIUM), `no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const log = fs.openSync(serverLog, 'w');
+  console.log(`parley: ${BIN}\nbrowser: ${CHROMIUM}\nwork dir: ${tmp}`);
+  server = spawn(BIN, ['serve', '--db', path.join(tmp, 't.db'), '--addr', `127.0.0.1:${port}`], { stdio: ['ignore', log, log] });
+  server.on('error', (e) => { console.error(`could not start ${BIN}: ${e.message}`); });
+  await waitHealthy(base, 30000);
+  console.log(`server up at ${base}`);
+
+  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  });
+  context.setDefaultTimeout(15000);
+
+  await flow(base, 'desktop', { width: 1280, height: 900 });
+  await flow(base, 'phone', { width: 375, height: 812 });
+  await mediated(base);
+  check(pageErrors.length === 0, `uncaught errors in the page:\n    ${pageErrors.join('\n    ')}`);
+
+  if (process.env.KEEP_GOING) {
+    console.log(`\nKEEP_GOING: server still at ${base} (pid ${server.pid}); Ctrl-C to stop`);
+    await new Promise(() => {});
+  }
+}
+
+let failed = false;
+try {
+  await main();
+  console.log('\nPASS: the web UI works end to end');
+} catch (e) {
+  failed = true;
+  console.error(`\nFAIL: ${e instanceof CheckFailed ? e.message : e.stack || e}`);
+  if (pageErrors.length) console.error(`uncaught page errors:\n    ${pageErrors.join('\n    ')}`);
+  if (context) {
+    for (const [i, p] of context.pages().entries()) {
+      if (p.url() === 'about:blank') continue;
+      try { await shot(p, `failure-${i}`); } catch { /* closed */ }
+    }
+  }
+  if (fs.existsSync(serverLog)) {
+    const lines = fs.readFileSync(serverLog, 'utf8').trim().split('\n').slice(-20);
+    if (lines.join('').trim()) console.error(`server log (last lines of ${serverLog}):\n    ${lines.join('\n    ')}`);
+  }
+} finally {
+  if (context) await context.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await Promise.race([new Promise((r) => server.once('exit', r)), new Promise((r) => setTimeout(r, 3000))]);
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  }
+  if (screenshots.length) console.log(`\nscreenshots:\n  ${screenshots.join('\n  ')}`);
+}
+process.exit(failed ? 1 : 0);
