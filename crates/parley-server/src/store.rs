@@ -86,6 +86,61 @@ pub struct TokenRow {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    appends: tokio::sync::mpsc::UnboundedSender<AppendJob>,
+}
+
+/// Records to append, and where to say when they are stored.
+struct AppendJob {
+    session_id: String,
+    records: Vec<Record>,
+    status: Option<String>,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Group commit: appends that arrive while a commit is on its way are written together
+/// in the next transaction, so that under load one sync to disk stores many of them.
+/// If a group fails, each of its appends is retried alone, so that one bad append
+/// cannot fail the others.
+async fn group_commit(pool: AnyPool, mut jobs: tokio::sync::mpsc::UnboundedReceiver<AppendJob>) {
+    const MAX_GROUP: usize = 256;
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let all = write_group(&pool, &group).await;
+        if all.is_ok() {
+            for job in group {
+                let _ = job.done.send(Ok(()));
+            }
+        } else {
+            for job in group {
+                let alone = write_group(&pool, std::slice::from_ref(&job)).await;
+                let _ = job.done.send(alone);
+            }
+        }
+    }
+}
+
+async fn write_group(pool: &AnyPool, group: &[AppendJob]) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for job in group {
+        for record in &job.records {
+            insert_record(&mut tx, &job.session_id, record).await?;
+        }
+        if let Some(status) = &job.status {
+            sqlx::query("UPDATE sessions SET status = $1 WHERE id = $2")
+                .bind(status)
+                .bind(&job.session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 impl Store {
@@ -115,7 +170,9 @@ impl Store {
             })
             .connect(url)
             .await?;
-        let store = Store { pool };
+        let (appends, jobs) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(group_commit(pool.clone(), jobs));
+        let store = Store { pool, appends };
         store.migrate().await?;
         Ok(store)
     }
@@ -187,26 +244,24 @@ impl Store {
         Ok(())
     }
 
-    /// Appends records to a session's log (and sets its status, if given), atomically.
+    /// Appends records to a session's log (and sets its status, if given), atomically;
+    /// returns once they are committed (possibly together with other appends).
     pub async fn append(
         &self,
         session_id: &str,
         records: &[Record],
         status: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for record in records {
-            insert_record(&mut tx, session_id, record).await?;
-        }
-        if let Some(status) = status {
-            sqlx::query("UPDATE sessions SET status = $1 WHERE id = $2")
-                .bind(status)
-                .bind(session_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (done, stored) = tokio::sync::oneshot::channel();
+        let job = AppendJob {
+            session_id: session_id.to_string(),
+            records: records.to_vec(),
+            status: status.map(str::to_string),
+            done,
+        };
+        let gone = || StoreError::Corrupt("the database writer has stopped".into());
+        self.appends.send(job).map_err(|_| gone())?;
+        stored.await.map_err(|_| gone())?
     }
 
     /// Every session.
