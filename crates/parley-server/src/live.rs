@@ -222,6 +222,11 @@ struct Inner {
     result: Option<(Option<Vec<u32>>, String, Vec<f64>)>,
     failed: Option<String>,
     engine_started: bool,
+    /// Actions handed to the engine, and how many it has taken.
+    inputs_sent: u64,
+    inputs_taken: u64,
+    /// Whether the engine is waiting for a seat (or has stopped).
+    engine_idle: bool,
 }
 
 /// A token of this session.
@@ -343,6 +348,9 @@ impl Live {
                 result: None,
                 failed: None,
                 engine_started: false,
+                inputs_sent: 0,
+                inputs_taken: 0,
+                engine_idle: false,
             }),
             spec,
             scenario: Arc::new(scenario),
@@ -482,6 +490,7 @@ impl Live {
                             .map_err(|e| format!("record {}: {}", r.seq, e.message))?;
                         if let Some(Some(tx)) = self.senders.get(role) {
                             let _ = tx.send(engine_input);
+                            inner.inputs_sent += 1;
                         }
                         inner.held[role] = None;
                     }
@@ -637,7 +646,10 @@ impl Live {
 
     fn fail(&self, message: String) {
         eprintln!("parley serve: session {}: {message}", self.id);
-        self.lock().failed = Some(message);
+        let mut inner = self.lock();
+        inner.failed = Some(message);
+        inner.engine_idle = true;
+        drop(inner);
         self.changed();
     }
 
@@ -715,6 +727,7 @@ impl Live {
         }
         let mut inner = self.lock();
         inner.ended_logged = true;
+        inner.engine_idle = true;
         inner.status = Status::Ended;
         inner.result = Some((agreement, reason.to_string(), utilities));
         inner.pending.iter_mut().for_each(|p| *p = None);
@@ -727,12 +740,53 @@ impl Live {
         {
             let mut inner = self.lock();
             inner.pending[role] = Some(pending);
+            inner.engine_idle = true;
         }
         self.changed();
         let input = rx.recv().ok();
-        self.lock().pending[role] = None;
+        {
+            let mut inner = self.lock();
+            inner.pending[role] = None;
+            inner.engine_idle = false;
+            inner.inputs_taken += 1;
+        }
         self.changed();
         input
+    }
+
+    /// Hands an action to the engine: the number to wait for with [`Live::settled`].
+    fn deliver(&self, role: usize, input: Input) -> u64 {
+        let mut inner = self.lock();
+        if let Some(Some(tx)) = self.senders.get(role) {
+            if tx.send(input).is_ok() {
+                inner.inputs_sent += 1;
+                inner.engine_idle = false;
+            }
+        }
+        inner.inputs_sent
+    }
+
+    /// Waits until the engine has taken action number `sent` and logged everything it
+    /// caused, up to its next wait for a seat (or its end), so that an answer comes
+    /// only once every resulting event is in the log. Gives up waiting after 30 s (the
+    /// action itself is logged already).
+    async fn settled(&self, sent: u64) {
+        let mut changes = self.subscribe();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            {
+                let inner = self.lock();
+                if inner.inputs_taken >= sent && inner.engine_idle {
+                    return;
+                }
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 
     /// `POST /join`.
@@ -897,9 +951,8 @@ impl Live {
         chain.advance(&records);
         let seq = records.last().map_or(0, |r| r.seq);
         drop(chain);
-        if let Some(Some(tx)) = self.senders.get(role) {
-            let _ = tx.send(input);
-        }
+        let sent = self.deliver(role, input);
+        self.settled(sent).await;
         Ok((seq, true))
     }
 
@@ -945,13 +998,12 @@ impl Live {
                 inner.pending[role] = None;
             }
         }
+        self.changed();
         if confirm {
             let input = self.to_input(&held.action)?;
-            if let Some(Some(tx)) = self.senders.get(role) {
-                let _ = tx.send(input);
-            }
+            let sent = self.deliver(role, input);
+            self.settled(sent).await;
         }
-        self.changed();
         Ok(seq)
     }
 

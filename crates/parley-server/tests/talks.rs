@@ -366,3 +366,73 @@ async fn acceptances_outside_the_mandate_wait_for_the_principal() {
     }
     panic!("no deal after ratification");
 }
+
+/// When an action is answered, everything it caused is in the log already: the event it
+/// became, and the built-in negotiator's reply up to the next time the seat is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answered_action_and_all_it_caused_are_in_the_log() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 30,
+            "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "boulware"}}
+        }))
+        .await;
+    let id = created.id().to_string();
+    let seat = created.seat("candidate").to_string();
+    let path = format!("/api/sessions/{id}");
+    let r = server
+        .call("POST", &format!("{path}/join"), Some(&seat), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let offer = json!({"type": "offer", "outcome": {"salary": "99", "start date": "in 2 months", "remote days": "fully remote", "signing bonus": "15k", "title": "Staff Engineer"}});
+    for round in 0..5 {
+        for _ in 0..1000 {
+            if !server.call("GET", &path, Some(&seat), None).await.body["pending"].is_null() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let r = server
+            .call(
+                "POST",
+                &format!("{path}/actions"),
+                Some(&seat),
+                Some(offer.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let seq = r.body["seq"].as_i64().expect("seq");
+        // Read the log right away: the input, the candidate's offer event, and the
+        // employer's answer are all there.
+        let trace = server
+            .call("GET", &format!("{path}/trace"), Some(created.owner()), None)
+            .await
+            .body;
+        let after: Vec<Value> = trace["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter(|r| r["seq"].as_i64().is_some_and(|s| s > seq))
+            .map(|r| serde_json::from_str(r["body"].as_str().expect("body")).expect("json"))
+            .collect();
+        assert!(
+            after
+                .iter()
+                .any(|b| b["type"] == "offer" && b["from"] == "candidate"),
+            "round {round}: {after:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|b| b["from"] == "employer" || b["by"] == "employer"),
+            "round {round}: the employer's reply is logged before the answer: {after:?}"
+        );
+        // And the seat is asked again (or the talks ended) by then.
+        let v = server.call("GET", &path, Some(&seat), None).await.body;
+        assert!(!v["pending"].is_null() || v["status"] == "ended", "{v}");
+        if v["status"] == "ended" {
+            break;
+        }
+    }
+}
