@@ -247,6 +247,8 @@ pub struct Live {
     pub spec: SessionSpec,
     /// Its scenario.
     pub scenario: Arc<Scenario>,
+    /// Its parties' names, in order (for event JSON).
+    parties: Vec<String>,
     /// Its tokens.
     pub tokens: Vec<TokenEntry>,
     store: Store,
@@ -353,6 +355,7 @@ impl Live {
                 engine_idle: false,
             }),
             spec,
+            parties: scenario.parties().iter().map(|p| p.name.clone()).collect(),
             scenario: Arc::new(scenario),
             tokens,
             store,
@@ -655,13 +658,7 @@ impl Live {
 
     /// The engine's hook: log the event (or, replaying, check it against the log).
     fn on_event(&self, event: &Event) {
-        let parties: Vec<String> = self
-            .scenario
-            .parties()
-            .iter()
-            .map(|p| p.name.clone())
-            .collect();
-        let json = event.to_json(self.scenario.space(), &parties);
+        let json = event.to_json(self.scenario.space(), &self.parties);
         let body = json.to_string();
         let replayed = {
             let inner = self.lock();

@@ -84,6 +84,18 @@ impl Server {
         }
     }
 
+    /// The seat's view once the engine asks it something (or the talks are over).
+    pub async fn wait_asked(&self, path: &str, token: &str) -> Value {
+        for _ in 0..2000 {
+            let v = self.call("GET", path, Some(token), None).await.body;
+            if !v["pending"].is_null() || v["status"] == "ended" {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        panic!("the seat was never asked");
+    }
+
     pub async fn create(&self, request: Value) -> Created {
         let r = self
             .call("POST", "/api/sessions", None, Some(request))

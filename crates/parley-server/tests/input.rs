@@ -57,13 +57,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "joining twice");
     // Wait until the candidate is asked (it opens).
-    for _ in 0..500 {
-        let v = server.call("GET", &path, Some(&cand), None).await.body;
-        if !v["pending"].is_null() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    server.wait_asked(&path, &cand).await;
     let before = server.log_state(&created).await;
     let good = json!({"salary": "95", "start date": "in 1 month", "remote days": "2 days a week", "signing bonus": "5k", "title": "Senior Engineer"});
     let mut outside = good.clone();

@@ -245,26 +245,11 @@ async fn acceptances_outside_the_mandate_wait_for_the_principal() {
     let employer = Player::new(Arc::clone(&server), &id, emp, 0.5).await;
     // The candidate opens; the employer counters with something modest for the candidate.
     let candidate = Player::new(Arc::clone(&server), &id, cand, 0.9).await;
-    let wait_pending = |token: &str| {
-        let server = Arc::clone(&server);
-        let path = path.clone();
-        let token = token.to_string();
-        async move {
-            for _ in 0..2000 {
-                let v = server.call("GET", &path, Some(&token), None).await.body;
-                if !v["pending"].is_null() {
-                    return v;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            }
-            panic!("never asked");
-        }
-    };
-    wait_pending(cand).await;
+    server.wait_asked(&path, cand).await;
     candidate.step().await;
-    wait_pending(emp).await;
+    server.wait_asked(&path, emp).await;
     employer.step().await;
-    let v = wait_pending(cand).await;
+    let v = server.wait_asked(&path, cand).await;
     let standing = v["pending"]["standing_utility"]
         .as_f64()
         .expect("a standing offer");
@@ -387,12 +372,7 @@ async fn an_answered_action_and_all_it_caused_are_in_the_log() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let offer = json!({"type": "offer", "outcome": {"salary": "99", "start date": "in 2 months", "remote days": "fully remote", "signing bonus": "15k", "title": "Staff Engineer"}});
     for round in 0..5 {
-        for _ in 0..1000 {
-            if !server.call("GET", &path, Some(&seat), None).await.body["pending"].is_null() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
+        server.wait_asked(&path, &seat).await;
         let r = server
             .call(
                 "POST",

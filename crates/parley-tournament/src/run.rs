@@ -195,7 +195,8 @@ pub fn analyse(plan: &Plan, s: usize) -> Result<Analysis> {
     )?)
 }
 
-/// Plays one session and makes its row.
+/// Plays one session and makes its row (`config` is the scenario's: its confide
+/// flags and bid cache set).
 pub fn play(
     plan: &Plan,
     config: &SessionConfig,
@@ -204,7 +205,6 @@ pub fn play(
 ) -> Result<Row> {
     let settings = &plan.settings;
     let scenario = &plan.entries[key.scenario].scenario;
-    let n = scenario.n_parties();
     let names: Vec<String> = key
         .assignment
         .iter()
@@ -221,9 +221,7 @@ pub fn play(
         .filter(|_| settings.protocol.needs_mediator())
         .map(|spec| mediator(spec, role_seed(key.seed, u64::MAX)))
         .transpose()?;
-    let mut config = config.clone();
-    config.confide = vec![settings.confide; n];
-    let result = run_session(scenario, &config, negotiators, mediator)?;
+    let result = run_session(scenario, config, negotiators, mediator)?;
     let reservations = scenario.reservations();
     let reached: Vec<f64> = match &result.agreement {
         Some(a) => scenario.utilities().iter().map(|u| u.value(a)).collect(),
