@@ -38,6 +38,9 @@ pub enum EndReason {
     WalkAway,
     /// A negotiator broke the protocol's rules.
     InvalidAction,
+    /// Staged talks: the direct talks reached the deadline and the default text, which
+    /// every party had accepted, stands.
+    Fallback,
 }
 
 impl EndReason {
@@ -49,6 +52,7 @@ impl EndReason {
             EndReason::IndirectDeadline => "indirect-deadline",
             EndReason::WalkAway => "walk-away",
             EndReason::InvalidAction => "invalid-action",
+            EndReason::Fallback => "fallback",
         }
     }
 }
@@ -106,11 +110,30 @@ pub enum EventKind {
         /// Value indices.
         outcome: Vec<u32>,
     },
+    /// Staged talks, when they go direct: the text that stands as the default (the
+    /// opening standing offer; counter-offers may not be worth less to their proposer).
+    Default {
+        /// Value indices.
+        outcome: Vec<u32>,
+    },
     /// A party's answer to a text, seen by the mediator and the party only.
     Vote {
         /// The party.
         by: usize,
         /// Whether it accepts.
+        accept: bool,
+    },
+    /// Staged talks: the mediator calls for direct talks (every party answers with
+    /// [`EventKind::Consent`]).
+    CallDirect {
+        /// The mediator's progress measure.
+        progress: f64,
+    },
+    /// Staged talks: a party's answer to the call for direct talks (public).
+    Consent {
+        /// The party.
+        by: usize,
+        /// Whether it consents.
         accept: bool,
     },
     /// The phase changes.
@@ -179,8 +202,17 @@ impl Event {
             EventKind::Text { outcome } => {
                 json!({"type": "text", "from": "mediator", "outcome": labels(outcome)})
             }
+            EventKind::Default { outcome } => {
+                json!({"type": "default", "from": "mediator", "outcome": labels(outcome)})
+            }
             EventKind::Vote { by, accept } => {
                 json!({"type": "vote", "by": party(*by), "accept": accept})
+            }
+            EventKind::CallDirect { progress } => {
+                json!({"type": "call-direct", "from": "mediator", "progress": progress})
+            }
+            EventKind::Consent { by, accept } => {
+                json!({"type": "consent", "by": party(*by), "accept": accept})
             }
             EventKind::Phase { from, to, progress } => {
                 json!({"type": "phase", "from": from.name(), "to": to.name(), "progress": progress})
@@ -203,6 +235,37 @@ impl Event {
         }
         v
     }
+}
+
+/// The texts of a trace that every party was shown: tabled in public (a text or a
+/// default), or carried to each party's room (possibly in different rounds). Each once, in the order in which
+/// the last party received it.
+pub fn texts_shown_to_all(events: &[Event], n_parties: usize) -> Vec<Vec<u32>> {
+    let mut seen: std::collections::BTreeMap<&[u32], Vec<bool>> = Default::default();
+    let mut complete = Vec::new();
+    for event in events {
+        let (outcome, to) = match &event.kind {
+            EventKind::Text { outcome } | EventKind::Default { outcome } => (outcome, None),
+            EventKind::Carry { to, outcome } => (outcome, Some(*to)),
+            _ => continue,
+        };
+        let flags = seen
+            .entry(outcome.as_slice())
+            .or_insert_with(|| vec![false; n_parties]);
+        let before = flags.iter().all(|f| *f);
+        match to {
+            None => flags.iter_mut().for_each(|f| *f = true),
+            Some(p) => {
+                if let Some(f) = flags.get_mut(p) {
+                    *f = true;
+                }
+            }
+        }
+        if !before && flags.iter().all(|f| *f) {
+            complete.push(outcome.clone());
+        }
+    }
+    complete
 }
 
 /// The ordered, complete record of a session.

@@ -14,7 +14,7 @@ pub mod session;
 pub mod visibility;
 
 pub use events::{EndReason, Event, EventKind, Phase, Trace};
-pub use negotiator::{Action, Mediator, MediatorContext, Negotiator, PartyContext, State};
+pub use negotiator::{Action, Mediator, MediatorContext, Negotiator, PartyContext, State, Tabled};
 pub use session::{run_session, ProtocolKind, SessionConfig, SessionResult};
 
 /// What can go wrong setting up a session (failures during a session are data).

@@ -65,7 +65,11 @@ pub trait Negotiator: Send {
     /// Indirect talks: a proposal for the mediator (`None`: nothing new to say).
     fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>>;
 
-    /// Answer a text put by the mediator; `current` is the last text everyone accepted.
+    /// Answer a text put by the mediator: accept it as the agreement or not. `current`
+    /// is what the text is judged against: in single-text talks, from the second round
+    /// on, the first text tabled (the reference); after a deal (`state.phase` is
+    /// post-settlement), the agreement, which stands if the text is rejected; `None`
+    /// otherwise.
     fn vote(
         &mut self,
         ctx: &PartyContext<'_>,
@@ -73,6 +77,12 @@ pub trait Negotiator: Send {
         text: &[u32],
         current: Option<&[u32]>,
     ) -> bool;
+
+    /// Staged talks: the mediator calls for direct talks; consent to go direct or not
+    /// (talks go direct only if every party consents). The default consents.
+    fn consent(&mut self, _ctx: &PartyContext<'_>, _state: &State) -> bool {
+        true
+    }
 }
 
 /// What a party confided to the mediator.
@@ -102,6 +112,38 @@ impl MediatorContext<'_> {
     }
 }
 
+/// What the mediator puts to the parties in one round of indirect talks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tabled {
+    /// The same text to every party (the only choice in single-text talks).
+    Common(Vec<u32>),
+    /// Shuttle: one text per party, in party order, each carried to that party's room
+    /// only. A deal needs every party to accept the same text, so texts that differ
+    /// between rooms only probe.
+    PerRoom(Vec<Vec<u32>>),
+}
+
+impl Tabled {
+    /// The text carried to `party`.
+    pub fn for_party(&self, party: usize) -> Option<&[u32]> {
+        match self {
+            Tabled::Common(text) => Some(text),
+            Tabled::PerRoom(texts) => texts.get(party).map(Vec::as_slice),
+        }
+    }
+
+    /// The text, when every party gets the same one.
+    pub fn common(&self) -> Option<&[u32]> {
+        match self {
+            Tabled::Common(text) => Some(text),
+            Tabled::PerRoom(texts) => {
+                let first = texts.first()?;
+                texts.iter().all(|t| t == first).then_some(first.as_slice())
+            }
+        }
+    }
+}
+
 /// A strategy that plays the mediator.
 pub trait Mediator: Send {
     /// The strategy's name with its parameters.
@@ -113,8 +155,17 @@ pub trait Mediator: Send {
     /// An event the mediator may see.
     fn observe(&mut self, _ctx: &MediatorContext<'_>, _event: &Event) {}
 
-    /// The next text to put to every party (single text, shuttle).
-    fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Vec<u32>;
+    /// Indirect talks: the text(s) for this round (single text: one common text;
+    /// shuttle: common or one per room).
+    fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled;
+
+    /// Direct talks of staged talks: a text to table, which becomes the standing offer
+    /// and the default (`None`: let the parties talk). Asked when the talks go direct,
+    /// for the default (`None` keeps the last text put to every party), and before
+    /// every later round.
+    fn direct_text(&mut self, _ctx: &MediatorContext<'_>, _state: &State) -> Option<Vec<u32>> {
+        None
+    }
 
     /// The mediator's progress measure in [0, 1] (staged talks move to direct above a threshold).
     fn progress(&self) -> f64;

@@ -22,14 +22,15 @@
 //! indirect phase of staged talks, negotiators are shown time relative to the indirect
 //! deadline, the one that ends the talks if it passes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_core::Scenario;
 
-use crate::events::{EndReason, Event, EventKind, Phase, Trace};
+use crate::events::{texts_shown_to_all, EndReason, Event, EventKind, Phase, Trace};
 use crate::negotiator::{
-    Action, Confided, Mediator, MediatorContext, Negotiator, PartyContext, State,
+    Action, Confided, Mediator, MediatorContext, Negotiator, PartyContext, State, Tabled,
 };
 use crate::visibility::{visible_to, Viewer};
 use crate::{Error, Result};
@@ -73,6 +74,16 @@ impl ProtocolKind {
             ProtocolKind::SingleText => "single-text",
             ProtocolKind::Shuttle => "shuttle",
             ProtocolKind::Staged { .. } => "staged",
+        }
+    }
+
+    /// Staged talks with the default settings of `parley run`: a shuttle phase of half
+    /// the rounds (at least one), moving to direct talks at progress 0.75.
+    pub fn staged(rounds: u32) -> ProtocolKind {
+        ProtocolKind::Staged {
+            indirect: Indirect::Shuttle,
+            threshold: 0.75,
+            indirect_rounds: (rounds / 2).max(1),
         }
     }
 
@@ -133,7 +144,8 @@ pub struct SessionConfig {
     pub time_limit: Option<Duration>,
     /// Per party: whether it confides its preferences to the mediator.
     pub confide: Vec<bool>,
-    /// Whether to look for post-settlement improvements.
+    /// Whether the mediator may propose improvements after a deal
+    /// ([`POST_SETTLEMENT_TRIES`] at most).
     pub post_settlement: bool,
     /// Where the session reads the time (`None`: a system clock started with the session).
     pub clock: Option<Arc<dyn Clock>>,
@@ -159,14 +171,14 @@ impl std::fmt::Debug for SessionConfig {
 }
 
 impl SessionConfig {
-    /// A session of `rounds` rounds of `protocol`, nothing confided.
+    /// A session of `rounds` rounds of `protocol`, nothing confided, post-settlement on.
     pub fn new(protocol: ProtocolKind, rounds: u32) -> SessionConfig {
         SessionConfig {
             protocol,
             rounds,
             time_limit: None,
             confide: Vec::new(),
-            post_settlement: false,
+            post_settlement: true,
             clock: None,
             bids: None,
             observer: None,
@@ -216,13 +228,27 @@ struct Session<'a> {
     round: u32,
     phase: Phase,
     phases: Vec<Phase>,
-    /// The mediator's last text.
-    last_text: Option<Vec<u32>>,
+    /// Per text the mediator put: each party's latest answer to it (its vote, or, in
+    /// direct talks, accepting it as the standing offer).
+    answers: BTreeMap<Vec<u32>, Vec<bool>>,
+    /// The last text every party accepted in principle (each in its latest answer).
+    in_principle: Option<Vec<u32>>,
+    /// The last text the mediator put to every party.
+    last_common: Option<Vec<u32>>,
 }
 
 enum Outcome {
     Deal(Vec<u32>, f64),
+    /// The deadline passed in direct talks and the default every party had accepted stands.
+    Fallback(Vec<u32>, f64),
     NoDeal(EndReason),
+}
+
+/// Where the indirect phase left the talks.
+enum Stage {
+    Done(Outcome),
+    /// Every party consented: direct talks from this round.
+    Direct(u32),
 }
 
 impl<'a> Session<'a> {
@@ -269,6 +295,11 @@ impl<'a> Session<'a> {
             self.clock.elapsed().as_secs_f64() / limit.as_secs_f64().max(1e-9)
         });
         by_rounds.max(by_clock).min(1.0)
+    }
+
+    /// Normalised time at the start of `round`.
+    fn round_time(&self, round: u32) -> f64 {
+        self.time(u64::from(round), u64::from(self.config.rounds))
     }
 
     fn out_of_time(&self) -> bool {
@@ -323,20 +354,324 @@ impl<'a> Session<'a> {
         self.emit(time, EventKind::Phase { from, to, progress });
     }
 
-    /// Direct alternating offers over rounds `first_round..rounds`; `opening` (the
-    /// mediator's last text, after staged talks) stands first, and needs every party.
-    fn saop(&mut self, first_round: u32, opening: Option<Vec<u32>>) -> Outcome {
-        let n = self.negotiators.len() as u64;
-        let total = self.config.rounds as u64 * n;
-        let mut standing: Option<(Vec<u32>, usize)> = opening.map(|text| (text, usize::MAX));
-        let mut accepted = vec![false; n as usize];
-        for step in first_round as u64 * n..total {
-            if self.out_of_time() {
-                return Outcome::NoDeal(EndReason::Deadline);
+    /// Records a party's answer to a text the mediator put.
+    fn answer(&mut self, text: &[u32], party: usize, accept: bool) {
+        let n = self.negotiators.len();
+        let answers = self
+            .answers
+            .entry(text.to_vec())
+            .or_insert_with(|| vec![false; n]);
+        answers[party] = accept;
+        if answers.iter().all(|a| *a) {
+            self.in_principle = Some(text.to_vec());
+        }
+    }
+
+    /// Whether every party's latest answer to `text` accepts it.
+    fn accepted_by_all(&self, text: &[u32]) -> bool {
+        self.answers
+            .get(text)
+            .is_some_and(|answers| answers.iter().all(|a| *a))
+    }
+
+    /// Puts the mediator's text(s) to every party: one public text, or each party's
+    /// text carried to its room. Returns each party's answer.
+    fn put(
+        &mut self,
+        tabled: &Tabled,
+        carried: bool,
+        time: f64,
+        current: Option<&[u32]>,
+    ) -> Result<Vec<bool>, Outcome> {
+        let n = self.negotiators.len();
+        match tabled {
+            Tabled::Common(text) => {
+                if let Err(e) = self.scenario.space().check_outcome(text) {
+                    return Err(self.invalid(time, None, format!("text rejected: {e}")));
+                }
+                self.last_common = Some(text.clone());
             }
-            self.round = (step / n) as u32;
-            let party = (step % n) as usize;
+            Tabled::PerRoom(texts) => {
+                if !carried {
+                    return Err(self.invalid(
+                        time,
+                        None,
+                        "single-text talks put one text to every party, not one per room".into(),
+                    ));
+                }
+                if texts.len() != n {
+                    return Err(self.invalid(
+                        time,
+                        None,
+                        format!("{} texts for {n} rooms", texts.len()),
+                    ));
+                }
+                for (party, text) in texts.iter().enumerate() {
+                    if let Err(e) = self.scenario.space().check_outcome(text) {
+                        return Err(self.invalid(
+                            time,
+                            None,
+                            format!("text for party {party} rejected: {e}"),
+                        ));
+                    }
+                }
+                if let Some(common) = tabled.common() {
+                    self.last_common = Some(common.to_vec());
+                }
+            }
+        }
+        if !carried {
+            if let Some(text) = tabled.for_party(0) {
+                self.emit(
+                    time,
+                    EventKind::Text {
+                        outcome: text.to_vec(),
+                    },
+                );
+            }
+        }
+        let mut answers = Vec::with_capacity(n);
+        for party in 0..n {
+            let text = tabled
+                .for_party(party)
+                .expect("checked: one text per party")
+                .to_vec();
+            if carried {
+                self.emit(
+                    time,
+                    EventKind::Carry {
+                        to: party,
+                        outcome: text.clone(),
+                    },
+                );
+            }
+            let ctx = self.party_ctx(party);
+            let state = self.state(time);
+            let accept = match guard(|| self.negotiators[party].vote(&ctx, &state, &text, current))
+            {
+                Ok(accept) => accept,
+                Err(message) => return Err(self.invalid(time, Some(party), message)),
+            };
+            self.emit(time, EventKind::Vote { by: party, accept });
+            if self.phase != Phase::PostSettlement {
+                self.answer(&text, party, accept);
+            }
+            answers.push(accept);
+        }
+        Ok(answers)
+    }
+
+    /// Puts one public text to every party after a deal; whether all accept it.
+    fn put_after_deal(&mut self, text: &[u32], time: f64, agreement: &[u32]) -> bool {
+        matches!(
+            self.put(&Tabled::Common(text.to_vec()), false, time, Some(agreement)),
+            Ok(answers) if answers.iter().all(|a| *a)
+        )
+    }
+
+    fn mediator_text(&mut self, time: f64) -> Result<Tabled, String> {
+        let ctx = self.mediator_ctx();
+        let state = self.state(time);
+        match self.mediator.as_mut() {
+            Some(m) => guard(|| m.text(&ctx, &state)),
+            None => Ok(Tabled::Common(Vec::new())),
+        }
+    }
+
+    fn mediator_direct_text(&mut self, time: f64) -> Result<Option<Vec<u32>>, String> {
+        let ctx = self.mediator_ctx();
+        let state = self.state(time);
+        match self.mediator.as_mut() {
+            Some(m) => guard(|| m.direct_text(&ctx, &state)),
+            None => Ok(None),
+        }
+    }
+
+    fn progress(&self) -> f64 {
+        self.mediator.as_ref().map_or(0.0, |m| m.progress())
+    }
+
+    /// Indirect rounds `0..rounds` of `kind`. With `threshold` (staged talks), the
+    /// mediator calls for direct talks once its progress measure reaches the threshold,
+    /// and in the last indirect round in any case; the talks go direct when every party
+    /// consents.
+    fn indirect(&mut self, kind: Indirect, rounds: u32, threshold: Option<f64>) -> Stage {
+        let carried = kind == Indirect::Shuttle;
+        let mut refused = false;
+        // Single text: from the second round on, texts are judged against the first.
+        let mut reference: Option<Vec<u32>> = None;
+        for round in 0..rounds {
+            if self.out_of_time() {
+                return Stage::Done(Outcome::NoDeal(EndReason::Deadline));
+            }
+            self.round = round;
+            let time = self.round_time(round);
+            if carried {
+                for party in 0..self.negotiators.len() {
+                    let ctx = self.party_ctx(party);
+                    let state = self.state(time);
+                    let proposal = match guard(|| self.negotiators[party].propose(&ctx, &state)) {
+                        Ok(proposal) => proposal,
+                        Err(message) => {
+                            return Stage::Done(self.invalid(time, Some(party), message))
+                        }
+                    };
+                    if let Some(proposal) = proposal {
+                        if let Err(e) = self.scenario.space().check_outcome(&proposal) {
+                            return Stage::Done(self.invalid(
+                                time,
+                                Some(party),
+                                format!("proposal rejected: {e}"),
+                            ));
+                        }
+                        self.emit(
+                            time,
+                            EventKind::Proposal {
+                                from: party,
+                                outcome: proposal,
+                            },
+                        );
+                    }
+                }
+            }
+            let tabled = match self.mediator_text(time) {
+                Ok(tabled) => tabled,
+                Err(message) => return Stage::Done(self.invalid(time, None, message)),
+            };
+            let judged_against = reference.clone();
+            match self.put(&tabled, carried, time, judged_against.as_deref()) {
+                Err(outcome) => return Stage::Done(outcome),
+                Ok(answers) => {
+                    if let Some(text) = tabled.common() {
+                        if answers.iter().all(|a| *a) {
+                            return Stage::Done(Outcome::Deal(text.to_vec(), time));
+                        }
+                    }
+                }
+            }
+            if !carried && reference.is_none() {
+                reference = tabled.common().map(<[u32]>::to_vec);
+            }
+            let Some(threshold) = threshold else {
+                continue;
+            };
+            let last = round + 1 >= rounds;
+            let progress = self.progress();
+            if (last || (progress >= threshold && !refused)) && round + 1 < self.config.rounds {
+                match self.call_direct(time, progress) {
+                    Err(outcome) => return Stage::Done(outcome),
+                    Ok(true) => {
+                        self.round = round + 1;
+                        let time = self.round_time(round + 1);
+                        self.set_phase(time, Phase::Direct, progress);
+                        return Stage::Direct(round + 1);
+                    }
+                    Ok(false) => refused = true,
+                }
+            }
+        }
+        let reason = if threshold.is_some() && rounds < self.config.rounds {
+            EndReason::IndirectDeadline
+        } else {
+            EndReason::Deadline
+        };
+        Stage::Done(Outcome::NoDeal(reason))
+    }
+
+    /// The mediator calls for direct talks; whether every party consents.
+    fn call_direct(&mut self, time: f64, progress: f64) -> Result<bool, Outcome> {
+        self.emit(time, EventKind::CallDirect { progress });
+        let mut all = true;
+        for party in 0..self.negotiators.len() {
+            let ctx = self.party_ctx(party);
+            let state = self.state(time);
+            let accept = match guard(|| self.negotiators[party].consent(&ctx, &state)) {
+                Ok(accept) => accept,
+                Err(message) => return Err(self.invalid(time, Some(party), message)),
+            };
+            self.emit(time, EventKind::Consent { by: party, accept });
+            all &= accept;
+        }
+        Ok(all)
+    }
+
+    /// The default when talks go direct: the mediator's choice, else the last text
+    /// every party accepted in principle, else (after single-text talks) the text on
+    /// the table; none after shuttle talks that produced neither.
+    fn opening_default(
+        &mut self,
+        time: f64,
+        indirect: Indirect,
+    ) -> Result<Option<Vec<u32>>, Outcome> {
+        match self.mediator_direct_text(time) {
+            Err(message) => Err(self.invalid(time, None, message)),
+            Ok(Some(text)) => Ok(Some(text)),
+            Ok(None) => Ok(self.in_principle.clone().or_else(|| match indirect {
+                Indirect::SingleText => self.last_common.clone(),
+                Indirect::Shuttle => None,
+            })),
+        }
+    }
+
+    /// Direct alternating offers over rounds `first_round..rounds`. In staged talks the
+    /// `default` text stands first (every party must accept it), each counter-offer
+    /// must be worth at least the default to its proposer, the mediator may table a
+    /// text before each later round (a standing offer every party must accept; the
+    /// default does not change), and at the deadline the default stands if every party
+    /// had accepted it.
+    fn direct(&mut self, first_round: u32, default: Option<Vec<u32>>) -> Outcome {
+        let n = self.negotiators.len();
+        let n64 = n as u64;
+        let total = u64::from(self.config.rounds) * n64;
+        let first_step = u64::from(first_round) * n64;
+        let staged = self.phase == Phase::Direct && self.mediator.is_some() && first_round > 0;
+        // The standing offer and its proposer (`None`: the mediator).
+        let mut standing: Option<(Vec<u32>, Option<usize>)> = None;
+        let mut accepted = vec![false; n];
+        let mut fallback: Option<Vec<u32>> = None;
+        if let Some(text) = &default {
+            if let Err(e) = self.scenario.space().check_outcome(text) {
+                let time = self.time(first_step, total);
+                return self.invalid(time, None, format!("text rejected: {e}"));
+            }
+            let time = self.time(first_step, total);
+            self.emit(
+                time,
+                EventKind::Default {
+                    outcome: text.clone(),
+                },
+            );
+            if self.accepted_by_all(text) {
+                fallback = Some(text.clone());
+            }
+            standing = Some((text.clone(), None));
+        }
+        for step in first_step..total {
+            if self.out_of_time() {
+                return self.deadline(fallback);
+            }
+            self.round = (step / n64) as u32;
+            let party = (step % n64) as usize;
             let time = self.time(step, total);
+            if staged && party == 0 && step > first_step {
+                match self.mediator_direct_text(time) {
+                    Err(message) => return self.invalid(time, None, message),
+                    Ok(Some(text)) if standing.as_ref().map(|(o, _)| o) != Some(&text) => {
+                        if let Err(e) = self.scenario.space().check_outcome(&text) {
+                            return self.invalid(time, None, format!("text rejected: {e}"));
+                        }
+                        self.emit(
+                            time,
+                            EventKind::Text {
+                                outcome: text.clone(),
+                            },
+                        );
+                        accepted.iter_mut().for_each(|a| *a = false);
+                        standing = Some((text, None));
+                    }
+                    Ok(_) => {}
+                }
+            }
             let ctx = self.party_ctx(party);
             let state = self.state(time);
             let action = match guard(|| {
@@ -354,6 +689,18 @@ impl<'a> Session<'a> {
                     if let Err(e) = self.scenario.space().check_outcome(&outcome) {
                         return self.invalid(time, Some(party), format!("offer rejected: {e}"));
                     }
+                    if let Some(text) = &default {
+                        let own = &self.scenario.utilities()[party];
+                        if own.eval(&outcome) < own.eval(text) {
+                            return self.invalid(
+                                time,
+                                Some(party),
+                                "offer rejected: a counter-offer must be worth at least the \
+                                 mediator's text to its proposer"
+                                    .into(),
+                            );
+                        }
+                    }
                     accepted.iter_mut().for_each(|a| *a = false);
                     accepted[party] = true;
                     self.emit(
@@ -363,19 +710,22 @@ impl<'a> Session<'a> {
                             outcome: outcome.clone(),
                         },
                     );
-                    standing = Some((outcome, party));
+                    standing = Some((outcome, Some(party)));
                 }
                 Action::Accept => {
-                    let Some((offer, _)) = &standing else {
+                    let Some((offer, proposer)) = &standing else {
                         return self.invalid(
                             time,
                             Some(party),
                             "accepted when no offer stands".into(),
                         );
                     };
-                    let offer = offer.clone();
+                    let (offer, by_mediator) = (offer.clone(), proposer.is_none());
                     accepted[party] = true;
                     self.emit(time, EventKind::Accept { by: party });
+                    if by_mediator {
+                        self.answer(&offer, party, true);
+                    }
                     if accepted.iter().all(|a| *a) {
                         return Outcome::Deal(offer, time);
                     }
@@ -386,169 +736,90 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        Outcome::NoDeal(EndReason::Deadline)
+        self.deadline(fallback)
     }
 
-    /// Puts `text` to every party (as one public text, or carried to each party
-    /// separately); returns whether all accepted.
-    fn put_text(
-        &mut self,
-        text: &[u32],
-        carried: bool,
-        time: f64,
-        phase_time: f64,
-        current: Option<&[u32]>,
-    ) -> Result<bool, Outcome> {
-        if let Err(e) = self.scenario.space().check_outcome(text) {
-            return Err(self.invalid(time, None, format!("text rejected: {e}")));
+    /// The deadline passed in direct talks: the fallback stands, if there is one.
+    fn deadline(&self, fallback: Option<Vec<u32>>) -> Outcome {
+        match fallback {
+            Some(text) => Outcome::Fallback(text, 1.0),
+            None => Outcome::NoDeal(EndReason::Deadline),
         }
-        if !carried {
-            self.emit(
-                time,
-                EventKind::Text {
-                    outcome: text.to_vec(),
-                },
-            );
-        }
-        let mut all = true;
-        for party in 0..self.negotiators.len() {
-            if carried {
-                self.emit(
-                    time,
-                    EventKind::Carry {
-                        to: party,
-                        outcome: text.to_vec(),
-                    },
-                );
-            }
-            let ctx = self.party_ctx(party);
-            let state = self.state(phase_time);
-            let accept = match guard(|| self.negotiators[party].vote(&ctx, &state, text, current)) {
-                Ok(accept) => accept,
-                Err(message) => return Err(self.invalid(time, Some(party), message)),
-            };
-            self.emit(time, EventKind::Vote { by: party, accept });
-            all &= accept;
-        }
-        Ok(all)
     }
 
-    fn mediator_text(&mut self, time: f64) -> Result<Vec<u32>, String> {
+    /// After a deal: every text that every party was shown and that the confided
+    /// preferences do not rule out is put again; one that every party accepts (as no
+    /// worse than the deal) replaces the deal. So no text every party saw is better for
+    /// all than the final deal, as far as the parties' answers tell.
+    fn settlement_check(&mut self, mut agreement: Vec<u32>, time: f64) -> Vec<u32> {
+        let n = self.negotiators.len();
+        let candidates = texts_shown_to_all(&self.trace.events, n);
         let ctx = self.mediator_ctx();
-        let state = self.state(time);
-        match self.mediator.as_mut() {
-            Some(m) => guard(|| m.text(&ctx, &state)),
-            None => Ok(Vec::new()),
+        let all_confided = ctx.all_confided();
+        let mut opened = false;
+        for text in candidates {
+            if text == agreement {
+                continue;
+            }
+            let (mut worse, mut better) = (false, false);
+            for confided in ctx.confided.iter().flatten() {
+                match confided
+                    .utility
+                    .eval(&text)
+                    .cmp(&confided.utility.eval(&agreement))
+                {
+                    std::cmp::Ordering::Less => worse = true,
+                    std::cmp::Ordering::Greater => better = true,
+                    std::cmp::Ordering::Equal => {}
+                }
+            }
+            if worse || (all_confided && !better) {
+                continue;
+            }
+            if !opened {
+                self.set_phase(time, Phase::PostSettlement, 1.0);
+                opened = true;
+            }
+            if self.put_after_deal(&text, time, &agreement) {
+                agreement = text;
+            }
         }
+        agreement
     }
 
-    fn progress(&self) -> f64 {
-        self.mediator.as_ref().map_or(0.0, |m| m.progress())
-    }
-
-    /// Indirect rounds `0..rounds` of `kind`; with `threshold`, stops (returning `None`)
-    /// as soon as the progress measure reaches it.
-    fn indirect(&mut self, kind: Indirect, rounds: u32, threshold: Option<f64>) -> Option<Outcome> {
-        let total = self.config.rounds as u64;
-        let mut current: Option<(Vec<u32>, f64)> = None;
-        // Single text: votes compare with the last accepted text, else the first tabled.
-        let mut baseline: Option<Vec<u32>> = None;
-        for round in 0..rounds {
-            if self.out_of_time() {
+    /// Post-settlement (Raiffa): the mediator proposes up to [`POST_SETTLEMENT_TRIES`]
+    /// texts it believes are at least as good as the deal for everyone; each replaces
+    /// the deal if every party accepts it (as no worse than the deal).
+    fn post_settlement(&mut self, mut agreement: Vec<u32>, time: f64) -> Vec<u32> {
+        for _ in 0..POST_SETTLEMENT_TRIES {
+            let ctx = self.mediator_ctx();
+            let Some(mediator) = self.mediator.as_mut() else {
+                break;
+            };
+            let candidate = match guard(|| mediator.improve(&ctx, &agreement)) {
+                Ok(Some(candidate)) if candidate != agreement => candidate,
+                Ok(_) => break,
+                Err(message) => {
+                    self.emit(time, EventKind::Invalid { by: None, message });
+                    break;
+                }
+            };
+            if self.scenario.space().check_outcome(&candidate).is_err() {
                 break;
             }
-            self.round = round;
-            // Negotiators see time relative to this phase's deadline (in staged talks the
-            // indirect deadline is the one that ends the talks); the deal's time for
-            // discounting is the session's.
-            let time = self.time(round as u64, total);
-            let phase_time = if threshold.is_some() {
-                self.time(round as u64, rounds as u64)
-            } else {
-                time
-            };
-            if kind == Indirect::Shuttle {
-                for party in 0..self.negotiators.len() {
-                    let ctx = self.party_ctx(party);
-                    let state = self.state(phase_time);
-                    let proposal = match guard(|| self.negotiators[party].propose(&ctx, &state)) {
-                        Ok(proposal) => proposal,
-                        Err(message) => return Some(self.invalid(time, Some(party), message)),
-                    };
-                    if let Some(proposal) = proposal {
-                        if let Err(e) = self.scenario.space().check_outcome(&proposal) {
-                            return Some(self.invalid(
-                                time,
-                                Some(party),
-                                format!("proposal rejected: {e}"),
-                            ));
-                        }
-                        self.emit(
-                            time,
-                            EventKind::Proposal {
-                                from: party,
-                                outcome: proposal,
-                            },
-                        );
-                    }
-                }
+            if self.phase != Phase::PostSettlement {
+                self.set_phase(time, Phase::PostSettlement, 1.0);
             }
-            let text = match self.mediator_text(phase_time) {
-                Ok(text) => text,
-                Err(message) => return Some(self.invalid(time, None, message)),
-            };
-            self.last_text = Some(text.clone());
-            let carried = kind == Indirect::Shuttle;
-            let current_text = current
-                .as_ref()
-                .map(|(t, _)| t.clone())
-                .or_else(|| baseline.clone());
-            if !carried && baseline.is_none() {
-                baseline = Some(text.clone());
-            }
-            match self.put_text(&text, carried, time, phase_time, current_text.as_deref()) {
-                Err(outcome) => return Some(outcome),
-                Ok(true) => {
-                    if carried || threshold.is_some() {
-                        return Some(Outcome::Deal(text, time));
-                    }
-                    current = Some((text, time));
-                }
-                Ok(false) => {}
-            }
-            if let Some(threshold) = threshold {
-                let progress = self.progress();
-                if progress >= threshold {
-                    self.round = round + 1;
-                    let time = self.time(round as u64 + 1, total);
-                    self.set_phase(time, Phase::Direct, progress);
-                    return None;
-                }
+            if self.put_after_deal(&candidate, time, &agreement) {
+                agreement = candidate;
             }
         }
-        Some(match current {
-            Some((text, time)) => Outcome::Deal(text, time),
-            None if threshold.is_some() => Outcome::NoDeal(EndReason::IndirectDeadline),
-            None => Outcome::NoDeal(EndReason::Deadline),
-        })
-    }
-
-    fn post_settlement(&mut self, agreement: Vec<u32>, time: f64) -> Vec<u32> {
-        let ctx = self.mediator_ctx();
-        let Some(candidate) = self
-            .mediator
-            .as_mut()
-            .and_then(|m| m.improve(&ctx, &agreement))
-        else {
-            return agreement;
-        };
-        self.set_phase(time, Phase::PostSettlement, 1.0);
-        match self.put_text(&candidate, false, time, time, Some(&agreement)) {
-            Ok(true) => candidate,
-            _ => agreement,
-        }
+        agreement
     }
 }
+
+/// How many improvements a mediator may propose after a deal.
+pub const POST_SETTLEMENT_TRIES: usize = 5;
 
 /// Runs one session. `negotiators` play the parties in order; `mediator` is required
 /// by every protocol but `saop`. Failures during the session are recorded in the trace.
@@ -622,7 +893,9 @@ pub fn run_session<'a>(
         round: 0,
         phase: first_phase,
         phases: vec![first_phase],
-        last_text: None,
+        answers: BTreeMap::new(),
+        in_principle: None,
+        last_common: None,
     };
     for index in 0..n {
         let ctx = session.party_ctx(index);
@@ -649,40 +922,51 @@ pub fn run_session<'a>(
     }
 
     let outcome = match config.protocol {
-        ProtocolKind::Saop => session.saop(0, None),
-        ProtocolKind::SingleText => session
-            .indirect(Indirect::SingleText, config.rounds, None)
-            .unwrap_or(Outcome::NoDeal(EndReason::Deadline)),
-        ProtocolKind::Shuttle => session
-            .indirect(Indirect::Shuttle, config.rounds, None)
-            .unwrap_or(Outcome::NoDeal(EndReason::Deadline)),
+        ProtocolKind::Saop => session.direct(0, None),
+        ProtocolKind::SingleText => {
+            match session.indirect(Indirect::SingleText, config.rounds, None) {
+                Stage::Done(outcome) => outcome,
+                Stage::Direct(_) => Outcome::NoDeal(EndReason::Deadline),
+            }
+        }
+        ProtocolKind::Shuttle => match session.indirect(Indirect::Shuttle, config.rounds, None) {
+            Stage::Done(outcome) => outcome,
+            Stage::Direct(_) => Outcome::NoDeal(EndReason::Deadline),
+        },
         ProtocolKind::Staged {
             indirect,
             threshold,
             indirect_rounds,
         } => match session.indirect(indirect, indirect_rounds, Some(threshold)) {
-            Some(outcome) => outcome,
-            None => {
-                let first = session.round;
-                let opening = session.last_text.clone();
-                session.saop(first, opening)
+            Stage::Done(outcome) => outcome,
+            Stage::Direct(first) => {
+                let time = session.round_time(first);
+                match session.opening_default(time, indirect) {
+                    Ok(default) => session.direct(first, default),
+                    Err(outcome) => outcome,
+                }
             }
         },
     };
 
     let (agreement, time, reason) = match outcome {
-        Outcome::Deal(agreement, time) => {
-            let agreement = if config.post_settlement && session.mediator.is_some() {
-                session.post_settlement(agreement, time)
-            } else {
-                agreement
-            };
-            (Some(agreement), time, EndReason::Agreement)
-        }
+        Outcome::Deal(agreement, time) => (Some(agreement), time, EndReason::Agreement),
+        Outcome::Fallback(agreement, time) => (Some(agreement), time, EndReason::Fallback),
         Outcome::NoDeal(reason) => {
             let time = session.trace.events.last().map_or(0.0, |e| e.time);
             (None, time, reason)
         }
+    };
+    let agreement = match agreement {
+        Some(deal) if session.mediator.is_some() => {
+            let deal = session.settlement_check(deal, time);
+            Some(if config.post_settlement {
+                session.post_settlement(deal, time)
+            } else {
+                deal
+            })
+        }
+        other => other,
     };
     let end_time = time;
     session.emit(

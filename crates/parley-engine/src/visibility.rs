@@ -38,7 +38,10 @@ pub fn visible_to(event: &Event, viewer: Viewer) -> bool {
         | EventKind::Offer { .. }
         | EventKind::Accept { .. }
         | EventKind::WalkAway { .. }
-        | EventKind::Text { .. } => true,
+        | EventKind::Text { .. }
+        | EventKind::Default { .. }
+        | EventKind::CallDirect { .. }
+        | EventKind::Consent { .. } => true,
         // Said to the mediator, or by the mediator to one party.
         EventKind::Confide { by } | EventKind::Vote { by, .. } => *by == party,
         EventKind::Proposal { from, .. } => *from == party,

@@ -8,7 +8,7 @@ use parley_engine::session::Indirect;
 use parley_engine::visibility::{view, Viewer};
 use parley_engine::{
     run_session, Action, EndReason, EventKind, Negotiator, PartyContext, ProtocolKind,
-    SessionConfig, State,
+    SessionConfig, State, Tabled,
 };
 
 fn bundled(name: &str) -> Scenario {
@@ -555,8 +555,8 @@ impl parley_engine::Mediator for FixedText {
     fn init(&mut self, ctx: &parley_engine::MediatorContext<'_>) {
         self.inner.init(ctx);
     }
-    fn text(&mut self, _: &parley_engine::MediatorContext<'_>, _: &State) -> Vec<u32> {
-        self.text.clone()
+    fn text(&mut self, _: &parley_engine::MediatorContext<'_>, _: &State) -> Tabled {
+        Tabled::Common(self.text.clone())
     }
     fn progress(&self) -> f64 {
         0.0

@@ -478,6 +478,9 @@ function describeEvent(e, me) {
     case 'carry': return `${e.from === me ? 'You' : 'The mediator'} carried a text to ${e.to === me ? 'you' : e.to}`;
     case 'text': return `${by === me ? 'You' : 'The mediator'} tabled a text`;
     case 'vote': return `${who(by, me)} ${e.accept ? 'accepted' : 'rejected'} the text`;
+    case 'call-direct': return `The mediator called for direct talks${typeof e.progress === 'number' ? ` (progress ${e.progress.toFixed(2)})` : ''}`;
+    case 'consent': return `${who(by, me)} ${e.accept ? 'consented to' : 'refused'} direct talks`;
+    case 'default': return 'The mediator\'s text stands as the default of the direct talks';
     case 'confide': return `${who(by, me)} confided ${by === me ? 'your' : 'its'} preferences to the mediator`;
     case 'invalid': return `Invalid action by ${by ?? 'a party'}${e.reason ? `: ${e.reason}` : e.what ? `: ${e.what}` : ''}`;
     case 'end': return e.agreement ? 'Talks ended with an agreement' : `Talks ended without agreement${e.reason ? ` (${e.reason})` : ''}`;
@@ -536,7 +539,7 @@ const PROTOCOLS = [
   ['saop', 'Direct talks (alternating offers)', 'The parties take turns: offer, accept the standing offer, or walk away. No mediator.'],
   ['shuttle', 'Shuttle mediation', 'The parties never meet: each sends proposals to a mediator, who carries texts to each room separately.'],
   ['single-text', 'Single negotiating text', 'A mediator puts one text to everyone each round; each accepts or rejects it.'],
-  ['staged', 'Staged talks (indirect, then direct)', 'An indirect phase through a mediator, then direct alternating offers once the mediator reports enough progress. If the indirect deadline passes first, the talks end with no deal.'],
+  ['staged', 'Staged talks (indirect, then direct)', 'An indirect phase through a mediator, then direct alternating offers once every party consents (the mediator calls for it when its progress measure reaches the threshold, and at the indirect deadline). The mediator\'s text stands as the default in direct talks. If no move is agreed by the indirect deadline, the talks end with no deal.'],
 ];
 
 async function lobby(main) {
@@ -573,8 +576,8 @@ async function lobby(main) {
   const threshold = h('input', { id: 'threshold', type: 'number', min: 0, max: 1, step: 0.05, value: '0.75', testid: 'threshold', 'aria-describedby': 'threshold-help' });
   const indirectRounds = h('input', { id: 'indirect-rounds', type: 'number', min: 1, max: 10000, step: 1, placeholder: 'half the rounds', testid: 'indirect-rounds', inputmode: 'numeric' });
   const seed = h('input', { id: 'seed', type: 'number', min: 0, step: 1, value: '0', testid: 'seed', inputmode: 'numeric' });
-  const postSettlement = h('input', { type: 'checkbox', id: 'post-settlement', testid: 'post-settlement' });
-  const postField = h('div', { class: 'check' }, postSettlement, h('label', { for: 'post-settlement' }, 'After a deal, the mediator may propose an improvement (post-settlement); it stands only if every party accepts'));
+  const postSettlement = h('input', { type: 'checkbox', id: 'post-settlement', testid: 'post-settlement', checked: true });
+  const postField = h('div', { class: 'check' }, postSettlement, h('label', { for: 'post-settlement' }, 'After a deal, the mediator may propose improvements (post-settlement); one stands only if every party accepts it'));
   const ttlDays = h('input', { id: 'ttl', type: 'number', min: 1, max: 365, step: 1, value: '7', testid: 'ttl-days', inputmode: 'numeric' });
   const stagedBox = h('fieldset', { class: 'sub', testid: 'staged-options' },
     h('legend', {}, 'Staged talks'),
@@ -728,7 +731,7 @@ async function lobby(main) {
     }
     if (Object.keys(mandates).length) body.mandates = mandates;
     if (confide.length) body.confide = confide;
-    if (postSettlement.checked && body.protocol !== 'saop') body.post_settlement = true;
+    if (body.protocol !== 'saop') body.post_settlement = postSettlement.checked;
     await guarded(createBtn, err, async () => {
       const { data } = await api('POST', '/api/sessions', { body });
       showCreated(data, body, kinds);
@@ -1201,6 +1204,12 @@ function partyUI(main, id, token, firstView, refresh) {
             .then(({ data }) => { standingU.textContent = fmtU(data.utility); }).catch(() => {});
         }
         parts.push(h('p', {}, 'Or make a counter-offer with your draft.'));
+        const dflt = [...(view.events || [])].reverse().find((e) => e.type === 'default');
+        if (dflt) {
+          parts.push(h('p', { class: 'notice', testid: 'default-rule' }, 'The mediator\'s default text stands',
+            typeof dflt.my_utility === 'number' ? ` (worth ${fmtU(dflt.my_utility)} to you)` : '',
+            ': a counter-offer must be worth at least as much to you, and every party must accept an offer for a deal. If the deadline passes and every party had accepted the default, it stands.'));
+        }
       } else {
         parts.push(h('p', {}, 'No offer stands yet: make the first offer with your draft.'));
       }
@@ -1210,6 +1219,17 @@ function partyUI(main, id, token, firstView, refresh) {
       const passBtn = h('button', { type: 'button', class: 'secondary', testid: 'pass' }, 'Pass (nothing new to say)');
       passBtn.addEventListener('click', () => act({ type: 'pass' }, [passBtn]));
       parts.push(h('p', {}, 'Send the mediator a proposal with your draft, or pass. Only the mediator sees your proposal.'), h('div', { class: 'actions' }, passBtn));
+    } else if (kind === 'consent') {
+      heading.textContent = 'The mediator calls for direct talks';
+      const yes = h('button', { type: 'button', class: 'primary', testid: 'consent-accept' }, 'Consent to direct talks');
+      const no = h('button', { type: 'button', class: 'secondary', testid: 'consent-refuse' }, 'Stay with the mediator');
+      yes.addEventListener('click', () => act({ type: 'consent', accept: true }, [yes, no]));
+      no.addEventListener('click', () => act({ type: 'consent', accept: false }, [yes, no]));
+      parts.push(
+        h('p', {}, `The mediator's progress measure is ${typeof p.progress === 'number' ? p.progress.toFixed(2) : 'high enough'}. The talks go direct only if every party consents; every party sees the answers.`),
+        h('p', {}, 'In direct talks the parties exchange offers in turn. The mediator\'s text, if it tables one, stands as the default: a counter-offer must be worth at least the default to whoever makes it, and if the deadline passes and every party had accepted the default, it becomes the deal.'),
+        h('p', { class: 'muted' }, 'If you stay, the indirect talks go on; if the indirect deadline passes without a move to direct talks, the talks end with no deal.'),
+        h('div', { class: 'actions' }, yes, no));
     } else if (kind === 'vote') {
       heading.textContent = 'Your turn: answer the text';
       const textU = h('strong', { testid: 'text-utility' }, fmtU(p.text_utility ?? p.my_utility));

@@ -15,7 +15,7 @@ use parley_engine::negotiators::{mediator, negotiator, role_seed};
 use parley_engine::visibility::{visible_to, Viewer};
 use parley_engine::{
     run_session, Action, Event, EventKind, Mediator, MediatorContext, Negotiator, PartyContext,
-    Phase, SessionConfig, State,
+    Phase, SessionConfig, State, Tabled,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -99,6 +99,11 @@ pub enum Pending {
     },
     /// Mediator: the next text.
     Text,
+    /// Staged talks: consent to go direct (the mediator called for direct talks).
+    Consent {
+        /// The mediator's progress measure.
+        progress: f64,
+    },
 }
 
 /// A seat's action, as logged (outcomes as value labels, issue by issue).
@@ -136,6 +141,11 @@ pub enum ActionBody {
         /// Accept or reject.
         accept: bool,
     },
+    /// Staged talks: consent (or not) to go direct when the mediator calls for it.
+    Consent {
+        /// Consent or refuse.
+        accept: bool,
+    },
     /// Mediator: a text, with its progress measure.
     Text {
         /// Issue → value.
@@ -152,6 +162,7 @@ enum Input {
     Act(Action),
     Propose(Option<Vec<u32>>),
     Vote(bool),
+    Consent(bool),
     Text(Vec<u32>, Option<f64>),
 }
 
@@ -227,6 +238,10 @@ struct Inner {
     inputs_taken: u64,
     /// Whether the engine is waiting for a seat (or has stopped).
     engine_idle: bool,
+    /// Staged talks: the default text of the direct phase, once tabled.
+    default: Option<Vec<u32>>,
+    /// Staged talks: the progress measure of the latest call for direct talks.
+    call_progress: f64,
 }
 
 /// A token of this session.
@@ -353,6 +368,8 @@ impl Live {
                 inputs_sent: 0,
                 inputs_taken: 0,
                 engine_idle: false,
+                default: None,
+                call_progress: 0.0,
             }),
             spec,
             parties: scenario.parties().iter().map(|p| p.name.clone()).collect(),
@@ -555,6 +572,7 @@ impl Live {
             ActionBody::Propose { outcome } => Input::Propose(Some(labels_to_outcome(s, outcome)?)),
             ActionBody::Pass => Input::Propose(None),
             ActionBody::Vote { accept } => Input::Vote(*accept),
+            ActionBody::Consent { accept } => Input::Consent(*accept),
             ActionBody::Text { outcome, progress } => {
                 if let Some(p) = progress {
                     if !(0.0..=1.0).contains(p) {
@@ -691,8 +709,11 @@ impl Live {
         }
         let mut inner = self.lock();
         inner.round = event.round;
-        if let EventKind::Phase { to, .. } = &event.kind {
-            inner.phase = *to;
+        match &event.kind {
+            EventKind::Phase { to, .. } => inner.phase = *to,
+            EventKind::Default { outcome } => inner.default = Some(outcome.clone()),
+            EventKind::CallDirect { progress } => inner.call_progress = *progress,
+            _ => {}
         }
         inner.events.push(event.clone());
         inner.event_json.push(json);
@@ -875,6 +896,7 @@ impl Live {
                 (Pending::Act { .. }, Input::Act(_))
                     | (Pending::Propose, Input::Propose(_))
                     | (Pending::Vote { .. }, Input::Vote(_))
+                    | (Pending::Consent { .. }, Input::Consent(_))
                     | (Pending::Text, Input::Text(..))
             );
             if !fits {
@@ -883,6 +905,21 @@ impl Live {
                     pending_name(&pending),
                     action_name(&action)
                 )));
+            }
+            // Staged talks: a counter-offer may not be worth less to its proposer than the
+            // default text (the engine would end the talks over it).
+            if let (Input::Act(Action::Offer(offer)), Some(default)) = (&input, &inner.default) {
+                if role < self.scenario.n_parties() {
+                    let own = &self.scenario.utilities()[role];
+                    if own.eval(offer) < own.eval(default) {
+                        return Err(ApiError::bad_request(format!(
+                            "outcome: a counter-offer must be worth at least the default text \
+                             to you ({:.4} < {:.4})",
+                            own.value(offer),
+                            own.value(default)
+                        )));
+                    }
+                }
             }
             // The outcome this action accepts, if it accepts one.
             let accepted: Option<Vec<u32>> = match (&pending, &input) {
@@ -1051,7 +1088,8 @@ impl Live {
                 EventKind::Offer { outcome, .. }
                 | EventKind::Proposal { outcome, .. }
                 | EventKind::Carry { outcome, .. }
-                | EventKind::Text { outcome } => Some(outcome),
+                | EventKind::Text { outcome }
+                | EventKind::Default { outcome } => Some(outcome),
                 EventKind::End { agreement, .. } => agreement.as_deref(),
                 _ => None,
             };
@@ -1077,6 +1115,10 @@ impl Live {
                     "text_utility": utility(text),
                 }),
                 Pending::Text => json!({"kind": "text"}),
+                Pending::Consent { progress } => json!({
+                    "kind": "consent",
+                    "progress": progress,
+                }),
             });
         let ratification = role_index
             .and_then(|r| inner.held[r].as_ref())
@@ -1262,6 +1304,7 @@ fn pending_name(p: &Pending) -> &'static str {
         Pending::Propose => "a proposal to the mediator (or a pass)",
         Pending::Vote { .. } => "a vote on the text",
         Pending::Text => "a text",
+        Pending::Consent { .. } => "an answer to the call for direct talks (consent)",
     }
 }
 
@@ -1273,6 +1316,7 @@ fn action_name(a: &ActionBody) -> &'static str {
         ActionBody::Propose { .. } => "a proposal",
         ActionBody::Pass => "a pass",
         ActionBody::Vote { .. } => "a vote",
+        ActionBody::Consent { .. } => "a consent",
         ActionBody::Text { .. } => "a text",
     }
 }
@@ -1322,6 +1366,15 @@ impl Negotiator for Seat {
             Some(Input::Vote(true))
         )
     }
+
+    fn consent(&mut self, _ctx: &PartyContext<'_>, _state: &State) -> bool {
+        let progress = self.live.lock().call_progress;
+        matches!(
+            self.live
+                .wait(self.role, Pending::Consent { progress }, &self.rx),
+            Some(Input::Consent(true))
+        )
+    }
 }
 
 /// A mediator seat.
@@ -1337,8 +1390,8 @@ impl Mediator for MediatorSeat {
         "seat".into()
     }
 
-    fn text(&mut self, ctx: &MediatorContext<'_>, _state: &State) -> Vec<u32> {
-        match self.live.wait(self.role, Pending::Text, &self.rx) {
+    fn text(&mut self, ctx: &MediatorContext<'_>, _state: &State) -> Tabled {
+        Tabled::Common(match self.live.wait(self.role, Pending::Text, &self.rx) {
             Some(Input::Text(outcome, progress)) => {
                 if let Some(p) = progress {
                     self.progress = p;
@@ -1346,7 +1399,7 @@ impl Mediator for MediatorSeat {
                 outcome
             }
             _ => vec![0; ctx.space.issues().len()],
-        }
+        })
     }
 
     fn progress(&self) -> f64 {

@@ -28,8 +28,8 @@ pub struct CreateRequest {
     /// Staged: rounds of the indirect phase.
     #[serde(default)]
     pub indirect_rounds: Option<u32>,
-    /// After a deal, let the mediator propose an improvement.
-    #[serde(default)]
+    /// After a deal, let the mediator propose improvements (default true).
+    #[serde(default = "default_post_settlement")]
     pub post_settlement: bool,
     /// Seed of the built-in negotiators.
     #[serde(default)]
@@ -45,6 +45,10 @@ pub struct CreateRequest {
     /// Parties played by agents that confide their preferences to the mediator.
     #[serde(default)]
     pub confide: Vec<String>,
+}
+
+fn default_post_settlement() -> bool {
+    true
 }
 
 /// A scenario: bundled or uploaded.

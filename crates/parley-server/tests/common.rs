@@ -156,6 +156,8 @@ pub struct Player {
     pub floor: f64,
     /// Reject every text and proposal-phase deal (to drive staged talks to direct).
     pub hold_out_indirect: bool,
+    /// The answer to a call for direct talks.
+    pub consent: bool,
 }
 
 impl Player {
@@ -213,6 +215,7 @@ impl Player {
             outcomes: scored,
             floor,
             hold_out_indirect: false,
+            consent: true,
         }
     }
 
@@ -241,11 +244,33 @@ impl Player {
             .body;
         let target = self.target(&view);
         let indirect = view["phase"] == "indirect";
+        // Staged talks: counter-offers may not undercut the default text, which is
+        // offered back once the target falls to it.
+        let default = view["events"]
+            .as_array()
+            .and_then(|events| events.iter().rev().find(|e| e["type"] == "default"))
+            .and_then(|e| {
+                let labels = e["outcome"].as_array()?;
+                let issues = view["scenario"]["issues"].as_array()?;
+                let outcome: BTreeMap<String, String> = issues
+                    .iter()
+                    .zip(labels)
+                    .map(|(i, v)| Some((i["name"].as_str()?.to_string(), v.as_str()?.to_string())))
+                    .collect::<Option<_>>()?;
+                Some((outcome, e["my_utility"].as_f64()?))
+            });
         let action = match view["pending"]["kind"].as_str() {
             Some("act") => match view["pending"]["standing_utility"].as_f64() {
                 Some(u) if u >= target => json!({"type": "accept"}),
-                _ => json!({"type": "offer", "outcome": self.near(target)}),
+                _ => match &default {
+                    Some((outcome, d)) if target <= *d => {
+                        json!({"type": "offer", "outcome": outcome})
+                    }
+                    Some((_, d)) => json!({"type": "offer", "outcome": self.near(target.max(*d))}),
+                    None => json!({"type": "offer", "outcome": self.near(target)}),
+                },
             },
+            Some("consent") => json!({"type": "consent", "accept": self.consent}),
             Some("propose") => json!({"type": "propose", "outcome": self.near(target)}),
             Some("vote") => {
                 let u = view["pending"]["text_utility"].as_f64().unwrap_or(0.0);

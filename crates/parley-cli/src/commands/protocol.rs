@@ -32,8 +32,16 @@ pub struct ProtocolOpts {
     /// Staged talks: rounds the indirect phase may last (default: half the rounds).
     #[arg(long)]
     pub indirect_rounds: Option<u32>,
-    /// After a deal, let the mediator propose improvements.
-    #[arg(long)]
+    /// After a deal, let the mediator propose up to 5 improvements, each taken only if
+    /// every party accepts it as no worse than the deal: on (default) or off.
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        num_args = 0..=1,
+        default_missing_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub post_settlement: bool,
 }
 

@@ -163,6 +163,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A transcript line: its text, and the rounds over which it repeated.
+struct Line {
+    first: u32,
+    last: u32,
+    count: usize,
+    body: String,
+}
+
+impl Line {
+    fn render(&self) -> String {
+        if self.count == 1 {
+            format!("  r{:<6} {}", self.first, self.body)
+        } else {
+            let rounds = format!("r{}–{}", self.first, self.last);
+            format!("  {rounds:<7} {}  (×{})", self.body, self.count)
+        }
+    }
+}
+
 fn transcript(
     scenario: &Scenario,
     names: &[String],
@@ -195,17 +214,46 @@ fn transcript(
     }
     let _ = writeln!(out, "utilities are listed as ({})", parties.join(" "));
     // One line per event worth reading; a party's unchanged proposal is not repeated,
-    // and the answers to a text are folded into its line.
-    let mut lines: Vec<String> = Vec::new();
+    // the answers to a text are folded into its line, and a line that repeats the one
+    // before (the same text, the same answers) in later rounds is counted, not repeated.
+    let mut lines: Vec<Line> = Vec::new();
+    let mut pending: Option<(u32, String)> = None;
     let mut last_proposal: Vec<Option<&[u32]>> = vec![None; parties.len()];
     let mut votes: Vec<String> = Vec::new();
-    let flush_votes = |lines: &mut Vec<String>, votes: &mut Vec<String>| {
-        if !votes.is_empty() {
-            if let Some(last) = lines.last_mut() {
-                last.push_str(&format!("  → {}", votes.join(", ")));
+    let flush =
+        |lines: &mut Vec<Line>, pending: &mut Option<(u32, String)>, votes: &mut Vec<String>| {
+            let Some((round, mut body)) = pending.take() else {
+                votes.clear();
+                return;
+            };
+            if !votes.is_empty() {
+                body.push_str(&format!("  → {}", votes.join(", ")));
+                votes.clear();
             }
-            votes.clear();
+            match lines.last_mut() {
+                Some(last) if last.body == body && last.last < round => {
+                    last.last = round;
+                    last.count += 1;
+                }
+                _ => lines.push(Line {
+                    first: round,
+                    last: round,
+                    count: 1,
+                    body,
+                }),
+            }
+        };
+    // Rounds in which the mediator carried the same text to every room.
+    let mut carried: std::collections::BTreeMap<u32, Vec<&[u32]>> = Default::default();
+    for event in &result.trace.events {
+        if let EventKind::Carry { outcome, .. } = &event.kind {
+            carried.entry(event.round).or_default().push(outcome);
         }
+    }
+    let common = |round: u32| {
+        carried
+            .get(&round)
+            .is_some_and(|t| t.windows(2).all(|w| w[0] == w[1]))
     };
     for event in &result.trace.events {
         let line = match &event.kind {
@@ -230,8 +278,16 @@ fn transcript(
                     ))
                 }
             }
-            EventKind::Carry { to, outcome } if *to == 0 => Some(format!(
-                "mediator carries to each party  [{}]  {}",
+            EventKind::Carry { to, outcome } if common(event.round) => (*to == 0).then(|| {
+                format!(
+                    "mediator carries to each party  [{}]  {}",
+                    utils(outcome),
+                    text(outcome)
+                )
+            }),
+            EventKind::Carry { to, outcome } => Some(format!(
+                "mediator carries to {}  [{}]  {}",
+                parties[*to],
                 utils(outcome),
                 text(outcome)
             )),
@@ -239,6 +295,19 @@ fn transcript(
                 "mediator's text  [{}]  {}",
                 utils(outcome),
                 text(outcome)
+            )),
+            EventKind::Default { outcome } => Some(format!(
+                "default text  [{}]  {}",
+                utils(outcome),
+                text(outcome)
+            )),
+            EventKind::CallDirect { progress } => Some(format!(
+                "mediator calls for direct talks (progress {progress:.2})"
+            )),
+            EventKind::Consent { by, accept } => Some(format!(
+                "{} {} direct talks",
+                parties[*by],
+                if *accept { "consents to" } else { "refuses" }
             )),
             EventKind::Vote { by, accept } => {
                 let answer = if *accept { "accepts" } else { "rejects" };
@@ -261,11 +330,12 @@ fn transcript(
             _ => None,
         };
         if let Some(line) = line {
-            flush_votes(&mut lines, &mut votes);
-            lines.push(format!("  r{:<4} {line}", event.round));
+            flush(&mut lines, &mut pending, &mut votes);
+            pending = Some((event.round, line));
         }
     }
-    flush_votes(&mut lines, &mut votes);
+    flush(&mut lines, &mut pending, &mut votes);
+    let lines: Vec<String> = lines.iter().map(Line::render).collect();
     let (head, tail) = (20, 12);
     if lines.len() > head + tail + 1 {
         for line in &lines[..head] {

@@ -3,6 +3,7 @@
 
 mod bids;
 mod mediators;
+mod model;
 mod strategies;
 
 use rand::rngs::SmallRng;
@@ -10,6 +11,7 @@ use rand::SeedableRng;
 
 pub use bids::BidCache;
 pub use mediators::{HillClimber, ShuttleMediator};
+pub use model::OpponentModel;
 pub use strategies::{Acceptance, FrequencyModel, RandomNegotiator, TimeBased, TitForTat};
 
 use crate::negotiator::{Mediator, Negotiator};

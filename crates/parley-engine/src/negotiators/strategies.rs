@@ -13,6 +13,13 @@
 //! - Acceptance conditions (Baarslag et al., "Acceptance conditions in automated
 //!   negotiation", 2011): AC_next (accept what beats my next bid), AC_const(α), and
 //!   AC_next ∨ AC_time(T).
+//!
+//! Under mediation they read the texts they are shown (`docs/negotiators.md`): a text
+//! is accepted when it is worth the current target; after a deal, a text is accepted
+//! when it is no worse than the deal; in the direct phase of staged talks the
+//! mediator's text is the default, offered back once the target falls to it, and
+//! never undercut by a counter-offer; tit-for-tat mirrors the texts' movement towards
+//! it; the frequency model learns from texts as from offers.
 
 use rand::rngs::SmallRng;
 use rand::Rng;
@@ -20,7 +27,7 @@ use rand::Rng;
 use std::sync::Arc;
 
 use super::bids::BidSpace;
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, Phase};
 use crate::negotiator::{Action, Negotiator, PartyContext, State};
 
 /// When to accept an offer.
@@ -54,6 +61,9 @@ impl Acceptance {
         }
     }
 }
+
+/// From this normalised time on, a default in direct talks no longer holds acceptance up.
+const LATE: f64 = 0.95;
 
 /// The lowest utility a strategy concedes to: its reservation value, or the worst bid.
 fn floor(bids: &BidSpace, reservation: f64) -> f64 {
@@ -93,9 +103,14 @@ trait Bidding {
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64;
     /// The next bid and its utility.
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64);
-    /// Whether it accepts a text merely because it is no worse than the last accepted one.
-    fn climbs(&self) -> bool {
-        true
+    /// The mediator's text in the direct phase of staged talks, if one stands as the
+    /// default.
+    fn default_text(&self) -> Option<&[u32]>;
+
+    /// Whether it takes only texts at its target, never merely as good as the
+    /// single-text reference (a hardliner).
+    fn hard(&self) -> bool {
+        false
     }
 
     fn act_on(
@@ -104,12 +119,29 @@ trait Bidding {
         state: &State,
         standing: Option<&[u32]>,
     ) -> Action {
-        let (bid, bid_utility) = self.next_bid(ctx, state.time);
+        let (mut bid, mut bid_utility) = self.next_bid(ctx, state.time);
+        // In staged talks the default is there to be taken: once the target falls to
+        // it, offer it back instead of anything worse (counter-offers may not undercut
+        // it), and accept nothing worse either, until the last stretch of the talks
+        // (from `LATE`), when the target alone decides, so that a default the others
+        // never take cannot stall the talks.
+        let mut accept_at = bid_utility;
+        if let Some(worth) = self.default_text().map(|d| ctx.utility.value(d)) {
+            if bid_utility <= worth || self.target(ctx, state.time) <= worth {
+                if let Some(default) = self.default_text() {
+                    bid = default.to_vec();
+                    bid_utility = worth;
+                }
+            }
+            if state.time < LATE {
+                accept_at = bid_utility;
+            }
+        }
         if let Some(offer) = standing {
             let offered = ctx.utility.value(offer);
             if self
                 .acceptance()
-                .accepts(offered, bid_utility, ctx.reservation, state.time)
+                .accepts(offered, accept_at, ctx.reservation, state.time)
             {
                 return Action::Accept;
             }
@@ -117,8 +149,10 @@ trait Bidding {
         Action::Offer(bid)
     }
 
-    /// Accept a mediator's text when it is above the reservation value and either above
-    /// the current target or no worse than the text everyone last accepted.
+    /// During the talks, accept a mediator's text when it is worth at least the
+    /// current target or, in single-text talks, no worse than the reference text (and
+    /// never below the reservation value); after a deal, accept a text no worse than
+    /// the deal.
     fn vote_on(
         &mut self,
         ctx: &PartyContext<'_>,
@@ -126,10 +160,33 @@ trait Bidding {
         text: &[u32],
         current: Option<&[u32]>,
     ) -> bool {
-        let target = self.target(ctx, state.time);
         let u = ctx.utility.value(text);
-        let no_worse = self.climbs() && current.is_some_and(|c| u >= ctx.utility.value(c));
-        u >= ctx.reservation && (u >= target || no_worse)
+        if u < ctx.reservation {
+            return false;
+        }
+        match (state.phase, current) {
+            (Phase::PostSettlement, Some(deal)) => ctx.utility.eval(text) >= ctx.utility.eval(deal),
+            (_, Some(reference)) => {
+                (!self.hard() && u >= ctx.utility.value(reference))
+                    || u >= self.target(ctx, state.time)
+            }
+            (_, None) => u >= self.target(ctx, state.time),
+        }
+    }
+}
+
+/// What a strategy keeps of the mediation it takes part in: the text that stands as
+/// the default in the direct phase of staged talks.
+#[derive(Debug, Default)]
+struct Mediation {
+    default: Option<Vec<u32>>,
+}
+
+impl Mediation {
+    fn observe(&mut self, event: &Event) {
+        if let EventKind::Default { outcome } = &event.kind {
+            self.default = Some(outcome.clone());
+        }
     }
 }
 
@@ -168,6 +225,7 @@ pub struct TimeBased {
     acceptance: Acceptance,
     rng: SmallRng,
     bids: Option<Arc<BidSpace>>,
+    mediation: Mediation,
 }
 
 impl TimeBased {
@@ -179,6 +237,7 @@ impl TimeBased {
             acceptance,
             rng,
             bids: None,
+            mediation: Mediation::default(),
         }
     }
 }
@@ -188,9 +247,12 @@ impl Bidding for TimeBased {
         self.acceptance
     }
 
-    /// A hardliner accepts nothing but its best.
-    fn climbs(&self) -> bool {
-        self.exponent != 0.0
+    fn default_text(&self) -> Option<&[u32]> {
+        self.mediation.default.as_deref()
+    }
+
+    fn hard(&self) -> bool {
+        self.exponent == 0.0
     }
 
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
@@ -220,6 +282,10 @@ impl Negotiator for TimeBased {
 
     fn init(&mut self, ctx: &PartyContext<'_>) {
         bid_space(&mut self.bids, ctx);
+    }
+
+    fn observe(&mut self, _ctx: &PartyContext<'_>, event: &Event) {
+        self.mediation.observe(event);
     }
 
     bidding_negotiator!();
@@ -283,13 +349,26 @@ impl Negotiator for RandomNegotiator {
 
 /// Relative tit-for-tat: concedes, in its own utility, what the others conceded since
 /// their first offer; never below its reservation value.
+///
+/// Under mediation the others' offers are hidden: the texts put to it stand for their
+/// position, and their movement towards it is the concession it mirrors, measured from
+/// the first text. When it has confided its preferences, the texts are built for it as
+/// well as for the others, and it measures their movement from its worst outcome (where
+/// an opponent's hidden opening offer typically leaves it), so that a mediator's
+/// compromise counts as the concession it embodies. Once talks are direct, it mirrors
+/// the others' offers as well, on top of what the texts already moved (texts measured
+/// from its worst outcome count there only while a default text stands).
 pub struct TitForTat {
     acceptance: Acceptance,
     rng: SmallRng,
     bids: Option<Arc<BidSpace>>,
     /// My utility of the others' first and best offers so far.
-    first_seen: Option<f64>,
-    best_seen: f64,
+    offers: Movement,
+    /// My utility of the first and best texts the mediator put to me.
+    texts: Movement,
+    mediation: Mediation,
+    confided: bool,
+    phase: Phase,
 }
 
 impl TitForTat {
@@ -299,15 +378,49 @@ impl TitForTat {
             acceptance,
             rng,
             bids: None,
-            first_seen: None,
-            best_seen: f64::NEG_INFINITY,
+            offers: Movement::default(),
+            texts: Movement::default(),
+            mediation: Mediation::default(),
+            confided: false,
+            phase: Phase::Direct,
         }
     }
 
-    fn heard(&mut self, ctx: &PartyContext<'_>, outcome: &[u32]) {
+    fn heard(&mut self, ctx: &PartyContext<'_>, outcome: &[u32], from_mediator: bool) {
         let u = ctx.utility.value(outcome);
-        self.first_seen.get_or_insert(u);
-        self.best_seen = self.best_seen.max(u);
+        if from_mediator {
+            let opening = if self.confided {
+                bid_space(&mut self.bids, ctx).worst().min(u)
+            } else {
+                u
+            };
+            self.texts.heard(u, opening);
+        } else {
+            self.offers.heard(u, u);
+        }
+    }
+}
+
+/// How far what a party is shown moved towards it: from the first to the best, in its
+/// own utility.
+#[derive(Debug, Default)]
+struct Movement {
+    first: Option<f64>,
+    best: f64,
+}
+
+impl Movement {
+    /// Hears an outcome worth `u`; `opening` is what the first one counts as.
+    fn heard(&mut self, u: f64, opening: f64) {
+        if self.first.is_none() {
+            self.first = Some(opening);
+            self.best = u;
+        }
+        self.best = self.best.max(u);
+    }
+
+    fn moved(&self) -> f64 {
+        self.first.map_or(0.0, |first| (self.best - first).max(0.0))
     }
 }
 
@@ -316,10 +429,19 @@ impl Bidding for TitForTat {
         self.acceptance
     }
 
+    fn default_text(&self) -> Option<&[u32]> {
+        self.mediation.default.as_deref()
+    }
+
+    /// Concedes what the texts moved towards it in mediated talks plus what the
+    /// others' offers moved in direct talks. Texts measured from its worst outcome
+    /// (it confided) stop counting in direct talks without a default: no text of the
+    /// mediator stands there, so they were positions nobody committed to.
     fn target(&mut self, ctx: &PartyContext<'_>, _t: f64) -> f64 {
-        let conceded = self
-            .first_seen
-            .map_or(0.0, |first| (self.best_seen - first).max(0.0));
+        let lapsed =
+            self.confided && self.phase == Phase::Direct && self.mediation.default.is_none();
+        let texts = if lapsed { 0.0 } else { self.texts.moved() };
+        let conceded = texts + self.offers.moved();
         let bids = bid_space(&mut self.bids, ctx);
         (bids.best() - conceded).max(floor(bids, ctx.reservation))
     }
@@ -336,12 +458,21 @@ impl Negotiator for TitForTat {
     }
 
     fn observe(&mut self, ctx: &PartyContext<'_>, event: &Event) {
+        self.mediation.observe(event);
         match &event.kind {
-            EventKind::Offer { from, outcome } if *from != ctx.index => self.heard(ctx, outcome),
-            // In mediated talks, the texts put to me stand for the others' positions.
-            EventKind::Carry { outcome, .. } | EventKind::Text { outcome } => {
-                self.heard(ctx, outcome)
+            EventKind::Offer { from, outcome } if *from != ctx.index => {
+                self.heard(ctx, outcome, false)
             }
+            // In mediated talks, the texts put to me stand for the others' positions;
+            // once the talks are direct, their own offers do.
+            EventKind::Carry { outcome, .. } | EventKind::Text { outcome }
+                if self.phase == Phase::Indirect =>
+            {
+                self.heard(ctx, outcome, true)
+            }
+            EventKind::Confide { by } if *by == ctx.index => self.confided = true,
+            EventKind::Start { .. } => self.phase = Phase::Indirect,
+            EventKind::Phase { to, .. } => self.phase = *to,
             _ => {}
         }
     }
@@ -361,6 +492,8 @@ pub struct FrequencyModel {
     /// Per other party: per issue, how often its value changed between offers.
     changes: Vec<Vec<u32>>,
     last: Vec<Option<Vec<u32>>>,
+    mediation: Mediation,
+    settled: bool,
 }
 
 /// Bids considered per turn.
@@ -377,6 +510,8 @@ impl FrequencyModel {
             counts: Vec::new(),
             changes: Vec::new(),
             last: Vec::new(),
+            mediation: Mediation::default(),
+            settled: false,
         }
     }
 
@@ -422,6 +557,10 @@ impl FrequencyModel {
 impl Bidding for FrequencyModel {
     fn acceptance(&self) -> Acceptance {
         self.acceptance
+    }
+
+    fn default_text(&self) -> Option<&[u32]> {
+        self.mediation.default.as_deref()
     }
 
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
@@ -475,10 +614,22 @@ impl Negotiator for FrequencyModel {
     }
 
     fn observe(&mut self, ctx: &PartyContext<'_>, event: &Event) {
-        if let EventKind::Offer { from, outcome } = &event.kind {
-            if *from != ctx.index {
-                self.learn(*from, outcome);
+        self.mediation.observe(event);
+        match &event.kind {
+            EventKind::Offer { from, outcome } if *from != ctx.index => self.learn(*from, outcome),
+            // A mediator's text stands for the others' positions: it is learnt as an
+            // offer of each of them (texts after a deal say nothing new).
+            EventKind::Carry { outcome, .. }
+            | EventKind::Text { outcome }
+            | EventKind::Default { outcome }
+                if !self.settled =>
+            {
+                for other in (0..ctx.n_parties).filter(|&p| p != ctx.index) {
+                    self.learn(other, outcome);
+                }
             }
+            EventKind::Phase { to, .. } => self.settled = *to == Phase::PostSettlement,
+            _ => {}
         }
     }
 
