@@ -12,7 +12,10 @@
 //!   alone and independent of their order, so shards merge into exactly the summary
 //!   of an unsharded run.
 //! - [`merge`]: joins the output folders of all shards.
+//! - [`mediation`]: the mediation benchmark (mediated and staged talks against direct
+//!   ones, scored with exact utilities).
 
+pub mod mediation;
 pub mod merge;
 pub mod plan;
 pub mod row;
