@@ -1,3 +1,4 @@
 //! Integration tests of parley-engine.
 
+mod mediation;
 mod protocols;

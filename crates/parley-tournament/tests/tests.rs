@@ -3,4 +3,5 @@
 #[allow(dead_code)]
 #[path = "../../parley-formats/tests/corpus.rs"]
 mod corpus;
+mod mediation;
 mod tournament;

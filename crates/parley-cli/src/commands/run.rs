@@ -163,22 +163,37 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A transcript line: its text, and the rounds over which it repeated.
+/// Separates a transcript line from the labels of its outcome, which go last.
+const OUTCOME_TEXT: char = '\u{1f}';
+
+/// A transcript line: what happened (with the answers), the outcome's labels, and the
+/// rounds over which it repeated.
 struct Line {
     first: u32,
     last: u32,
     count: usize,
-    body: String,
+    head: String,
+    text: String,
 }
 
 impl Line {
     fn render(&self) -> String {
-        if self.count == 1 {
-            format!("  r{:<6} {}", self.first, self.body)
+        let rounds = if self.count == 1 {
+            format!("r{}", self.first)
         } else {
-            let rounds = format!("r{}–{}", self.first, self.last);
-            format!("  {rounds:<7} {}  (×{})", self.body, self.count)
-        }
+            format!("r{}–{}", self.first, self.last)
+        };
+        let count = if self.count == 1 {
+            String::new()
+        } else {
+            format!(" (×{})", self.count)
+        };
+        let text = if self.text.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", self.text)
+        };
+        format!("  {rounds:<7} {}{count}{text}", self.head)
     }
 }
 
@@ -222,16 +237,19 @@ fn transcript(
     let mut votes: Vec<String> = Vec::new();
     let flush =
         |lines: &mut Vec<Line>, pending: &mut Option<(u32, String)>, votes: &mut Vec<String>| {
-            let Some((round, mut body)) = pending.take() else {
+            let Some((round, body)) = pending.take() else {
                 votes.clear();
                 return;
             };
+            // The outcome's labels (after OUTCOME_TEXT) come last, after the answers.
+            let (head, text) = body.split_once(OUTCOME_TEXT).unwrap_or((&body, ""));
+            let mut head = head.to_string();
             if !votes.is_empty() {
-                body.push_str(&format!("  → {}", votes.join(", ")));
+                head.push_str(&format!("  → {}", votes.join(", ")));
                 votes.clear();
             }
             match lines.last_mut() {
-                Some(last) if last.body == body && last.last < round => {
+                Some(last) if last.head == head && last.text == text && last.last < round => {
                     last.last = round;
                     last.count += 1;
                 }
@@ -239,7 +257,8 @@ fn transcript(
                     first: round,
                     last: round,
                     count: 1,
-                    body,
+                    head,
+                    text: text.to_string(),
                 }),
             }
         };
@@ -258,7 +277,7 @@ fn transcript(
     for event in &result.trace.events {
         let line = match &event.kind {
             EventKind::Offer { from, outcome } => Some(format!(
-                "{} offers  [{}]  {}",
+                "{} offers  [{}]\u{1f}{}",
                 parties[*from],
                 utils(outcome),
                 text(outcome)
@@ -271,7 +290,7 @@ fn transcript(
                 } else {
                     last_proposal[*from] = Some(outcome.as_slice());
                     Some(format!(
-                        "{} → mediator  [{}]  {}",
+                        "{} → mediator  [{}]\u{1f}{}",
                         parties[*from],
                         utils(outcome),
                         text(outcome)
@@ -280,24 +299,24 @@ fn transcript(
             }
             EventKind::Carry { to, outcome } if common(event.round) => (*to == 0).then(|| {
                 format!(
-                    "mediator carries to each party  [{}]  {}",
+                    "mediator carries to each party  [{}]\u{1f}{}",
                     utils(outcome),
                     text(outcome)
                 )
             }),
             EventKind::Carry { to, outcome } => Some(format!(
-                "mediator carries to {}  [{}]  {}",
+                "mediator carries to {}  [{}]\u{1f}{}",
                 parties[*to],
                 utils(outcome),
                 text(outcome)
             )),
             EventKind::Text { outcome } => Some(format!(
-                "mediator's text  [{}]  {}",
+                "mediator's text  [{}]\u{1f}{}",
                 utils(outcome),
                 text(outcome)
             )),
             EventKind::Default { outcome } => Some(format!(
-                "default text  [{}]  {}",
+                "default text  [{}]\u{1f}{}",
                 utils(outcome),
                 text(outcome)
             )),
