@@ -419,6 +419,7 @@ async function mediated(base) {
   let proposals = 0;
   let standingU = null;
   let movedAt = null;
+  let consented = false;
   for (let steps = 0; ; steps += 1) {
     check(steps < 60, 'mediated: the talks should have ended by now');
     const [c, m] = [await state(cand), await state(med)];
@@ -429,6 +430,11 @@ async function mediated(base) {
       }
       await cand.click('[data-testid="send-proposal"]');
       proposals += 1;
+    } else if (c.kind === 'consent') {
+      check(await cand.locator('[data-testid="consent-accept"]').isVisible(), 'room: the call for direct talks offers a consent button');
+      await shot(cand, 'mediated-candidate-consent');
+      await cand.click('[data-testid="consent-accept"]');
+      consented = true;
     } else if (c.kind === 'vote') {
       const tu = await text(cand, 'text-utility');
       check(U.test(tu), `room: the text to vote on should show my utility, got "${tu}"`);
@@ -466,7 +472,10 @@ async function mediated(base) {
     await sleep(150);
   }
   check(proposals >= 1 && votes >= 1 && texts >= 2 && movedAt !== null, `mediated: expected proposals, votes and two texts (got ${proposals}, ${votes}, ${texts})`);
-  step(`indirect phase: ${proposals} proposal(s), ${texts} text(s), ${votes} vote(s); the mediator moved the talks to direct`);
+  check(consented, 'mediated: the delegate was asked to consent to direct talks');
+  check(await cand.locator('[data-testid="history-item"][data-type="call-direct"]').count() >= 1, 'room: the history shows the call for direct talks');
+  check(await cand.locator('[data-testid="history-item"][data-type="consent"]').count() >= 2, 'room: the history shows every party\'s consent');
+  step(`indirect phase: ${proposals} proposal(s), ${texts} text(s), ${votes} vote(s); the mediator called for direct talks and both consented; its last text stands as the default`);
   await cand.locator('[data-testid="result"][data-outcome="agreement"]').waitFor();
   check(await text(cand, 'result-utility') === standingU, `room: the confirmed acceptance should give ${standingU}, the result says ${await text(cand, 'result-utility')}`);
   await principal.locator('[data-testid="result"][data-outcome="agreement"]').waitFor();

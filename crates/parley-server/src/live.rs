@@ -654,6 +654,7 @@ impl Live {
                         role: m,
                         rx,
                         progress: 0.0,
+                        last: None,
                     })),
                     None => return self.fail("the mediator seat has no channel".into()),
                 },
@@ -1383,6 +1384,8 @@ struct MediatorSeat {
     role: usize,
     rx: Receiver<Input>,
     progress: f64,
+    /// The last text put (the default if the talks go direct).
+    last: Option<Vec<u32>>,
 }
 
 impl Mediator for MediatorSeat {
@@ -1391,7 +1394,7 @@ impl Mediator for MediatorSeat {
     }
 
     fn text(&mut self, ctx: &MediatorContext<'_>, _state: &State) -> Tabled {
-        Tabled::Common(match self.live.wait(self.role, Pending::Text, &self.rx) {
+        let text = match self.live.wait(self.role, Pending::Text, &self.rx) {
             Some(Input::Text(outcome, progress)) => {
                 if let Some(p) = progress {
                     self.progress = p;
@@ -1399,7 +1402,15 @@ impl Mediator for MediatorSeat {
                 outcome
             }
             _ => vec![0; ctx.space.issues().len()],
-        })
+        };
+        self.last = Some(text.clone());
+        Tabled::Common(text)
+    }
+
+    /// When the talks go direct, the last text this mediator put stands as the default
+    /// (its current text); it tables none later.
+    fn direct_text(&mut self, _ctx: &MediatorContext<'_>, _state: &State) -> Option<Vec<u32>> {
+        self.last.take()
     }
 
     fn progress(&self) -> f64 {
