@@ -257,6 +257,47 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
             "the log was only appended to"
         );
     }
+    // Ended sessions come back from the log as they ended, events and result, without
+    // running the engine again.
+    let ended: Vec<Value> = sessions
+        .iter()
+        .map(|(id, _, owner)| {
+            call(
+                &client,
+                "GET",
+                &format!("{base}/api/sessions/{id}"),
+                Some(owner),
+                None,
+            )
+            .1
+        })
+        .collect();
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+    let mut server = start(&db, port);
+    for ((id, seat, owner), before) in sessions.iter().zip(&ended) {
+        let (status, after) = call(
+            &client,
+            "GET",
+            &format!("{base}/api/sessions/{id}"),
+            Some(owner),
+            None,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(after["status"], "ended");
+        assert!(after.get("error").is_none(), "{after}");
+        assert_eq!(after["events"], before["events"]);
+        assert_eq!(after["result"], before["result"]);
+        let (_, seat_view) = call(
+            &client,
+            "GET",
+            &format!("{base}/api/sessions/{id}"),
+            Some(seat),
+            None,
+        );
+        assert_eq!(seat_view["result"]["reason"], "walk-away");
+        assert!(seat_view["pending"].is_null());
+    }
     server.child.kill().expect("stop");
     server.child.wait().expect("reaped");
     let audit = Command::new(env!("CARGO_BIN_EXE_parley"))

@@ -237,6 +237,150 @@ impl Event {
     }
 }
 
+impl Event {
+    /// Reads an event back from [`Event::to_json`]'s shape (outcomes as value labels,
+    /// parties by name); the error says which field is wrong.
+    pub fn from_json(
+        value: &Value,
+        space: &OutcomeSpace,
+        parties: &[String],
+    ) -> Result<Event, String> {
+        let field = |name: &str| value.get(name).ok_or_else(|| format!("no field {name:?}"));
+        let text = |name: &str| -> Result<&str, String> {
+            field(name)?
+                .as_str()
+                .ok_or_else(|| format!("{name:?} is not a string"))
+        };
+        let party = |name: &str| -> Result<usize, String> {
+            let who = text(name)?;
+            parties
+                .iter()
+                .position(|p| p == who)
+                .ok_or_else(|| format!("{name:?}: no party {who:?}"))
+        };
+        let outcome_of = |v: &Value| -> Result<Vec<u32>, String> {
+            let labels: Vec<&str> = v
+                .as_array()
+                .ok_or("an outcome is not a list of labels")?
+                .iter()
+                .map(|l| l.as_str().ok_or("a label is not a string"))
+                .collect::<Result<_, _>>()?;
+            space
+                .outcome_from_labels(&labels)
+                .map_err(|e| e.to_string())
+        };
+        let outcome = || outcome_of(field("outcome")?);
+        let flag = |name: &str| -> Result<bool, String> {
+            field(name)?
+                .as_bool()
+                .ok_or_else(|| format!("{name:?} is not a boolean"))
+        };
+        let number = |name: &str| -> Result<f64, String> {
+            field(name)?
+                .as_f64()
+                .ok_or_else(|| format!("{name:?} is not a number"))
+        };
+        let phase = |name: &str| -> Result<Phase, String> {
+            match text(name)? {
+                "indirect" => Ok(Phase::Indirect),
+                "direct" => Ok(Phase::Direct),
+                "post-settlement" => Ok(Phase::PostSettlement),
+                other => Err(format!("{name:?}: no phase {other:?}")),
+            }
+        };
+        let kind = match text("type")? {
+            "start" => EventKind::Start {
+                protocol: match text("protocol")? {
+                    "saop" => "saop",
+                    "single-text" => "single-text",
+                    "shuttle" => "shuttle",
+                    "staged" => "staged",
+                    other => return Err(format!("no protocol {other:?}")),
+                },
+                parties: field("parties")?
+                    .as_array()
+                    .ok_or("\"parties\" is not a list")?
+                    .iter()
+                    .map(|p| p.as_str().map(str::to_owned).ok_or("a party is not a name"))
+                    .collect::<Result<_, _>>()?,
+                rounds: u32::try_from(
+                    field("rounds")?
+                        .as_u64()
+                        .ok_or("\"rounds\" is not a count")?,
+                )
+                .map_err(|e| e.to_string())?,
+            },
+            "confide" => EventKind::Confide { by: party("by")? },
+            "offer" => EventKind::Offer {
+                from: party("from")?,
+                outcome: outcome()?,
+            },
+            "accept" => EventKind::Accept { by: party("by")? },
+            "walk-away" => EventKind::WalkAway { by: party("by")? },
+            "proposal" => EventKind::Proposal {
+                from: party("from")?,
+                outcome: outcome()?,
+            },
+            "carry" => EventKind::Carry {
+                to: party("to")?,
+                outcome: outcome()?,
+            },
+            "text" => EventKind::Text {
+                outcome: outcome()?,
+            },
+            "default" => EventKind::Default {
+                outcome: outcome()?,
+            },
+            "vote" => EventKind::Vote {
+                by: party("by")?,
+                accept: flag("accept")?,
+            },
+            "call-direct" => EventKind::CallDirect {
+                progress: number("progress")?,
+            },
+            "consent" => EventKind::Consent {
+                by: party("by")?,
+                accept: flag("accept")?,
+            },
+            "phase" => EventKind::Phase {
+                from: phase("from")?,
+                to: phase("to")?,
+                progress: number("progress")?,
+            },
+            "invalid" => EventKind::Invalid {
+                by: match text("by")? {
+                    "mediator" => None,
+                    _ => Some(party("by")?),
+                },
+                message: text("message")?.to_string(),
+            },
+            "end" => EventKind::End {
+                agreement: match field("agreement")? {
+                    Value::Null => None,
+                    v => Some(outcome_of(v)?),
+                },
+                reason: match text("reason")? {
+                    "agreement" => EndReason::Agreement,
+                    "deadline" => EndReason::Deadline,
+                    "indirect-deadline" => EndReason::IndirectDeadline,
+                    "walk-away" => EndReason::WalkAway,
+                    "invalid-action" => EndReason::InvalidAction,
+                    "fallback" => EndReason::Fallback,
+                    other => return Err(format!("no end reason {other:?}")),
+                },
+            },
+            other => return Err(format!("no event type {other:?}")),
+        };
+        Ok(Event {
+            seq: field("seq")?.as_u64().ok_or("\"seq\" is not a count")?,
+            round: u32::try_from(field("round")?.as_u64().ok_or("\"round\" is not a count")?)
+                .map_err(|e| e.to_string())?,
+            time: number("time")?,
+            kind,
+        })
+    }
+}
+
 /// The texts of a trace that every party was shown: tabled in public (a text or a
 /// default), or carried to each party's room (possibly in different rounds). Each once, in the order in which
 /// the last party received it.

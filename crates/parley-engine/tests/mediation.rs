@@ -724,3 +724,135 @@ fn every_mediated_protocol_works_with_three_parties() {
         }
     }
 }
+
+#[test]
+fn every_event_reads_back_from_its_json() {
+    let scenario = bundled("oman-talks.toml");
+    let parties: Vec<String> = scenario.parties().iter().map(|p| p.name.clone()).collect();
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    for protocol in [
+        ProtocolKind::Saop,
+        ProtocolKind::Shuttle,
+        ProtocolKind::SingleText,
+        ProtocolKind::staged(40),
+    ] {
+        for confide in [true, false] {
+            let mut config = SessionConfig::new(protocol, 40);
+            config.confide = vec![confide; 2];
+            let negotiators = vec![
+                negotiator("boulware", 1).expect("known"),
+                negotiator("tit-for-tat", 2).expect("known"),
+            ];
+            let result = run_session(
+                &scenario,
+                &config,
+                negotiators,
+                protocol
+                    .default_mediator()
+                    .map(|m| mediator(m, 3).expect("known")),
+            )
+            .expect("runs");
+            for event in &result.trace.events {
+                let json = event.to_json(scenario.space(), &parties);
+                let back = Event::from_json(&json, scenario.space(), &parties)
+                    .unwrap_or_else(|e| panic!("{json}: {e}"));
+                assert_eq!(&back, event);
+                kinds_seen.insert(json["type"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    for kind in [
+        "start",
+        "confide",
+        "proposal",
+        "carry",
+        "vote",
+        "call-direct",
+        "consent",
+        "phase",
+        "default",
+        "offer",
+        "accept",
+        "text",
+        "end",
+    ] {
+        assert!(kinds_seen.contains(kind), "no {kind} event was read back");
+    }
+    // A malformed event says what is wrong.
+    let bad = serde_json::json!({"type": "offer", "from": "nobody", "outcome": [], "seq": 1, "round": 0, "time": 0.0});
+    let err = Event::from_json(&bad, scenario.space(), &parties).expect_err("refused");
+    assert!(err.contains("nobody"), "{err}");
+}
+
+#[test]
+fn the_frequency_model_learns_from_texts_and_takes_back_those_that_failed() {
+    use parley_engine::negotiators::FrequencyModel;
+    let scenario = bundled("job-offer.toml");
+    let ctx = PartyContext {
+        index: 0,
+        n_parties: 2,
+        space: scenario.space(),
+        utility: &scenario.utilities()[0],
+        reservation: 0.0,
+        discount: 1.0,
+        rounds: 10,
+        bids: None,
+    };
+    let n_issues = scenario.space().n_issues();
+    let (t, u) = (vec![1; n_issues], vec![2; n_issues]);
+    let event = |kind: EventKind| Event {
+        seq: 0,
+        round: 0,
+        time: 0.0,
+        kind,
+    };
+    let mut model = FrequencyModel::new(0.5, parley_engine::negotiators::Acceptance::Next);
+    model.init(&ctx);
+    model.observe(
+        &ctx,
+        &event(EventKind::Carry {
+            to: 0,
+            outcome: t.clone(),
+        }),
+    );
+    assert!(
+        model.predicted(1, &t) > model.predicted(1, &u),
+        "a carried text counts as the others' position"
+    );
+    // It accepts the text, and the talks go on: someone else turned it down, and it is
+    // taken back; the next text counts instead.
+    model.observe(
+        &ctx,
+        &event(EventKind::Vote {
+            by: 0,
+            accept: true,
+        }),
+    );
+    model.observe(
+        &ctx,
+        &event(EventKind::Carry {
+            to: 0,
+            outcome: u.clone(),
+        }),
+    );
+    assert!(
+        model.predicted(1, &u) > model.predicted(1, &t),
+        "a text the others turned down is taken back"
+    );
+    // A text it rejected itself is not taken back: both now count once.
+    model.observe(
+        &ctx,
+        &event(EventKind::Vote {
+            by: 0,
+            accept: false,
+        }),
+    );
+    model.observe(
+        &ctx,
+        &event(EventKind::Carry {
+            to: 0,
+            outcome: t.clone(),
+        }),
+    );
+    assert!((model.predicted(1, &u) - model.predicted(1, &t)).abs() < 1e-12);
+}

@@ -554,10 +554,71 @@ impl Live {
             } else {
                 Status::Waiting
             };
+            // An ended session is read from its log, not replayed: its events and its
+            // result are there, and a later engine (whose rules may have changed)
+            // cannot alter them.
+            if inner.ended_logged && self.read_ended(&mut inner, log).is_ok() {
+                return Ok(());
+            }
         }
         if started {
             self.start_engine();
         }
+        Ok(())
+    }
+
+    /// Fills an ended session's state from its log: the events, the phase and round,
+    /// and the result of the `ended` record. Leaves `inner` untouched on failure.
+    fn read_ended(&self, inner: &mut Inner, log: &[Record]) -> Result<(), String> {
+        let mut events = Vec::new();
+        let mut jsons = Vec::new();
+        let mut result = None;
+        for r in log {
+            let body: Value = serde_json::from_str(&r.body)
+                .map_err(|e| format!("record {} is not JSON: {e}", r.seq))?;
+            match r.kind.as_str() {
+                "event" => {
+                    let event = Event::from_json(&body, self.scenario.space(), &self.parties)
+                        .map_err(|e| format!("record {}: {e}", r.seq))?;
+                    events.push(event);
+                    jsons.push(body);
+                }
+                "ended" => {
+                    let agreement = match &body["agreement"] {
+                        Value::Null => None,
+                        v => {
+                            let map: std::collections::BTreeMap<String, String> =
+                                serde_json::from_value(v.clone())
+                                    .map_err(|e| format!("record {}: {e}", r.seq))?;
+                            Some(
+                                labels_to_outcome(&self.scenario, &map)
+                                    .map_err(|e| format!("record {}: {}", r.seq, e.message))?,
+                            )
+                        }
+                    };
+                    let reason = body["reason"].as_str().unwrap_or_default().to_string();
+                    let utilities: Vec<f64> = serde_json::from_value(body["utilities"].clone())
+                        .map_err(|e| format!("record {}: {e}", r.seq))?;
+                    result = Some((agreement, reason, utilities));
+                }
+                _ => {}
+            }
+        }
+        let result = result.ok_or("no ended record")?;
+        for event in &events {
+            inner.round = event.round;
+            match &event.kind {
+                EventKind::Phase { to, .. } => inner.phase = *to,
+                EventKind::Default { outcome } => inner.default = Some(outcome.clone()),
+                _ => {}
+            }
+        }
+        inner.events = events;
+        inner.event_json = jsons;
+        inner.result = Some(result);
+        inner.engine_idle = true;
+        inner.engine_started = true;
+        inner.pending.iter_mut().for_each(|p| *p = None);
         Ok(())
     }
 

@@ -494,6 +494,9 @@ pub struct FrequencyModel {
     last: Vec<Option<Vec<u32>>>,
     mediation: Mediation,
     settled: bool,
+    /// The last text put to me, and the one I accepted while the talks are deciding.
+    heard_text: Option<Vec<u32>>,
+    accepted: Option<Vec<u32>>,
 }
 
 /// Bids considered per turn.
@@ -512,6 +515,8 @@ impl FrequencyModel {
             last: Vec::new(),
             mediation: Mediation::default(),
             settled: false,
+            heard_text: None,
+            accepted: None,
         }
     }
 
@@ -535,6 +540,17 @@ impl FrequencyModel {
                 weights[issue] / total * score
             })
             .sum()
+    }
+
+    /// Takes back what a text taught about party `from`'s values (its issue weights,
+    /// learnt from changes between its offers, are kept).
+    fn unlearn(&mut self, from: usize, outcome: &[u32]) {
+        if let Some(counts) = self.counts.get_mut(from) {
+            for (issue, &v) in outcome.iter().enumerate() {
+                let c = &mut counts[issue][v as usize];
+                *c = c.saturating_sub(1);
+            }
+        }
     }
 
     fn learn(&mut self, from: usize, outcome: &[u32]) {
@@ -615,6 +631,23 @@ impl Negotiator for FrequencyModel {
 
     fn observe(&mut self, ctx: &PartyContext<'_>, event: &Event) {
         self.mediation.observe(event);
+        // A text I accepted that the talks went on after was rejected by someone: it
+        // was not the others' position after all.
+        let went_on = matches!(
+            event.kind,
+            EventKind::Carry { .. }
+                | EventKind::Text { .. }
+                | EventKind::Proposal { .. }
+                | EventKind::CallDirect { .. }
+                | EventKind::Phase { .. }
+        );
+        if went_on {
+            if let Some(failed) = self.accepted.take() {
+                for other in (0..ctx.n_parties).filter(|&p| p != ctx.index) {
+                    self.unlearn(other, &failed);
+                }
+            }
+        }
         match &event.kind {
             EventKind::Offer { from, outcome } if *from != ctx.index => self.learn(*from, outcome),
             // A mediator's text stands for the others' positions: it is learnt as an
@@ -627,8 +660,13 @@ impl Negotiator for FrequencyModel {
                 for other in (0..ctx.n_parties).filter(|&p| p != ctx.index) {
                     self.learn(other, outcome);
                 }
+                self.heard_text = Some(outcome.clone());
+            }
+            EventKind::Vote { by, accept: true } if *by == ctx.index && !self.settled => {
+                self.accepted = self.heard_text.take();
             }
             EventKind::Phase { to, .. } => self.settled = *to == Phase::PostSettlement,
+            EventKind::End { .. } => self.accepted = None,
             _ => {}
         }
     }
