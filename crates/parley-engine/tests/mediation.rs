@@ -11,11 +11,11 @@ use parley_engine::session::Indirect;
 use parley_engine::visibility::{view, Viewer};
 use parley_engine::{
     run_session, Action, EndReason, Event, EventKind, Mediator, MediatorContext, Negotiator,
-    PartyContext, Phase, ProtocolKind, SessionConfig, State, Tabled,
+    PartyContext, Phase, ProtocolKind, SessionConfig, SessionResult, State, Tabled,
 };
 use proptest::prelude::*;
 
-use crate::protocols::{bundled, corpus};
+use crate::protocols::{bundled, corpus, invalid_message};
 
 fn staged(indirect_rounds: u32, threshold: f64) -> ProtocolKind {
     ProtocolKind::Staged {
@@ -107,6 +107,21 @@ impl Mediator for Rooms {
     fn progress(&self) -> f64 {
         self.progress
     }
+}
+
+/// Runs built-in negotiators, one name per party (party i seeded `seed + i`), under
+/// `config` with the protocol's default mediator (seeded `seed`).
+fn play(scenario: &Scenario, config: &SessionConfig, names: &[&str], seed: u64) -> SessionResult {
+    let negotiators = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| negotiator(name, seed + i as u64).expect("known"))
+        .collect();
+    let mediator = config
+        .protocol
+        .default_mediator()
+        .map(|m| mediator(m, seed).expect("known"));
+    run_session(scenario, config, negotiators, mediator).expect("runs")
 }
 
 fn boxed(scripts: &[Script]) -> Vec<Box<dyn Negotiator>> {
@@ -296,18 +311,8 @@ fn a_counter_offer_may_not_undercut_the_default() {
     });
     assert_eq!(default.as_ref(), Some(&nash));
     assert_eq!(result.ended_by, EndReason::InvalidAction);
-    let message = result
-        .trace
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::Invalid {
-                by: Some(0),
-                message,
-            } => Some(message.clone()),
-            _ => None,
-        })
-        .expect("the undercutting offer is refused");
+    let message =
+        invalid_message(&result.trace, Some(0)).expect("the undercutting offer is refused");
     assert!(
         message.contains("worth at least the mediator's text"),
         "{message}"
@@ -376,16 +381,7 @@ fn single_text_ends_as_soon_as_every_party_accepts() {
     // take by the second round (no worse than the first text tabled).
     let mut config = SessionConfig::new(ProtocolKind::SingleText, 100);
     config.confide = vec![true; n];
-    let negotiators = (0..n)
-        .map(|i| negotiator("boulware", i as u64).expect("known"))
-        .collect();
-    let result = run_session(
-        &scenario,
-        &config,
-        negotiators,
-        Some(mediator("hill-climber", 9).expect("known")),
-    )
-    .expect("runs");
+    let result = play(&scenario, &config, &vec!["boulware"; n], 9);
     assert_eq!(result.ended_by, EndReason::Agreement);
     assert!(result.rounds <= 2, "{} rounds", result.rounds);
     let texts = result
@@ -429,20 +425,7 @@ fn a_one_sided_confidence_is_respected_and_used() {
             let run = |confide: Vec<bool>| {
                 let mut config = SessionConfig::new(protocol, 100);
                 config.confide = confide;
-                let negotiators = pair
-                    .iter()
-                    .enumerate()
-                    .map(|(i, name)| negotiator(name, i as u64 + 1).expect("known"))
-                    .collect();
-                run_session(
-                    &scenario,
-                    &config,
-                    negotiators,
-                    protocol
-                        .default_mediator()
-                        .map(|m| mediator(m, 7).expect("known")),
-                )
-                .expect("runs")
+                play(&scenario, &config, &pair, 7)
             };
             let one_sided = run(vec![true, false]);
             for text in texts(&one_sided.trace.events) {
@@ -620,18 +603,7 @@ proptest! {
         let scenario = bundled(scenario_name);
         let mut config = SessionConfig::new(protocol, 60);
         config.confide = confide.to_vec();
-        let negotiators = pair
-            .iter()
-            .enumerate()
-            .map(|(i, name)| negotiator(name, seed * 2 + i as u64).expect("known"))
-            .collect();
-        let result = run_session(
-            &scenario,
-            &config,
-            negotiators,
-            protocol.default_mediator().map(|m| mediator(m, seed).expect("known")),
-        )
-        .expect("runs");
+        let result = play(&scenario, &config, &pair, seed);
         prop_assert_ne!(result.ended_by, EndReason::InvalidAction);
         if let Some(deal) = &result.agreement {
             for text in texts_shown_to_all(&result.trace.events, 2) {
@@ -679,18 +651,7 @@ fn every_mediated_protocol_works_with_three_parties() {
         for confide in [true, false] {
             let mut config = SessionConfig::new(protocol, 100);
             config.confide = vec![confide; 3];
-            let negotiators = (0..3)
-                .map(|i| negotiator("linear", i).expect("known"))
-                .collect();
-            let result = run_session(
-                &scenario,
-                &config,
-                negotiators,
-                protocol
-                    .default_mediator()
-                    .map(|m| mediator(m, 5).expect("known")),
-            )
-            .expect("runs");
+            let result = play(&scenario, &config, &["linear"; 3], 5);
             let deal = result.agreement.unwrap_or_else(|| {
                 panic!("{}: no deal among three linear parties", protocol.name())
             });
@@ -739,19 +700,7 @@ fn every_event_reads_back_from_its_json() {
         for confide in [true, false] {
             let mut config = SessionConfig::new(protocol, 40);
             config.confide = vec![confide; 2];
-            let negotiators = vec![
-                negotiator("boulware", 1).expect("known"),
-                negotiator("tit-for-tat", 2).expect("known"),
-            ];
-            let result = run_session(
-                &scenario,
-                &config,
-                negotiators,
-                protocol
-                    .default_mediator()
-                    .map(|m| mediator(m, 3).expect("known")),
-            )
-            .expect("runs");
+            let result = play(&scenario, &config, &["boulware", "tit-for-tat"], 1);
             for event in &result.trace.events {
                 let json = event.to_json(scenario.space(), &parties);
                 let back = Event::from_json(&json, scenario.space(), &parties)
@@ -800,59 +749,37 @@ fn the_frequency_model_learns_from_texts_and_takes_back_those_that_failed() {
     };
     let n_issues = scenario.space().n_issues();
     let (t, u) = (vec![1; n_issues], vec![2; n_issues]);
-    let event = |kind: EventKind| Event {
-        seq: 0,
-        round: 0,
-        time: 0.0,
-        kind,
-    };
     let mut model = FrequencyModel::new(0.5, parley_engine::negotiators::Acceptance::Next);
     model.init(&ctx);
-    model.observe(
-        &ctx,
-        &event(EventKind::Carry {
-            to: 0,
-            outcome: t.clone(),
-        }),
-    );
+    let tell = |model: &mut FrequencyModel, kinds: Vec<EventKind>| {
+        for kind in kinds {
+            let event = Event {
+                seq: 0,
+                round: 0,
+                time: 0.0,
+                kind,
+            };
+            model.observe(&ctx, &event);
+        }
+    };
+    let carry = |outcome: &Vec<u32>| EventKind::Carry {
+        to: 0,
+        outcome: outcome.clone(),
+    };
+    let vote = |accept: bool| EventKind::Vote { by: 0, accept };
+    tell(&mut model, vec![carry(&t)]);
     assert!(
         model.predicted(1, &t) > model.predicted(1, &u),
         "a carried text counts as the others' position"
     );
     // It accepts the text, and the talks go on: someone else turned it down, and it is
     // taken back; the next text counts instead.
-    model.observe(
-        &ctx,
-        &event(EventKind::Vote {
-            by: 0,
-            accept: true,
-        }),
-    );
-    model.observe(
-        &ctx,
-        &event(EventKind::Carry {
-            to: 0,
-            outcome: u.clone(),
-        }),
-    );
+    tell(&mut model, vec![vote(true), carry(&u)]);
     assert!(
         model.predicted(1, &u) > model.predicted(1, &t),
         "a text the others turned down is taken back"
     );
     // A text it rejected itself is not taken back: both now count once.
-    model.observe(
-        &ctx,
-        &event(EventKind::Vote {
-            by: 0,
-            accept: false,
-        }),
-    );
-    model.observe(
-        &ctx,
-        &event(EventKind::Carry {
-            to: 0,
-            outcome: t.clone(),
-        }),
-    );
+    tell(&mut model, vec![vote(false), carry(&t)]);
     assert!((model.predicted(1, &u) - model.predicted(1, &t)).abs() < 1e-12);
 }

@@ -20,6 +20,14 @@ pub(crate) fn bundled(name: &str) -> Scenario {
         .scenario
 }
 
+/// The message of the first `invalid` event by `by`, if any.
+pub(crate) fn invalid_message(trace: &parley_engine::Trace, by: Option<usize>) -> Option<String> {
+    trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::Invalid { by: b, message } if *b == by => Some(message.clone()),
+        _ => None,
+    })
+}
+
 pub(crate) fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("PARLEY_SCENARIOS")
         .map(PathBuf::from)
@@ -85,18 +93,7 @@ fn an_offer_outside_the_outcome_space_is_rejected_with_a_clear_error() {
     .expect("session runs");
     assert_eq!(result.ended_by, EndReason::InvalidAction);
     assert_eq!(result.agreement, None);
-    let message = result
-        .trace
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::Invalid {
-                by: Some(0),
-                message,
-            } => Some(message.clone()),
-            _ => None,
-        })
-        .expect("an invalid event");
+    let message = invalid_message(&result.trace, Some(0)).expect("an invalid event");
     assert!(
         message.contains("offer rejected") && message.contains("salary"),
         "{message}"
