@@ -747,33 +747,17 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// After a deal: every text that every party was shown and that the confided
-    /// preferences do not rule out is put again; one that every party accepts (as no
-    /// worse than the deal) replaces the deal. So no text every party saw is better for
-    /// all than the final deal, as far as the parties' answers tell.
+    /// After a deal: every text that every party was shown is put again, in public; one
+    /// that every party accepts (as no worse than the deal) replaces the deal. So no
+    /// text every party saw is better for all than the final deal, as far as the
+    /// parties' answers tell. Which texts are put depends on the trace alone, never on
+    /// confided preferences, so the check reveals nothing of them.
     fn settlement_check(&mut self, mut agreement: Vec<u32>, time: f64) -> Vec<u32> {
         let n = self.negotiators.len();
         let candidates = texts_shown_to_all(&self.trace.events, n);
-        let ctx = self.mediator_ctx();
-        let all_confided = ctx.all_confided();
         let mut opened = false;
         for text in candidates {
             if text == agreement {
-                continue;
-            }
-            let (mut worse, mut better) = (false, false);
-            for confided in ctx.confided.iter().flatten() {
-                match confided
-                    .utility
-                    .eval(&text)
-                    .cmp(&confided.utility.eval(&agreement))
-                {
-                    std::cmp::Ordering::Less => worse = true,
-                    std::cmp::Ordering::Greater => better = true,
-                    std::cmp::Ordering::Equal => {}
-                }
-            }
-            if worse || (all_confided && !better) {
                 continue;
             }
             if !opened {
