@@ -1218,7 +1218,7 @@ function partyUI(main, id, token, firstView, refresh) {
       heading.textContent = 'Your turn: a proposal to the mediator';
       const passBtn = h('button', { type: 'button', class: 'secondary', testid: 'pass' }, 'Pass (nothing new to say)');
       passBtn.addEventListener('click', () => act({ type: 'pass' }, [passBtn]));
-      parts.push(h('p', {}, 'Send the mediator a proposal with your draft, or pass. Only the mediator sees your proposal.'), h('div', { class: 'actions' }, passBtn));
+      parts.push(h('p', {}, 'Send the mediator a proposal with your draft, or pass. Only the mediator sees your proposal; it may put the same terms to the other parties as its own text, never saying whose they are.'), h('div', { class: 'actions' }, passBtn));
     } else if (kind === 'consent') {
       heading.textContent = 'The mediator calls for direct talks';
       const yes = h('button', { type: 'button', class: 'primary', testid: 'consent-accept' }, 'Consent to direct talks');

@@ -36,13 +36,28 @@ pub struct ProtocolOpts {
     /// every party accepts it as no worse than the deal: on (default) or off.
     #[arg(
         long,
-        value_name = "on|off",
-        default_value = "on",
+        value_enum,
+        default_value_t = OnOff::On,
         num_args = 0..=1,
-        default_missing_value = "on",
-        value_parser = clap::builder::BoolishValueParser::new()
+        default_missing_value = "on"
     )]
-    pub post_settlement: bool,
+    pub post_settlement: OnOff,
+}
+
+/// A switch.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+impl OnOff {
+    /// Whether it is on.
+    pub fn on(self) -> bool {
+        self == OnOff::On
+    }
 }
 
 /// A protocol.

@@ -85,7 +85,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         rounds: talks.rounds,
         time_limit: talks.time_limit()?,
         confide: confide_flags(scenario, &talks.confide)?,
-        post_settlement: talks.post_settlement,
+        post_settlement: talks.post_settlement.on(),
         clock: None,
         bids: None,
         observer: None,

@@ -126,7 +126,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         protocol,
         mediator: talks.mediator_spec(&protocol),
         confide,
-        post_settlement: talks.post_settlement,
+        post_settlement: talks.post_settlement.on(),
         rounds: talks.rounds,
         time_limit: talks.time_limit()?.map(|d| d.as_secs_f64()),
         repetitions: args.repetitions,
