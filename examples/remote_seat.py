@@ -22,9 +22,6 @@ Usage:
                  (default 300): the whole outcome space when it is that small,
                  otherwise a random sample of it
     --seed N     seed of the sample and of tie-breaking (default 0)
-    --indirect-rounds N  staged talks: the rounds of the indirect phase, if
-                 the session was created with `indirect_rounds` (default:
-                 half the rounds, the server's default)
     --poll S     the longest pause between two looks at the view while it
                  is not this seat's turn (default 0.2; it starts at 10 ms
                  after each action and doubles)
@@ -39,14 +36,14 @@ and answers the `pending` request, if any:
   * `propose` (indirect talks): propose that same outcome to the mediator, or
     pass when it is the one already proposed;
   * `vote`: accept a text worth at least the target (or at least the
-    reservation value in the last round).
+    reservation value in the last round);
+  * `consent` (staged talks): consent to go direct. Once direct, a counter-offer
+    may not be worth less to the seat than the default text, so it offers the
+    default itself once its target falls to it.
 
 The target falls with time, from the best candidate's utility to the seat's
 reservation value: target(t) = best - (best - reservation) * t^(1/E), with
-t = (round + 1) / rounds. In the indirect phase of staged talks the deadline
-that counts is the indirect one (if it passes, the talks end with no deal);
-the view does not give it, so the seat assumes the default, half the rounds,
-unless --indirect-rounds says otherwise.
+t = (round + 1) / rounds, one clock for the whole session.
 
 A `409` answer means the request no longer fits the session (another party
 acted first, the talks ended): the seat reads the view again and carries on.
@@ -138,9 +135,8 @@ class Client:
 class Seat:
     """The strategy: a time-dependent target over a set of evaluated candidates."""
 
-    def __init__(self, client, view, exponent, max_evals, rng, log, indirect_rounds=None):
+    def __init__(self, client, view, exponent, max_evals, rng, log):
         self.client = client
-        self.indirect_rounds = indirect_rounds
         self.issues = view["scenario"]["issues"]  # [{"name", "values"}] in order
         self.names = [issue["name"] for issue in self.issues]
         role = view.get("role") or {}
@@ -208,17 +204,19 @@ class Seat:
 
     # ---- the strategy ------------------------------------------------------
     def time(self, view):
-        """Normalised time in [0, 1] against the deadline that ends the talks.
-
-        In the indirect phase of staged talks that is the indirect deadline:
-        if it passes, the talks end with no deal. The view does not say how
-        many rounds the indirect phase has, so take --indirect-rounds, or the
-        server's default, half the rounds.
-        """
+        """Normalised time in [0, 1]: one clock for the whole session (staged talks
+        do not reset it when they go direct)."""
         rounds = max(1, int(view.get("rounds") or 1))
-        if view.get("protocol") == "staged" and view.get("phase") == "indirect":
-            rounds = self.indirect_rounds or max(1, rounds // 2)
         return min(1.0, (int(view.get("round") or 0) + 1) / rounds)
+
+    def default(self, view):
+        """Staged talks, once direct: the default text and its utility to me, if any."""
+        for event in reversed(view.get("events") or []):
+            if event.get("type") == "default" and event.get("outcome"):
+                outcome = self.key(event["outcome"])
+                u = event.get("my_utility")
+                return outcome, (u if u is not None else self.utility(outcome))
+        return None
 
     def target(self, t):
         low = min(self.reservation, self.best)
@@ -242,6 +240,11 @@ class Seat:
         if kind == "act":
             standing = pending.get("standing")
             my_bid = self.bid(t)
+            # A counter-offer may not be worth less to me than the default text: once
+            # my target falls to it, I offer the default itself.
+            default = self.default(view)
+            if default is not None and self.utility(my_bid) <= default[1]:
+                my_bid = default[0]
             if standing is not None:
                 u = pending.get("standing_utility")
                 if u is None:
@@ -272,6 +275,9 @@ class Seat:
             yes = u >= target or (last_round and u >= self.reservation)
             return {"type": "vote", "accept": yes}, f"vote {'yes' if yes else 'no'} on a text worth {u:.3f} (target {target:.3f})"
 
+        if kind == "consent":
+            return {"type": "consent", "accept": True}, "consent to direct talks"
+
         raise SystemExit(f"error: cannot answer a pending request of kind {kind!r} (mediator seats are not supported)")
 
 
@@ -284,7 +290,6 @@ def main(argv=None):
     ap.add_argument("--exponent", type=float, default=1.0, help="concession exponent (default 1, linear)")
     ap.add_argument("--max-evals", type=int, default=300, help="outcomes to evaluate at most (default 300)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--indirect-rounds", type=int, help="staged talks: rounds of the indirect phase (default: half the rounds)")
     ap.add_argument("--poll", type=float, default=0.2, help="seconds between looks while waiting (default 0.2)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
@@ -315,7 +320,7 @@ def main(argv=None):
             time.sleep(args.poll)
             view = client.view()
 
-        seat = Seat(client, view, args.exponent, args.max_evals, random.Random(args.seed), log, args.indirect_rounds)
+        seat = Seat(client, view, args.exponent, args.max_evals, random.Random(args.seed), log)
 
         # 3. Play until the session ends.
         acted = 0
