@@ -747,7 +747,9 @@ impl Live {
                 Some(_) => {
                     drop(inner);
                     self.fail(format!(
-                        "replaying the log gave a different event {} than was logged",
+                        "replaying the log gave a different event {} than was logged \
+                         (a session stored under other protocol rules, by another version \
+                         of parley, cannot go on; its log is intact)",
                         event.seq
                     ));
                     true

@@ -416,3 +416,169 @@ async fn an_answered_action_and_all_it_caused_are_in_the_log() {
         }
     }
 }
+
+/// Staged talks over the API: going direct needs every seat's consent (answers public
+/// to both seats); refused twice, the talks end at the indirect deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn going_direct_needs_every_seats_consent() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "staged", "rounds": 12,
+            "threshold": 0.0, "indirect_rounds": 4,
+            "roles": {"united-states": {"seat": "program"}, "iran": {"seat": "program"},
+                      "mediator": {"agent": "shuttle"}}
+        }))
+        .await;
+    let id = created.id().to_string();
+    for party in ["united-states", "iran"] {
+        let r = server
+            .call(
+                "POST",
+                &format!("/api/sessions/{id}/join"),
+                Some(created.seat(party)),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let mut us = Player::new(
+        Arc::clone(&server),
+        &id,
+        created.seat("united-states"),
+        0.55,
+    )
+    .await;
+    let mut iran = Player::new(Arc::clone(&server), &id, created.seat("iran"), 0.5).await;
+    us.hold_out_indirect = true;
+    iran.hold_out_indirect = true;
+    us.consent = false;
+    let (a, b) = tokio::join!(us.play(), iran.play());
+    for view in [&a, &b] {
+        assert_eq!(
+            view["result"]["reason"], "indirect-deadline",
+            "{}",
+            view["result"]
+        );
+        let events = view["events"].as_array().expect("events");
+        let calls = events.iter().filter(|e| e["type"] == "call-direct").count();
+        assert_eq!(
+            calls, 2,
+            "a call at the threshold, and a last one at the indirect deadline"
+        );
+        for party in ["united-states", "iran"] {
+            let answers: Vec<bool> = events
+                .iter()
+                .filter(|e| e["type"] == "consent" && e["by"] == party)
+                .map(|e| e["accept"].as_bool().expect("accept"))
+                .collect();
+            assert_eq!(
+                answers,
+                vec![party == "iran"; 2],
+                "{party}'s answers, seen by both"
+            );
+        }
+        assert!(
+            !types(view).contains(&"phase".to_string()),
+            "the talks never went direct"
+        );
+    }
+}
+
+/// Once direct, a seat's counter-offer worth less to it than the default text is a 400
+/// that says so, and nothing reaches the engine or the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_counter_offer_below_the_default_is_refused() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "staged", "rounds": 12,
+            "threshold": 0.0, "indirect_rounds": 4,
+            "roles": {"united-states": {"seat": "program"}, "iran": {"agent": "boulware"},
+                      "mediator": {"agent": "shuttle"}},
+            "confide": ["iran"]
+        }))
+        .await;
+    let id = created.id().to_string();
+    let us = created.seat("united-states").to_string();
+    let path = format!("/api/sessions/{id}");
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(&us),
+            Some(json!({"confide": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Reject texts, consent at the first call, then stop at the first direct turn.
+    let mut view = Value::Null;
+    for _ in 0..2000 {
+        view = server.call("GET", &path, Some(&us), None).await.body;
+        let action = match view["pending"]["kind"].as_str() {
+            Some("propose") => json!({"type": "pass"}),
+            Some("vote") => json!({"type": "vote", "accept": false}),
+            Some("consent") => json!({"type": "consent", "accept": true}),
+            Some("act") => break,
+            _ => {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                continue;
+            }
+        };
+        let r = server
+            .call("POST", &format!("{path}/actions"), Some(&us), Some(action))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert_eq!(view["pending"]["kind"], "act", "{view}");
+    let default = view["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "default")
+        .expect("both confided: the mediator's Nash text stands as the default")
+        .clone();
+    assert!(default["my_utility"].as_f64().is_some_and(|u| u > 0.5));
+    let records = |v: &Value| v["events"].as_array().map_or(0, Vec::len);
+    let before = records(&view);
+    // The United States' worst outcome: worth less to it than the default.
+    let worst = json!({"enrichment": "60%", "stockpile": "kept", "inspections": "minimal",
+        "sanctions relief": "full lifting incl. primary", "sequencing": "sanctions relief first",
+        "duration": "10 years"});
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&us),
+            Some(json!({"type": "offer", "outcome": worst})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let message = r.body["error"].as_str().expect("an error");
+    assert!(message.contains("worth at least the default"), "{message}");
+    let after = server.call("GET", &path, Some(&us), None).await.body;
+    assert_eq!(records(&after), before, "nothing was logged");
+    assert_eq!(after["pending"]["kind"], "act", "still the seat's turn");
+    // Offering the default itself is allowed.
+    let outcome: serde_json::Map<String, Value> = after["scenario"]["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .zip(default["outcome"].as_array().expect("labels"))
+        .map(|(issue, label)| {
+            (
+                issue["name"].as_str().expect("name").to_string(),
+                label.clone(),
+            )
+        })
+        .collect();
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&us),
+            Some(json!({"type": "offer", "outcome": outcome})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
