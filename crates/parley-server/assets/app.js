@@ -1241,7 +1241,11 @@ function partyUI(main, id, token, firstView, refresh) {
       const no = h('button', { type: 'button', class: 'secondary', testid: 'vote-reject' }, 'Reject the text');
       yes.addEventListener('click', () => act({ type: 'vote', accept: true }, [yes, no]));
       no.addEventListener('click', () => act({ type: 'vote', accept: false }, [yes, no]));
-      parts.push(h('p', {}, 'The mediator puts this text to you:'), outcomeView(p.text, issues, { testid: 'vote-text' }),
+      const afterDeal = view.phase === 'post-settlement';
+      if (afterDeal) heading.textContent = 'After the deal: a text instead of it?';
+      parts.push(h('p', {}, afterDeal
+        ? 'The talks reached a deal. The mediator puts this text to every party instead: it replaces the deal only if every party accepts it, so accept it if it is at least as good for you as the deal.'
+        : 'The mediator puts this text to you:'), outcomeView(p.text, issues, { testid: 'vote-text' }),
         h('p', { class: 'u-line' }, 'Utility for me: ', textU, reservation !== null ? h('span', { class: 'muted' }, ` (my reservation value: ${fmtU(reservation)})`) : null),
         h('div', { class: 'actions' }, yes, no));
     } else {
