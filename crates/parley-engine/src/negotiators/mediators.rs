@@ -613,11 +613,15 @@ impl Knowledge {
         };
         let mut text = agreement.to_vec();
         let m = self.cards.len();
+        // Pairs of changes while they stay few (a few hundred values in all); beyond,
+        // single changes only, so that a huge space does not stall the close.
+        let values: u64 = self.cards.iter().map(|&c| u64::from(c)).sum();
+        let pairs = values <= PAIR_SEARCH_VALUES;
         for a in 0..m {
             for va in (0..self.cards[a]).filter(|&v| v != agreement[a]) {
                 text[a] = va;
                 consider(&text, &mut best);
-                for b in a + 1..m {
+                for b in (a + 1..m).filter(|_| pairs) {
                     for vb in (0..self.cards[b]).filter(|&v| v != agreement[b]) {
                         text[b] = vb;
                         consider(&text, &mut best);
@@ -677,6 +681,10 @@ impl Knowledge {
         }
     }
 }
+
+/// Post-settlement search: pairs of issue changes are tried while the issues have at
+/// most this many values in all.
+const PAIR_SEARCH_VALUES: u64 = 500;
 
 /// What a built-in mediator tables in the direct phase of staged talks.
 ///
