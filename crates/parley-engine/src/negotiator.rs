@@ -159,10 +159,11 @@ pub trait Mediator: Send {
     /// shuttle: common or one per room).
     fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled;
 
-    /// Direct talks of staged talks: a text to table, which becomes the standing offer
-    /// and the default (`None`: let the parties talk). Asked when the talks go direct,
-    /// for the default (`None` keeps the last text put to every party), and before
-    /// every later round.
+    /// Direct talks of staged talks. Asked when the talks go direct, for the default
+    /// text (`None`: the engine takes the last text every party accepted in
+    /// principle, else, after single-text talks, the text on the table, else there
+    /// is none); then before every later round, for a text to table as the standing
+    /// offer (`None`: let the parties talk; the default does not change).
     fn direct_text(&mut self, _ctx: &MediatorContext<'_>, _state: &State) -> Option<Vec<u32>> {
         None
     }

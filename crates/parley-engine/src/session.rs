@@ -4,23 +4,26 @@
 //! - `saop`: parties take turns in index order; the first must offer; each turn a party
 //!   accepts the standing offer, counters it or walks away; a deal when every party
 //!   other than its proposer has accepted it. A round is one turn of every party.
-//! - `single-text`: each round the mediator puts a text to every party, each accepts or
-//!   rejects it; the last text everyone accepted stands at the deadline.
+//! - `single-text`: each round the mediator puts one text to every party, each accepts
+//!   or rejects it (from the second round on, judging it against the first text
+//!   tabled); the talks end as soon as every party accepts the same text.
 //! - `shuttle`: each round every party may send a proposal to the mediator only; the
-//!   mediator then carries one text to each party separately; a deal when every party
-//!   accepts the same carried text.
-//! - `staged`: an indirect phase (shuttle or single text) that moves to `saop` for the
-//!   remaining rounds when the mediator's progress measure reaches the threshold; the
-//!   mediator's last text is then the standing offer, which every party must accept; a
-//!   deal in the indirect phase ends the talks; if the indirect deadline passes first,
-//!   the talks end with no deal.
-//! - post-settlement (any protocol with a mediator): after a deal, the mediator may put
-//!   one improvement to every party; if all accept, it replaces the deal.
+//!   mediator then carries a text to each party's room (the same or one per room); a
+//!   deal when every party accepts the same text in the same round.
+//! - `staged`: an indirect phase (shuttle or single text); after a round, the mediator
+//!   calls for direct talks when its progress measure reaches the threshold, and in the
+//!   last indirect round in any case; the talks go direct only if every party consents
+//!   (otherwise the next call comes at the indirect deadline, and a refusal there ends
+//!   the talks). In direct talks the default text stands first; a counter-offer may not
+//!   be worth less to its proposer than the default; the mediator may table texts; at
+//!   the deadline the default stands if every party had accepted it (a fallback).
+//! - after a deal in any protocol with a mediator: the settlement check puts again every
+//!   text every party saw (one all accept replaces the deal), then post-settlement (if
+//!   on) lets the mediator propose improvements.
 //!
 //! Time is the fraction of the round deadline used (or of the wall-time limit, if that
-//! is larger); a deal at time t is worth u·d^t to a party with discount factor d. In the
-//! indirect phase of staged talks, negotiators are shown time relative to the indirect
-//! deadline, the one that ends the talks if it passes.
+//! is larger), one clock for the whole session; a deal at time t is worth u·d^t to a
+//! party with discount factor d.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
