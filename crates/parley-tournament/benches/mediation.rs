@@ -101,7 +101,18 @@ fn main_inner() -> Result<ExitCode, Box<dyn std::error::Error>> {
             inputs.insert(0, flagship.clone());
         }
         let started = Instant::now();
-        let (cases, _skipped) = cases(discover(&inputs, Some(parties))?)?;
+        let (cases, skipped) = cases(discover(&inputs, Some(parties))?)?;
+        let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+        for s in &skipped {
+            let reason = if s.reason.contains("parties") {
+                "another number of parties"
+            } else {
+                s.reason.as_str()
+            };
+            *reasons.entry(reason).or_default() += 1;
+        }
+        let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        println!("{group}: skipped {}", reasons.join(", "));
         let table = run(group, &cases, &settings, &PAIRS, seeds, rounds)?;
         println!("{}", table.markdown());
         println!(
