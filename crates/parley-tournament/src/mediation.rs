@@ -191,6 +191,8 @@ pub struct Score {
     pub dominated_by: Option<Vec<u32>>,
     /// Rounds used.
     pub rounds: u32,
+    /// The first party's utility: of the deal (discounted), else its reservation value.
+    pub first_utility: f64,
 }
 
 /// Whether `a` Pareto-dominates `b` under `utilities` (exactly: at least as good for
@@ -224,6 +226,7 @@ pub fn score(
             .find(|text| dominates(scenario, text, deal))
     });
     Score {
+        first_utility: result.utilities.first().copied().unwrap_or(0.0),
         agreed: result.agreement.is_some(),
         nash_distance: analysis.nash_distance(&reached).unwrap_or(0.0),
         dominated_by,
@@ -247,6 +250,8 @@ pub struct Cell {
     pub rounds_sum: u64,
     /// Sessions that ended because a negotiator or mediator broke a rule.
     pub invalid: u64,
+    /// Sum of the first party's utilities.
+    pub first_utility_sum: f64,
 }
 
 impl Cell {
@@ -272,6 +277,12 @@ impl Cell {
         self.dominated += u64::from(score.dominated_by.is_some());
         self.rounds_sum += u64::from(score.rounds);
         self.invalid += u64::from(invalid);
+        self.first_utility_sum += score.first_utility;
+    }
+
+    /// The first party's mean utility (what confiding alone earns it, say).
+    pub fn mean_first_utility(&self) -> f64 {
+        self.first_utility_sum / self.sessions.max(1) as f64
     }
 }
 
@@ -417,16 +428,17 @@ impl Table {
             self.rounds
         );
         out.push_str(
-            "| setting | agreements | mean Nash distance | dominated deals | mean rounds |\n",
+            "| setting | agreements | mean Nash distance | dominated deals | mean rounds | first party's mean utility |\n",
         );
-        out.push_str("|---|---|---|---|---|\n");
+        out.push_str("|---|---|---|---|---|---|\n");
         for (name, cell) in self.settings.iter().zip(&self.totals) {
             out.push_str(&format!(
-                "| {name} | {:.1}% | {:.4} | {} | {:.1} |\n",
+                "| {name} | {:.1}% | {:.4} | {} | {:.1} | {:.4} |\n",
                 100.0 * cell.agreement_rate(),
                 cell.mean_nash(),
                 cell.dominated,
-                cell.mean_rounds()
+                cell.mean_rounds(),
+                cell.mean_first_utility()
             ));
         }
         out.push_str("\nMean Nash distance (agreement rate) per line-up:\n\n| line-up |");
