@@ -124,7 +124,8 @@ pub enum EventKind {
         accept: bool,
     },
     /// Staged talks: the mediator calls for direct talks (every party answers with
-    /// [`EventKind::Consent`]).
+    /// [`EventKind::Consent`]). Seen by the mediator and the owner only: its progress
+    /// measure is built from private answers and confided preferences.
     CallDirect {
         /// The mediator's progress measure.
         progress: f64,
@@ -142,8 +143,6 @@ pub enum EventKind {
         from: Phase,
         /// New phase.
         to: Phase,
-        /// The mediator's progress measure when it changed.
-        progress: f64,
     },
     /// A negotiator broke a rule; the session ends.
     Invalid {
@@ -214,8 +213,8 @@ impl Event {
             EventKind::Consent { by, accept } => {
                 json!({"type": "consent", "by": party(*by), "accept": accept})
             }
-            EventKind::Phase { from, to, progress } => {
-                json!({"type": "phase", "from": from.name(), "to": to.name(), "progress": progress})
+            EventKind::Phase { from, to } => {
+                json!({"type": "phase", "from": from.name(), "to": to.name()})
             }
             EventKind::Invalid { by, message } => json!({
                 "type": "invalid",
@@ -345,7 +344,6 @@ impl Event {
             "phase" => EventKind::Phase {
                 from: phase("from")?,
                 to: phase("to")?,
-                progress: number("progress")?,
             },
             "invalid" => EventKind::Invalid {
                 by: match text("by")? {

@@ -234,8 +234,9 @@ struct Session<'a> {
     /// Per text the mediator put: each party's latest answer to it (its vote, or, in
     /// direct talks, accepting it as the standing offer).
     answers: BTreeMap<Vec<u32>, Vec<bool>>,
-    /// The last text every party accepted in principle (each in its latest answer).
-    in_principle: Option<Vec<u32>>,
+    /// The texts every party came to accept in principle, in the order they did (a
+    /// later answer may have withdrawn it: see `in_principle`).
+    completed: Vec<Vec<u32>>,
     /// The last text the mediator put to every party.
     last_common: Option<Vec<u32>>,
 }
@@ -350,11 +351,11 @@ impl<'a> Session<'a> {
         Outcome::NoDeal(EndReason::InvalidAction)
     }
 
-    fn set_phase(&mut self, time: f64, to: Phase, progress: f64) {
+    fn set_phase(&mut self, time: f64, to: Phase) {
         let from = self.phase;
         self.phase = to;
         self.phases.push(to);
-        self.emit(time, EventKind::Phase { from, to, progress });
+        self.emit(time, EventKind::Phase { from, to });
     }
 
     /// Records a party's answer to a text the mediator put.
@@ -366,8 +367,18 @@ impl<'a> Session<'a> {
             .or_insert_with(|| vec![false; n]);
         answers[party] = accept;
         if answers.iter().all(|a| *a) {
-            self.in_principle = Some(text.to_vec());
+            self.completed.push(text.to_vec());
         }
+    }
+
+    /// The last text every party accepted in principle: every party's latest answer to
+    /// it is yes.
+    fn in_principle(&self) -> Option<Vec<u32>> {
+        self.completed
+            .iter()
+            .rev()
+            .find(|t| self.accepted_by_all(t))
+            .cloned()
     }
 
     /// Whether every party's latest answer to `text` accepts it.
@@ -566,7 +577,7 @@ impl<'a> Session<'a> {
                     Ok(true) => {
                         self.round = round + 1;
                         let time = self.round_time(round + 1);
-                        self.set_phase(time, Phase::Direct, progress);
+                        self.set_phase(time, Phase::Direct);
                         return Stage::Direct(round + 1);
                     }
                     Ok(false) => refused = true,
@@ -609,7 +620,7 @@ impl<'a> Session<'a> {
         match self.mediator_direct_text(time) {
             Err(message) => Err(self.invalid(time, None, message)),
             Ok(Some(text)) => Ok(Some(text)),
-            Ok(None) => Ok(self.in_principle.clone().or_else(|| match indirect {
+            Ok(None) => Ok(self.in_principle().or_else(|| match indirect {
                 Indirect::SingleText => self.last_common.clone(),
                 Indirect::Shuttle => None,
             })),
@@ -631,7 +642,6 @@ impl<'a> Session<'a> {
         // The standing offer and its proposer (`None`: the mediator).
         let mut standing: Option<(Vec<u32>, Option<usize>)> = None;
         let mut accepted = vec![false; n];
-        let mut fallback: Option<Vec<u32>> = None;
         if let Some(text) = &default {
             if let Err(e) = self.scenario.space().check_outcome(text) {
                 let time = self.time(first_step, total);
@@ -644,14 +654,11 @@ impl<'a> Session<'a> {
                     outcome: text.clone(),
                 },
             );
-            if self.accepted_by_all(text) {
-                fallback = Some(text.clone());
-            }
             standing = Some((text.clone(), None));
         }
         for step in first_step..total {
             if self.out_of_time() {
-                return self.deadline(fallback);
+                return self.deadline(default.as_deref());
             }
             self.round = (step / n64) as u32;
             let party = (step % n64) as usize;
@@ -739,14 +746,16 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        self.deadline(fallback)
+        self.deadline(default.as_deref())
     }
 
-    /// The deadline passed in direct talks: the fallback stands, if there is one.
-    fn deadline(&self, fallback: Option<Vec<u32>>) -> Outcome {
-        match fallback {
-            Some(text) => Outcome::Fallback(text, 1.0),
-            None => Outcome::NoDeal(EndReason::Deadline),
+    /// The deadline passed in direct talks: the default stands if every party's latest
+    /// answer to it accepts it (in the indirect phase's votes, or by accepting it as
+    /// the standing offer in direct talks).
+    fn deadline(&self, default: Option<&[u32]>) -> Outcome {
+        match default {
+            Some(text) if self.accepted_by_all(text) => Outcome::Fallback(text.to_vec(), 1.0),
+            _ => Outcome::NoDeal(EndReason::Deadline),
         }
     }
 
@@ -764,7 +773,7 @@ impl<'a> Session<'a> {
                 continue;
             }
             if !opened {
-                self.set_phase(time, Phase::PostSettlement, 1.0);
+                self.set_phase(time, Phase::PostSettlement);
                 opened = true;
             }
             if self.put_after_deal(&text, time, &agreement) {
@@ -776,8 +785,11 @@ impl<'a> Session<'a> {
 
     /// Post-settlement (Raiffa): the mediator proposes up to [`POST_SETTLEMENT_TRIES`]
     /// texts it believes are at least as good as the deal for everyone; each replaces
-    /// the deal if every party accepts it (as no worse than the deal).
+    /// the deal if every party accepts it (as no worse than the deal). A text already
+    /// put is not put again (it ends the search); a text outside the space is recorded
+    /// as the mediator's invalid action and ends the search, the deal standing.
     fn post_settlement(&mut self, mut agreement: Vec<u32>, time: f64) -> Vec<u32> {
+        let mut put: std::collections::BTreeSet<Vec<u32>> = Default::default();
         for _ in 0..POST_SETTLEMENT_TRIES {
             let ctx = self.mediator_ctx();
             let Some(mediator) = self.mediator.as_mut() else {
@@ -791,11 +803,21 @@ impl<'a> Session<'a> {
                     break;
                 }
             };
-            if self.scenario.space().check_outcome(&candidate).is_err() {
+            if let Err(e) = self.scenario.space().check_outcome(&candidate) {
+                self.emit(
+                    time,
+                    EventKind::Invalid {
+                        by: None,
+                        message: format!("improvement rejected: {e}"),
+                    },
+                );
+                break;
+            }
+            if !put.insert(candidate.clone()) {
                 break;
             }
             if self.phase != Phase::PostSettlement {
-                self.set_phase(time, Phase::PostSettlement, 1.0);
+                self.set_phase(time, Phase::PostSettlement);
             }
             if self.put_after_deal(&candidate, time, &agreement) {
                 agreement = candidate;
@@ -881,7 +903,7 @@ pub fn run_session<'a>(
         phase: first_phase,
         phases: vec![first_phase],
         answers: BTreeMap::new(),
-        in_principle: None,
+        completed: Vec::new(),
         last_common: None,
     };
     for index in 0..n {

@@ -40,8 +40,10 @@ pub fn visible_to(event: &Event, viewer: Viewer) -> bool {
         | EventKind::WalkAway { .. }
         | EventKind::Text { .. }
         | EventKind::Default { .. }
-        | EventKind::CallDirect { .. }
         | EventKind::Consent { .. } => true,
+        // The call carries the mediator's progress measure, a function of private
+        // answers and confided preferences: the parties see the consents it asks for.
+        EventKind::CallDirect { .. } => false,
         // Said to the mediator, or by the mediator to one party.
         EventKind::Confide { by } | EventKind::Vote { by, .. } => *by == party,
         EventKind::Proposal { from, .. } => *from == party,

@@ -1226,7 +1226,7 @@ function partyUI(main, id, token, firstView, refresh) {
       yes.addEventListener('click', () => act({ type: 'consent', accept: true }, [yes, no]));
       no.addEventListener('click', () => act({ type: 'consent', accept: false }, [yes, no]));
       parts.push(
-        h('p', {}, `The mediator's progress measure is ${typeof p.progress === 'number' ? p.progress.toFixed(2) : 'high enough'}. The talks go direct only if every party consents; every party sees the answers.`),
+        h('p', {}, 'The mediator judges the talks ready to go direct (or the indirect phase is ending). The talks go direct only if every party consents; every party sees the answers.'),
         h('p', {}, 'In direct talks the parties exchange offers in turn. The mediator\'s text, if it tables one, stands as the default: a counter-offer must be worth at least the default to whoever makes it, and if the deadline passes and every party had accepted the default, it becomes the deal.'),
         h('p', { class: 'muted' }, 'If you stay, the indirect talks go on; if the indirect deadline passes without a move to direct talks, the talks end with no deal.'),
         h('div', { class: 'actions' }, yes, no));

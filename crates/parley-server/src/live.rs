@@ -100,10 +100,7 @@ pub enum Pending {
     /// Mediator: the next text.
     Text,
     /// Staged talks: consent to go direct (the mediator called for direct talks).
-    Consent {
-        /// The mediator's progress measure.
-        progress: f64,
-    },
+    Consent,
 }
 
 /// A seat's action, as logged (outcomes as value labels, issue by issue).
@@ -240,8 +237,6 @@ struct Inner {
     engine_idle: bool,
     /// Staged talks: the default text of the direct phase, once tabled.
     default: Option<Vec<u32>>,
-    /// Staged talks: the progress measure of the latest call for direct talks.
-    call_progress: f64,
 }
 
 /// A token of this session.
@@ -369,7 +364,6 @@ impl Live {
                 inputs_taken: 0,
                 engine_idle: false,
                 default: None,
-                call_progress: 0.0,
             }),
             spec,
             parties: scenario.parties().iter().map(|p| p.name.clone()).collect(),
@@ -776,7 +770,6 @@ impl Live {
         match &event.kind {
             EventKind::Phase { to, .. } => inner.phase = *to,
             EventKind::Default { outcome } => inner.default = Some(outcome.clone()),
-            EventKind::CallDirect { progress } => inner.call_progress = *progress,
             _ => {}
         }
         inner.events.push(event.clone());
@@ -960,7 +953,7 @@ impl Live {
                 (Pending::Act { .. }, Input::Act(_))
                     | (Pending::Propose, Input::Propose(_))
                     | (Pending::Vote { .. }, Input::Vote(_))
-                    | (Pending::Consent { .. }, Input::Consent(_))
+                    | (Pending::Consent, Input::Consent(_))
                     | (Pending::Text, Input::Text(..))
             );
             if !fits {
@@ -1179,10 +1172,7 @@ impl Live {
                     "text_utility": utility(text),
                 }),
                 Pending::Text => json!({"kind": "text"}),
-                Pending::Consent { progress } => json!({
-                    "kind": "consent",
-                    "progress": progress,
-                }),
+                Pending::Consent => json!({"kind": "consent"}),
             });
         let ratification = role_index
             .and_then(|r| inner.held[r].as_ref())
@@ -1368,7 +1358,7 @@ fn pending_name(p: &Pending) -> &'static str {
         Pending::Propose => "a proposal to the mediator (or a pass)",
         Pending::Vote { .. } => "a vote on the text",
         Pending::Text => "a text",
-        Pending::Consent { .. } => "an answer to the call for direct talks (consent)",
+        Pending::Consent => "an answer to the call for direct talks (consent)",
     }
 }
 
@@ -1432,10 +1422,8 @@ impl Negotiator for Seat {
     }
 
     fn consent(&mut self, _ctx: &PartyContext<'_>, _state: &State) -> bool {
-        let progress = self.live.lock().call_progress;
         matches!(
-            self.live
-                .wait(self.role, Pending::Consent { progress }, &self.rx),
+            self.live.wait(self.role, Pending::Consent, &self.rx),
             Some(Input::Consent(true))
         )
     }

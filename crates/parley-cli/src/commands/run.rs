@@ -333,11 +333,9 @@ fn transcript(
                 votes.push(format!("{} {answer}", parties[*by]));
                 None
             }
-            EventKind::Phase { from, to, progress } => Some(format!(
-                "── phase {} → {} (progress {progress:.2}) ──",
-                from.name(),
-                to.name()
-            )),
+            EventKind::Phase { from, to } => {
+                Some(format!("── phase {} → {} ──", from.name(), to.name()))
+            }
             EventKind::Confide { by } => Some(format!(
                 "{} confides its preferences to the mediator",
                 parties[*by]

@@ -100,11 +100,13 @@ fn nash_ranking(ctx: &MediatorContext<'_>) -> Vec<Ranked> {
 }
 
 /// With every party's preferences: the frontier text with the largest Nash product
-/// among those better for some party and worse for none than `agreement`.
+/// among those better for some party and worse for none than `agreement`, other than
+/// those already `proposed` (then recorded there).
 fn proven_improvement(
     ranking: &[Ranked],
     ctx: &MediatorContext<'_>,
     agreement: &[u32],
+    proposed: &mut BTreeSet<Vec<u32>>,
 ) -> Option<Vec<u32>> {
     let now: Vec<f64> = ctx
         .confided
@@ -112,13 +114,16 @@ fn proven_improvement(
         .flatten()
         .map(|c| c.utility.value(agreement))
         .collect();
-    ranking
+    let found = ranking
         .iter()
         .find(|r| {
             r.utilities.iter().zip(&now).all(|(u, a)| *u >= *a - 1e-12)
                 && r.utilities.iter().zip(&now).any(|(u, a)| *u > *a + 1e-9)
+                && !proposed.contains(&r.outcome)
         })
-        .map(|r| r.outcome.clone())
+        .map(|r| r.outcome.clone())?;
+    proposed.insert(found.clone());
+    Some(found)
 }
 
 /// How surely a party takes a text.
@@ -839,7 +844,12 @@ impl Mediator for HillClimber {
         if self.ranking.is_empty() {
             self.knowledge.improvement(ctx, agreement)
         } else {
-            proven_improvement(&self.ranking, ctx, agreement)
+            proven_improvement(
+                &self.ranking,
+                ctx,
+                agreement,
+                &mut self.knowledge.proposed_improvements,
+            )
         }
     }
 }
@@ -914,7 +924,12 @@ impl Mediator for ShuttleMediator {
         if self.ranking.is_empty() {
             self.knowledge.improvement(ctx, agreement)
         } else {
-            proven_improvement(&self.ranking, ctx, agreement)
+            proven_improvement(
+                &self.ranking,
+                ctx,
+                agreement,
+                &mut self.knowledge.proposed_improvements,
+            )
         }
     }
 }

@@ -295,32 +295,49 @@ impl Negotiator for TimeBased {
 /// with probability one half.
 pub struct RandomNegotiator {
     rng: SmallRng,
+    mediation: Mediation,
 }
 
 impl RandomNegotiator {
     /// A random negotiator.
     pub fn new(rng: SmallRng) -> RandomNegotiator {
-        RandomNegotiator { rng }
+        RandomNegotiator {
+            rng,
+            mediation: Mediation::default(),
+        }
     }
 
+    /// A random outcome worth at least its reservation value (and, in the direct phase
+    /// of staged talks, at least the default, which it offers when no random draw is).
     fn random_bid(&mut self, ctx: &PartyContext<'_>) -> Vec<u32> {
+        let floor = match &self.mediation.default {
+            Some(default) => ctx.reservation.max(ctx.utility.value(default)),
+            None => ctx.reservation,
+        };
         let cards = ctx.space.cardinalities();
         let mut outcome = vec![0u32; cards.len()];
         for _ in 0..64 {
             for (v, &c) in outcome.iter_mut().zip(&cards) {
                 *v = self.rng.gen_range(0..c);
             }
-            if ctx.utility.value(&outcome) >= ctx.reservation {
-                break;
+            if ctx.utility.value(&outcome) >= floor {
+                return outcome;
             }
         }
-        outcome
+        match &self.mediation.default {
+            Some(default) => default.clone(),
+            None => outcome,
+        }
     }
 }
 
 impl Negotiator for RandomNegotiator {
     fn name(&self) -> String {
         "random".into()
+    }
+
+    fn observe(&mut self, _ctx: &PartyContext<'_>, event: &Event) {
+        self.mediation.observe(event);
     }
 
     fn act(&mut self, ctx: &PartyContext<'_>, _state: &State, standing: Option<&[u32]>) -> Action {
