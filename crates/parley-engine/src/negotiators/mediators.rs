@@ -148,16 +148,22 @@ struct Fit {
     shortfall: f64,
     /// The Nash product of the (estimated) gains over the reservation values.
     product: f64,
-    /// Whether it is below a confiding party's reservation value.
+    /// Whether it is below a confiding party's reservation value, and by how much in
+    /// all (so that a search can climb out of it).
     irrational: bool,
+    deficit: f64,
 }
 
 impl Fit {
-    /// Whether `self` is a better text to put than `other`: rational first, then taken
-    /// by everyone (and then the larger Nash product), else the smaller shortfall.
+    /// Whether `self` is a better text to put than `other`: rational first (else the
+    /// smaller deficit), then taken by everyone (and then the larger Nash product), else
+    /// the smaller shortfall.
     fn better(&self, other: &Fit) -> bool {
         if self.irrational != other.irrational {
             return !self.irrational;
+        }
+        if self.irrational && (self.deficit - other.deficit).abs() > 1e-12 {
+            return self.deficit < other.deficit;
         }
         if self.refusals == 0 || other.refusals == 0 {
             if self.refusals != other.refusals {
@@ -302,12 +308,14 @@ impl Knowledge {
             shortfall: 0.0,
             product: 1.0,
             irrational: false,
+            deficit: 0.0,
         };
         for (i, demand) in demands.iter().enumerate() {
             let u = self.utility(ctx, i, outcome);
             let r = Self::reservation(ctx, i);
             if Self::confided(ctx, i) && u < r {
                 fit.irrational = true;
+                fit.deficit += r - u;
             }
             if let Some(d) = demand {
                 if u < d - 1e-9 {
