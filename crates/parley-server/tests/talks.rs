@@ -600,3 +600,77 @@ async fn a_counter_offer_below_the_default_is_refused() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+/// A staged session that went direct replays from its log, consents and the default
+/// included, into the same state on another server opened on the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn staged_talks_replay_through_the_move_to_direct() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    let server = Arc::new(crate::common::start_on(&url, None).await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "staged", "rounds": 30,
+            "threshold": 0.0, "indirect_rounds": 4,
+            "roles": {"united-states": {"seat": "program"}, "iran": {"agent": "boulware"},
+                      "mediator": {"agent": "shuttle"}},
+            "confide": ["iran"]
+        }))
+        .await;
+    let id = created.id().to_string();
+    let us = created.seat("united-states").to_string();
+    let path = format!("/api/sessions/{id}");
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(&us),
+            Some(json!({"confide": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Play up to a few turns into the direct talks.
+    let player = Player::new(Arc::clone(&server), &id, &us, 0.55).await;
+    let mut direct_turns = 0;
+    for _ in 0..4000 {
+        let view = player.step().await;
+        if view["phase"] == "direct" && view["pending"]["kind"] == "act" {
+            direct_turns += 1;
+            if direct_turns == 3 {
+                break;
+            }
+        }
+        if view["status"] == "ended" {
+            break;
+        }
+    }
+    let owner = created.owner().to_string();
+    let before = server.call("GET", &path, Some(&owner), None).await.body;
+    let kinds = types(&before);
+    for kind in ["call-direct", "consent", "phase", "default"] {
+        assert!(
+            kinds.contains(&kind.to_string()),
+            "no {kind} event: {kinds:?}"
+        );
+    }
+    // Another server on the same database rebuilds the session from its log.
+    let again = crate::common::start_on(&url, None).await;
+    let n = before["events"].as_array().map_or(0, Vec::len);
+    let mut after = Value::Null;
+    for _ in 0..2000 {
+        after = again.call("GET", &path, Some(&owner), None).await.body;
+        if after["events"].as_array().map_or(0, Vec::len) >= n || after.get("error").is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(after.get("error").is_none(), "{after}");
+    assert_eq!(after["status"], before["status"]);
+    assert_eq!(after["phase"], "direct");
+    assert_eq!(
+        after["events"].as_array().map(|e| e[..n].to_vec()),
+        before["events"].as_array().cloned(),
+        "the replay regenerates the logged events"
+    );
+    drop(dir);
+}
