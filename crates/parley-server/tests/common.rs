@@ -41,6 +41,14 @@ pub struct Reply {
 }
 
 impl Server {
+    /// The owner's view of a created session.
+    pub async fn owner_view(&self, created: &Created) -> Value {
+        let path = format!("/api/sessions/{}", created.id());
+        self.call("GET", &path, Some(created.owner()), None)
+            .await
+            .body
+    }
+
     pub async fn call(
         &self,
         method: &str,

@@ -18,6 +18,32 @@ fn types(view: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Joins the United States and Iran seats of `created` (confiding or not) and gives
+/// each a player that holds out in the indirect phase (the US floor 0.55, Iran's 0.5).
+async fn two_holding_seats(
+    server: &Arc<Server>,
+    created: &crate::common::Created,
+    confide: bool,
+) -> (Player, Player) {
+    let id = created.id();
+    for party in ["united-states", "iran"] {
+        let r = server
+            .call(
+                "POST",
+                &format!("/api/sessions/{id}/join"),
+                Some(created.seat(party)),
+                Some(json!({"confide": confide})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let mut us = Player::new(Arc::clone(server), id, created.seat("united-states"), 0.55).await;
+    let mut iran = Player::new(Arc::clone(server), id, created.seat("iran"), 0.5).await;
+    us.hold_out_indirect = true;
+    iran.hold_out_indirect = true;
+    (us, iran)
+}
+
 async fn staged_between_two_remote_seats(server: Server) {
     let server = Arc::new(server);
     let created = server
@@ -35,28 +61,8 @@ async fn staged_between_two_remote_seats(server: Server) {
         }))
         .await;
     let id = created.id().to_string();
-    for party in ["united-states", "iran"] {
-        let r = server
-            .call(
-                "POST",
-                &format!("/api/sessions/{id}/join"),
-                Some(created.seat(party)),
-                Some(json!({"confide": true})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    }
-    let mut us = Player::new(
-        Arc::clone(&server),
-        &id,
-        created.seat("united-states"),
-        0.55,
-    )
-    .await;
-    let mut iran = Player::new(Arc::clone(&server), &id, created.seat("iran"), 0.5).await;
-    // Both hold out in the indirect phase, so that the talks move to direct.
-    us.hold_out_indirect = true;
-    iran.hold_out_indirect = true;
+    // Both confide and hold out in the indirect phase, so that the talks move to direct.
+    let (us, iran) = two_holding_seats(&server, &created, true).await;
     let (a, b) = tokio::join!(us.play(), iran.play());
 
     // Each side saw the phase change, and neither saw the other's proposals.
@@ -83,15 +89,7 @@ async fn staged_between_two_remote_seats(server: Server) {
         assert_eq!(view["status"], "ended");
         assert!(view["result"]["my_utility"].is_number());
     }
-    let owner = server
-        .call(
-            "GET",
-            &format!("/api/sessions/{id}"),
-            Some(created.owner()),
-            None,
-        )
-        .await
-        .body;
+    let owner = server.owner_view(&created).await;
     let kinds = types(&owner);
     assert!(kinds.contains(&"confide".to_string()));
     assert!(kinds.contains(&"proposal".to_string()));
@@ -430,39 +428,10 @@ async fn going_direct_needs_every_seats_consent() {
                       "mediator": {"agent": "shuttle"}}
         }))
         .await;
-    let id = created.id().to_string();
-    for party in ["united-states", "iran"] {
-        let r = server
-            .call(
-                "POST",
-                &format!("/api/sessions/{id}/join"),
-                Some(created.seat(party)),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    }
-    let mut us = Player::new(
-        Arc::clone(&server),
-        &id,
-        created.seat("united-states"),
-        0.55,
-    )
-    .await;
-    let mut iran = Player::new(Arc::clone(&server), &id, created.seat("iran"), 0.5).await;
-    us.hold_out_indirect = true;
-    iran.hold_out_indirect = true;
+    let (mut us, iran) = two_holding_seats(&server, &created, false).await;
     us.consent = false;
     let (a, b) = tokio::join!(us.play(), iran.play());
-    let owner = server
-        .call(
-            "GET",
-            &format!("/api/sessions/{id}"),
-            Some(created.owner()),
-            None,
-        )
-        .await
-        .body;
+    let owner = server.owner_view(&created).await;
     let calls = owner["events"]
         .as_array()
         .expect("events")
@@ -503,23 +472,24 @@ async fn going_direct_needs_every_seats_consent() {
     }
 }
 
-/// Once direct, a seat's counter-offer worth less to it than the default text is a 400
-/// that says so, and nothing reaches the engine or the log.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_counter_offer_below_the_default_is_refused() {
-    let server = Arc::new(start().await);
+/// Staged talks on the flagship: the United States a program seat, Iran a confiding
+/// boulware, a shuttle mediator calling for direct talks after the first round and at
+/// the end of a four-round indirect phase. The seat has joined, confiding too.
+async fn us_seat_against_a_confiding_boulware(
+    server: &crate::common::Server,
+    rounds: u32,
+) -> (crate::common::Created, String, String) {
     let created = server
         .create(json!({
-            "scenario": "oman-talks", "protocol": "staged", "rounds": 12,
+            "scenario": "oman-talks", "protocol": "staged", "rounds": rounds,
             "threshold": 0.0, "indirect_rounds": 4,
             "roles": {"united-states": {"seat": "program"}, "iran": {"agent": "boulware"},
                       "mediator": {"agent": "shuttle"}},
             "confide": ["iran"]
         }))
         .await;
-    let id = created.id().to_string();
     let us = created.seat("united-states").to_string();
-    let path = format!("/api/sessions/{id}");
+    let path = format!("/api/sessions/{}", created.id());
     let r = server
         .call(
             "POST",
@@ -529,6 +499,15 @@ async fn a_counter_offer_below_the_default_is_refused() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    (created, us, path)
+}
+
+/// Once direct, a seat's counter-offer worth less to it than the default text is a 400
+/// that says so, and nothing reaches the engine or the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_counter_offer_below_the_default_is_refused() {
+    let server = Arc::new(start().await);
+    let (_created, us, path) = us_seat_against_a_confiding_boulware(&server, 12).await;
     // Reject texts, consent at the first call, then stop at the first direct turn.
     let mut view = Value::Null;
     for _ in 0..2000 {
@@ -608,27 +587,8 @@ async fn staged_talks_replay_through_the_move_to_direct() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
     let server = Arc::new(crate::common::start_on(&url, None).await);
-    let created = server
-        .create(json!({
-            "scenario": "oman-talks", "protocol": "staged", "rounds": 30,
-            "threshold": 0.0, "indirect_rounds": 4,
-            "roles": {"united-states": {"seat": "program"}, "iran": {"agent": "boulware"},
-                      "mediator": {"agent": "shuttle"}},
-            "confide": ["iran"]
-        }))
-        .await;
+    let (created, us, path) = us_seat_against_a_confiding_boulware(&server, 30).await;
     let id = created.id().to_string();
-    let us = created.seat("united-states").to_string();
-    let path = format!("/api/sessions/{id}");
-    let r = server
-        .call(
-            "POST",
-            &format!("{path}/join"),
-            Some(&us),
-            Some(json!({"confide": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // Play up to a few turns into the direct talks.
     let player = Player::new(Arc::clone(&server), &id, &us, 0.55).await;
     let mut direct_turns = 0;

@@ -162,20 +162,26 @@ impl Fit {
         if self.irrational != other.irrational {
             return !self.irrational;
         }
-        if self.irrational && (self.deficit - other.deficit).abs() > 1e-12 {
-            return self.deficit < other.deficit;
+        if self.irrational {
+            if let Some(less) = larger(other.deficit, self.deficit) {
+                return less;
+            }
         }
         if self.refusals == 0 || other.refusals == 0 {
             if self.refusals != other.refusals {
                 return self.refusals == 0;
             }
-            return self.product > other.product + 1e-12;
+            return larger(self.product, other.product).unwrap_or(false);
         }
-        if (self.shortfall - other.shortfall).abs() > 1e-12 {
-            return self.shortfall < other.shortfall;
-        }
-        self.product > other.product + 1e-12
+        larger(other.shortfall, self.shortfall)
+            .or_else(|| larger(self.product, other.product))
+            .unwrap_or(false)
     }
+}
+
+/// Whether `a` is larger than `b` (`None`: equal up to rounding).
+fn larger(a: f64, b: f64) -> Option<bool> {
+    ((a - b).abs() > 1e-12).then_some(a > b)
 }
 
 /// The order of texts for one room of the relay: how surely the other parties take it;
@@ -194,13 +200,9 @@ impl RoomKey {
         if self.support != other.support {
             return self.support > other.support;
         }
-        if (self.shortfall - other.shortfall).abs() > 1e-12 {
-            return self.shortfall < other.shortfall;
-        }
-        if (self.own - other.own).abs() > 1e-12 {
-            return self.own > other.own;
-        }
-        self.product > other.product
+        larger(other.shortfall, self.shortfall)
+            .or_else(|| larger(self.own, other.own))
+            .unwrap_or(self.product > other.product)
     }
 }
 
