@@ -165,16 +165,15 @@ fn setup_time(scenario: &Scenario, config: &SessionConfig, rep: u64) -> Result<D
     let contexts: Vec<PartyContext<'_>> = (0..scenario.n_parties())
         .map(|index| {
             let party = &scenario.parties()[index];
-            PartyContext {
+            PartyContext::new(
                 index,
-                n_parties: scenario.n_parties(),
-                space: scenario.space(),
-                utility: &scenario.utilities()[index],
-                reservation: party.reservation,
-                discount: party.discount,
-                rounds: config.rounds,
-                bids: None,
-            }
+                scenario.n_parties(),
+                scenario.space(),
+                &scenario.utilities()[index],
+                party.reservation,
+                party.discount,
+                config.rounds,
+            )
         })
         .collect();
     let started = Instant::now();

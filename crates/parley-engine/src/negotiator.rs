@@ -5,24 +5,115 @@ use parley_core::{CompiledUtility, OutcomeSpace};
 use crate::events::{Event, Phase};
 
 /// A party's own view: its own preferences and the public facts of the session.
-/// It holds nothing private of any other party.
+/// It holds nothing private of any other party, and its fields are private: a
+/// strategy reads them through the methods below and cannot build a context that
+/// reaches the engine's shared bid spaces (only the engine can).
+///
+/// ```compile_fail,E0616
+/// // A strategy cannot reach the shared cache, or any other party's data, through
+/// // the context: the fields are private.
+/// fn peek(ctx: &parley_engine::PartyContext<'_>) {
+///     let _ = ctx.bids;
+/// }
+/// ```
+///
+/// ```compile_fail,E0624
+/// // Nor can it look up another party's bid space in a cache: `BidCache::get` is
+/// // the engine's alone.
+/// fn peek(cache: &parley_engine::negotiators::BidCache, ctx: &parley_engine::PartyContext<'_>) {
+///     let _ = cache.get(ctx);
+/// }
+/// ```
 pub struct PartyContext<'a> {
+    index: usize,
+    n_parties: usize,
+    space: &'a OutcomeSpace,
+    utility: &'a CompiledUtility,
+    reservation: f64,
+    discount: f64,
+    rounds: u32,
+    /// Bid spaces shared between sessions of this scenario; only the engine sets it,
+    /// and only this party's slot is ever read through the context.
+    bids: Option<&'a crate::negotiators::BidCache>,
+}
+
+impl<'a> PartyContext<'a> {
+    /// A context for party `index` of `n_parties`, with its own preferences. Built
+    /// this way (outside the engine) it shares no bid space with anything.
+    pub fn new(
+        index: usize,
+        n_parties: usize,
+        space: &'a OutcomeSpace,
+        utility: &'a CompiledUtility,
+        reservation: f64,
+        discount: f64,
+        rounds: u32,
+    ) -> PartyContext<'a> {
+        PartyContext {
+            index,
+            n_parties,
+            space,
+            utility,
+            reservation,
+            discount,
+            rounds,
+            bids: None,
+        }
+    }
+
+    /// The engine's context: the same, reading this party's slot of a shared cache.
+    pub(crate) fn with_cache(
+        mut self,
+        bids: Option<&'a crate::negotiators::BidCache>,
+    ) -> PartyContext<'a> {
+        self.bids = bids;
+        self
+    }
+
     /// This party's index.
-    pub index: usize,
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// Number of parties.
-    pub n_parties: usize,
+    pub fn n_parties(&self) -> usize {
+        self.n_parties
+    }
+
     /// The outcome space.
-    pub space: &'a OutcomeSpace,
+    pub fn space(&self) -> &'a OutcomeSpace {
+        self.space
+    }
+
     /// This party's utility function.
-    pub utility: &'a CompiledUtility,
+    pub fn utility(&self) -> &'a CompiledUtility {
+        self.utility
+    }
+
     /// This party's reservation value.
-    pub reservation: f64,
+    pub fn reservation(&self) -> f64 {
+        self.reservation
+    }
+
     /// This party's discount factor.
-    pub discount: f64,
+    pub fn discount(&self) -> f64 {
+        self.discount
+    }
+
     /// Round deadline of the session.
-    pub rounds: u32,
-    /// Bid spaces shared between sessions of this scenario, if the caller keeps them.
-    pub bids: Option<&'a crate::negotiators::BidCache>,
+    pub fn rounds(&self) -> u32 {
+        self.rounds
+    }
+
+    /// This party's own outcomes sorted by its own utility: from the engine's shared
+    /// cache when the session has one (built once per party and scenario), else
+    /// built now. There is no way to ask for another party's.
+    pub fn bid_space(&self) -> std::sync::Arc<crate::negotiators::BidSpace> {
+        match self.bids {
+            Some(cache) => cache.get(self),
+            None => std::sync::Arc::new(crate::negotiators::BidSpace::new(self)),
+        }
+    }
 }
 
 /// The public state of a session when a negotiator is asked to act.

@@ -258,16 +258,16 @@ enum Stage {
 impl<'a> Session<'a> {
     fn party_ctx(&self, index: usize) -> PartyContext<'a> {
         let party = &self.scenario.parties()[index];
-        PartyContext {
+        PartyContext::new(
             index,
-            n_parties: self.scenario.n_parties(),
-            space: self.scenario.space(),
-            utility: &self.scenario.utilities()[index],
-            reservation: party.reservation,
-            discount: party.discount,
-            rounds: self.config.rounds,
-            bids: self.config.bids.as_deref(),
-        }
+            self.scenario.n_parties(),
+            self.scenario.space(),
+            &self.scenario.utilities()[index],
+            party.reservation,
+            party.discount,
+            self.config.rounds,
+        )
+        .with_cache(self.config.bids.as_deref())
     }
 
     fn mediator_ctx(&self) -> MediatorContext<'a> {

@@ -745,16 +745,15 @@ fn every_event_reads_back_from_its_json() {
 fn the_frequency_model_learns_from_texts_and_takes_back_those_that_failed() {
     use parley_engine::negotiators::FrequencyModel;
     let scenario = bundled("job-offer.toml");
-    let ctx = PartyContext {
-        index: 0,
-        n_parties: 2,
-        space: scenario.space(),
-        utility: &scenario.utilities()[0],
-        reservation: 0.0,
-        discount: 1.0,
-        rounds: 10,
-        bids: None,
-    };
+    let ctx = PartyContext::new(
+        0,
+        2,
+        scenario.space(),
+        &scenario.utilities()[0],
+        0.0,
+        1.0,
+        10,
+    );
     let n_issues = scenario.space().n_issues();
     let (t, u) = (vec![1; n_issues], vec![2; n_issues]);
     let mut model = FrequencyModel::new(0.5, parley_engine::negotiators::Acceptance::Next);

@@ -1,4 +1,5 @@
 //! Integration tests of parley-engine.
 
+mod isolation;
 mod mediation;
 mod protocols;

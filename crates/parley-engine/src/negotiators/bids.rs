@@ -32,9 +32,11 @@ impl BidCache {
         }
     }
 
-    /// The bid space of the party of `ctx`.
-    pub fn get(&self, ctx: &PartyContext<'_>) -> Arc<BidSpace> {
-        match self.parties.get(ctx.index) {
+    /// The bid space of the party of `ctx`. Only the engine calls this, with the
+    /// context it built for that party, so no strategy can read or fill another
+    /// party's slot.
+    pub(crate) fn get(&self, ctx: &PartyContext<'_>) -> Arc<BidSpace> {
+        match self.parties.get(ctx.index()) {
             Some(slot) => slot.get_or_init(|| Arc::new(BidSpace::new(ctx))).clone(),
             None => Arc::new(BidSpace::new(ctx)),
         }
@@ -54,9 +56,9 @@ impl BidSpace {
     /// The sample is seeded by the party's index, so that a bid space depends on the
     /// party's preferences only and can be shared between sessions.
     pub fn new(ctx: &PartyContext<'_>) -> BidSpace {
-        let cards = ctx.space.cardinalities();
+        let cards = ctx.space().cardinalities();
         let n_issues = cards.len();
-        let count = ctx.space.outcome_count().as_u64().unwrap_or(u64::MAX);
+        let count = ctx.space().outcome_count().as_u64().unwrap_or(u64::MAX);
         let mut outcome = vec![0u32; n_issues];
         if count <= MAX_BIDS {
             // Sort (utility, index) pairs, then decode the indices in order: no
@@ -64,7 +66,7 @@ impl BidSpace {
             let mut order: Vec<(f64, u32)> = (0..count)
                 .map(|index| {
                     parley_core::analysis::decode(index, &cards, &mut outcome);
-                    (ctx.utility.value(&outcome), index as u32)
+                    (ctx.utility().value(&outcome), index as u32)
                 })
                 .collect();
             order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -82,7 +84,7 @@ impl BidSpace {
         }
         // A sample of random outcomes, plus the party's best outcome found by
         // coordinate ascent from a random start.
-        let mut rng = SmallRng::seed_from_u64(0x5EED_B1D5 ^ ctx.index as u64);
+        let mut rng = SmallRng::seed_from_u64(0x5EED_B1D5 ^ ctx.index() as u64);
         let mut outcomes: Vec<u32> = Vec::with_capacity((MAX_BIDS / 4 + 1) as usize * n_issues);
         for _ in 0..MAX_BIDS / 4 {
             for (v, &c) in outcome.iter_mut().zip(&cards) {
@@ -93,14 +95,14 @@ impl BidSpace {
         for (v, &c) in outcome.iter_mut().zip(&cards) {
             *v = rng.gen_range(0..c);
         }
-        let mut best = ctx.utility.value(&outcome);
+        let mut best = ctx.utility().value(&outcome);
         loop {
             let mut improved = false;
             for issue in 0..n_issues {
                 let keep = outcome[issue];
                 for value in 0..cards[issue] {
                     outcome[issue] = value;
-                    let u = ctx.utility.value(&outcome);
+                    let u = ctx.utility().value(&outcome);
                     if u > best + 1e-12 {
                         best = u;
                         improved = true;
@@ -118,7 +120,7 @@ impl BidSpace {
         let mut order: Vec<(f64, u32)> = (0..n)
             .map(|k| {
                 (
-                    ctx.utility
+                    ctx.utility()
                         .value(&outcomes[k * n_issues..(k + 1) * n_issues]),
                     k as u32,
                 )

@@ -9,7 +9,7 @@ mod strategies;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-pub use bids::BidCache;
+pub use bids::{BidCache, BidSpace};
 pub use mediators::{HillClimber, ShuttleMediator};
 pub use model::OpponentModel;
 pub use strategies::{Acceptance, FrequencyModel, RandomNegotiator, TimeBased, TitForTat};

@@ -73,10 +73,7 @@ fn floor(bids: &BidSpace, reservation: f64) -> f64 {
 /// The party's bid space: from the session's shared cache if it has one, else built;
 /// either way on first use.
 fn bid_space<'b>(slot: &'b mut Option<Arc<BidSpace>>, ctx: &PartyContext<'_>) -> &'b BidSpace {
-    slot.get_or_insert_with(|| match ctx.bids {
-        Some(cache) => cache.get(ctx),
-        None => Arc::new(BidSpace::new(ctx)),
-    })
+    slot.get_or_insert_with(|| ctx.bid_space())
 }
 
 /// Faratin's time-dependent target: `max − (max − min)·t^(1/e)`; `e = 0` never concedes.
@@ -126,7 +123,7 @@ trait Bidding {
         // (from `LATE`), when the target alone decides, so that a default the others
         // never take cannot stall the talks.
         let mut accept_at = bid_utility;
-        if let Some(worth) = self.default_text().map(|d| ctx.utility.value(d)) {
+        if let Some(worth) = self.default_text().map(|d| ctx.utility().value(d)) {
             if bid_utility <= worth || self.target(ctx, state.time) <= worth {
                 if let Some(default) = self.default_text() {
                     bid = default.to_vec();
@@ -138,10 +135,10 @@ trait Bidding {
             }
         }
         if let Some(offer) = standing {
-            let offered = ctx.utility.value(offer);
+            let offered = ctx.utility().value(offer);
             if self
                 .acceptance()
-                .accepts(offered, accept_at, ctx.reservation, state.time)
+                .accepts(offered, accept_at, ctx.reservation(), state.time)
             {
                 return Action::Accept;
             }
@@ -160,14 +157,14 @@ trait Bidding {
         text: &[u32],
         current: Option<&[u32]>,
     ) -> bool {
-        let u = ctx.utility.value(text);
-        if u < ctx.reservation {
+        let u = ctx.utility().value(text);
+        if u < ctx.reservation() {
             return false;
         }
         match (state.phase, current) {
-            (Phase::PostSettlement, Some(deal)) => ctx.utility.eval(text) >= ctx.utility.eval(deal),
+            (Phase::PostSettlement, Some(deal)) => ctx.utility().eval(text) >= ctx.utility().eval(deal),
             (_, Some(reference)) => {
-                (!self.hard() && u >= ctx.utility.value(reference))
+                (!self.hard() && u >= ctx.utility().value(reference))
                     || u >= self.target(ctx, state.time)
             }
             (_, None) => u >= self.target(ctx, state.time),
@@ -258,7 +255,7 @@ impl Bidding for TimeBased {
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
         time_target(
             bid_space(&mut self.bids, ctx),
-            ctx.reservation,
+            ctx.reservation(),
             self.exponent,
             t,
         )
@@ -311,16 +308,16 @@ impl RandomNegotiator {
     /// of staged talks, at least the default, which it offers when no random draw is).
     fn random_bid(&mut self, ctx: &PartyContext<'_>) -> Vec<u32> {
         let floor = match &self.mediation.default {
-            Some(default) => ctx.reservation.max(ctx.utility.value(default)),
-            None => ctx.reservation,
+            Some(default) => ctx.reservation().max(ctx.utility().value(default)),
+            None => ctx.reservation(),
         };
-        let cards = ctx.space.cardinalities();
+        let cards = ctx.space().cardinalities();
         let mut outcome = vec![0u32; cards.len()];
         for _ in 0..64 {
             for (v, &c) in outcome.iter_mut().zip(&cards) {
                 *v = self.rng.gen_range(0..c);
             }
-            if ctx.utility.value(&outcome) >= floor {
+            if ctx.utility().value(&outcome) >= floor {
                 return outcome;
             }
         }
@@ -342,7 +339,7 @@ impl Negotiator for RandomNegotiator {
 
     fn act(&mut self, ctx: &PartyContext<'_>, _state: &State, standing: Option<&[u32]>) -> Action {
         if let Some(offer) = standing {
-            if ctx.utility.value(offer) >= ctx.reservation && self.rng.gen_bool(0.5) {
+            if ctx.utility().value(offer) >= ctx.reservation() && self.rng.gen_bool(0.5) {
                 return Action::Accept;
             }
         }
@@ -360,7 +357,7 @@ impl Negotiator for RandomNegotiator {
         text: &[u32],
         _current: Option<&[u32]>,
     ) -> bool {
-        ctx.utility.value(text) >= ctx.reservation && self.rng.gen_bool(0.5)
+        ctx.utility().value(text) >= ctx.reservation() && self.rng.gen_bool(0.5)
     }
 }
 
@@ -404,7 +401,7 @@ impl TitForTat {
     }
 
     fn heard(&mut self, ctx: &PartyContext<'_>, outcome: &[u32], from_mediator: bool) {
-        let u = ctx.utility.value(outcome);
+        let u = ctx.utility().value(outcome);
         if from_mediator {
             let opening = if self.confided {
                 bid_space(&mut self.bids, ctx).worst().min(u)
@@ -460,7 +457,7 @@ impl Bidding for TitForTat {
         let texts = if lapsed { 0.0 } else { self.texts.moved() };
         let conceded = texts + self.offers.moved();
         let bids = bid_space(&mut self.bids, ctx);
-        (bids.best() - conceded).max(floor(bids, ctx.reservation))
+        (bids.best() - conceded).max(floor(bids, ctx.reservation()))
     }
 
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64) {
@@ -477,7 +474,7 @@ impl Negotiator for TitForTat {
     fn observe(&mut self, ctx: &PartyContext<'_>, event: &Event) {
         self.mediation.observe(event);
         match &event.kind {
-            EventKind::Offer { from, outcome } if *from != ctx.index => {
+            EventKind::Offer { from, outcome } if *from != ctx.index() => {
                 self.heard(ctx, outcome, false)
             }
             // In mediated talks, the texts put to me stand for the others' positions;
@@ -487,7 +484,7 @@ impl Negotiator for TitForTat {
             {
                 self.heard(ctx, outcome, true)
             }
-            EventKind::Confide { by } if *by == ctx.index => self.confided = true,
+            EventKind::Confide { by } if *by == ctx.index() => self.confided = true,
             EventKind::Start { .. } => self.phase = Phase::Indirect,
             EventKind::Phase { to, .. } => self.phase = *to,
             _ => {}
@@ -599,7 +596,7 @@ impl Bidding for FrequencyModel {
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
         time_target(
             bid_space(&mut self.bids, ctx),
-            ctx.reservation,
+            ctx.reservation(),
             self.exponent,
             t,
         )
@@ -615,8 +612,8 @@ impl Bidding for FrequencyModel {
         let mut best = (count - 1, f64::NEG_INFINITY);
         for k in first..count {
             let outcome = bids.outcome(k);
-            let score: f64 = (0..ctx.n_parties)
-                .filter(|&p| p != ctx.index)
+            let score: f64 = (0..ctx.n_parties())
+                .filter(|&p| p != ctx.index())
                 .map(|p| self.predicted(p, outcome))
                 .sum();
             if score > best.1 {
@@ -637,12 +634,12 @@ impl Negotiator for FrequencyModel {
     }
 
     fn init(&mut self, ctx: &PartyContext<'_>) {
-        let cards = ctx.space.cardinalities();
-        self.counts = (0..ctx.n_parties)
+        let cards = ctx.space().cardinalities();
+        self.counts = (0..ctx.n_parties())
             .map(|_| cards.iter().map(|&c| vec![0; c as usize]).collect())
             .collect();
-        self.changes = vec![vec![0; cards.len()]; ctx.n_parties];
-        self.last = vec![None; ctx.n_parties];
+        self.changes = vec![vec![0; cards.len()]; ctx.n_parties()];
+        self.last = vec![None; ctx.n_parties()];
         bid_space(&mut self.bids, ctx);
     }
 
@@ -660,13 +657,13 @@ impl Negotiator for FrequencyModel {
         );
         if went_on {
             if let Some(failed) = self.accepted.take() {
-                for other in (0..ctx.n_parties).filter(|&p| p != ctx.index) {
+                for other in (0..ctx.n_parties()).filter(|&p| p != ctx.index()) {
                     self.unlearn(other, &failed);
                 }
             }
         }
         match &event.kind {
-            EventKind::Offer { from, outcome } if *from != ctx.index => self.learn(*from, outcome),
+            EventKind::Offer { from, outcome } if *from != ctx.index() => self.learn(*from, outcome),
             // A mediator's text stands for the others' positions: it is learnt as an
             // offer of each of them (texts after a deal say nothing new).
             EventKind::Carry { outcome, .. }
@@ -674,12 +671,12 @@ impl Negotiator for FrequencyModel {
             | EventKind::Default { outcome }
                 if !self.settled =>
             {
-                for other in (0..ctx.n_parties).filter(|&p| p != ctx.index) {
+                for other in (0..ctx.n_parties()).filter(|&p| p != ctx.index()) {
                     self.learn(other, outcome);
                 }
                 self.heard_text = Some(outcome.clone());
             }
-            EventKind::Vote { by, accept: true } if *by == ctx.index && !self.settled => {
+            EventKind::Vote { by, accept: true } if *by == ctx.index() && !self.settled => {
                 self.accepted = self.heard_text.take();
             }
             EventKind::Phase { to, .. } => self.settled = *to == Phase::PostSettlement,
