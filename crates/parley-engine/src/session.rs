@@ -239,6 +239,9 @@ struct Session<'a> {
     completed: Vec<Vec<u32>>,
     /// The last text the mediator put to every party.
     last_common: Option<Vec<u32>>,
+    /// How many events each party, then the mediator, has been told of: a role's
+    /// events are numbered in its own view, so gaps cannot reveal what it was not told.
+    seen: Vec<u64>,
 }
 
 enum Outcome {
@@ -320,26 +323,33 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Records an event and tells every role that may see it.
+    /// Records an event and tells every role that may see it, numbered in that
+    /// role's own view (the trace keeps the global number).
     fn emit(&mut self, time: f64, kind: EventKind) {
-        let event = Event {
-            seq: self.trace.events.len() as u64,
+        let mut event = Event {
+            seq: 0,
             round: self.round,
             time,
             kind,
         };
         for index in 0..self.negotiators.len() {
             if visible_to(&event, Viewer::Party(index)) {
+                event.seq = self.seen[index];
+                self.seen[index] += 1;
                 let ctx = self.party_ctx(index);
                 self.negotiators[index].observe(&ctx, &event);
             }
         }
         if self.mediator.is_some() && visible_to(&event, Viewer::Mediator) {
+            let m = self.negotiators.len();
+            event.seq = self.seen[m];
+            self.seen[m] += 1;
             let ctx = self.mediator_ctx();
             if let Some(mediator) = self.mediator.as_mut() {
                 mediator.observe(&ctx, &event);
             }
         }
+        event.seq = self.trace.events.len() as u64;
         if let Some(observer) = &self.config.observer {
             observer(&event);
         }
@@ -902,6 +912,7 @@ pub fn run_session<'a>(
         round: 0,
         phase: first_phase,
         phases: vec![first_phase],
+        seen: vec![0; n + 1],
         answers: BTreeMap::new(),
         completed: Vec::new(),
         last_common: None,

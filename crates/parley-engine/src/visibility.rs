@@ -15,6 +15,8 @@ pub enum Viewer {
     Party(usize),
     /// The mediator.
     Mediator,
+    /// An observer of the public record only (a host that does not run the mediator).
+    Public,
     /// The session's owner or an auditor: everything.
     Owner,
 }
@@ -23,6 +25,7 @@ pub enum Viewer {
 pub fn visible_to(event: &Event, viewer: Viewer) -> bool {
     let party = match viewer {
         Viewer::Owner => return true,
+        Viewer::Public => usize::MAX,
         Viewer::Mediator => {
             // The mediator sees everything said to it or in public; direct-phase offers
             // are public, so it sees those too.
@@ -52,14 +55,19 @@ pub fn visible_to(event: &Event, viewer: Viewer) -> bool {
     }
 }
 
-/// The trace as `viewer` may see it.
+/// The trace as `viewer` may see it, numbered in the view: `seq` counts the events
+/// the viewer sees, so no gap tells it that something happened out of its sight.
 pub fn view(trace: &Trace, viewer: Viewer) -> Trace {
     Trace {
         events: trace
             .events
             .iter()
             .filter(|e| visible_to(e, viewer))
-            .cloned()
+            .enumerate()
+            .map(|(k, e)| Event {
+                seq: k as u64,
+                ..e.clone()
+            })
             .collect(),
     }
 }

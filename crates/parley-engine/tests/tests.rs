@@ -3,3 +3,4 @@
 mod isolation;
 mod mediation;
 mod protocols;
+mod side_channels;
