@@ -14,6 +14,9 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// A label (issue, value, party or scenario name) cannot be used.
+    #[error(transparent)]
+    InvalidLabel(#[from] crate::label::LabelError),
     /// A utility function does not fit the outcome space.
     #[error("{0}")]
     InvalidUtility(String),

@@ -26,12 +26,14 @@
 pub mod analysis;
 mod error;
 pub mod exact;
+pub mod label;
 mod scenario;
 mod space;
 mod ufun;
 
 pub use error::{Error, Result};
 pub use exact::{Residue, Utility};
+pub use label::{LabelError, MAX_LABEL_CHARS};
 pub use scenario::{Party, Scenario};
 pub use space::{
     Issue, IssueKind, OutcomeCount, OutcomeSpace, DEFAULT_REAL_STEPS, MAX_ISSUE_VALUES,

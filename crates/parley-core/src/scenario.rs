@@ -1,5 +1,8 @@
 //! Parties and scenarios.
 
+use std::collections::BTreeMap;
+
+use crate::label;
 use crate::space::OutcomeSpace;
 use crate::ufun::{CompiledUtility, UtilityFunction};
 use crate::{Error, Result};
@@ -7,7 +10,8 @@ use crate::{Error, Result};
 /// A side of the negotiation, with its private preferences.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Party {
-    /// The party's name (unique in a scenario).
+    /// The party's name: a label, unique in a scenario ([`Scenario::new`] stores it in
+    /// canonical spelling).
     pub name: String,
     /// The private utility function.
     pub utility: UtilityFunction,
@@ -30,31 +34,39 @@ pub struct Scenario {
 impl Scenario {
     /// A validated scenario: at least one party, unique names, utility functions that
     /// fit the space, finite reservation values and discounts in (0, 1].
+    ///
+    /// The scenario's and the parties' names are labels: they are stored in canonical
+    /// spelling (NFC, outer whitespace removed) and refused when they hold control or
+    /// invisible characters (see [`label`]); two parties whose names are the same
+    /// label once normalised are refused.
     pub fn new(
         name: impl Into<String>,
         description: Option<String>,
         space: OutcomeSpace,
-        parties: Vec<Party>,
+        mut parties: Vec<Party>,
     ) -> Result<Scenario> {
+        let name = label::normalize("scenario name", &name.into())?;
         if parties.is_empty() {
             return Err(Error::NoParties);
         }
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        let mut raw_names = Vec::with_capacity(parties.len());
+        for (party_idx, party) in parties.iter_mut().enumerate() {
+            let normalized =
+                label::normalize(&format!("name of party {}", party_idx + 1), &party.name)?;
+            raw_names.push(std::mem::replace(&mut party.name, normalized));
+        }
         let mut compiled = Vec::with_capacity(parties.len());
-        for party in &parties {
+        for (party, raw_name) in parties.iter().zip(&raw_names) {
             let invalid = |e: Error| Error::InvalidParty {
                 party: party.name.clone(),
                 source: Box::new(e),
             };
-            if party.name.trim().is_empty() {
-                return Err(invalid(Error::InvalidUtility(
-                    "the party has no name".into(),
-                )));
-            }
-            if !seen.insert(party.name.as_str()) {
-                return Err(invalid(Error::InvalidUtility(
-                    "two parties have this name".into(),
-                )));
+            if let Some(first) = seen.insert(party.name.clone(), raw_name) {
+                return Err(invalid(Error::InvalidUtility(format!(
+                    "two parties have this name{}",
+                    label::twins(first, raw_name)
+                ))));
             }
             if !party.reservation.is_finite() {
                 return Err(invalid(Error::InvalidUtility(
@@ -70,7 +82,7 @@ impl Scenario {
             compiled.push(CompiledUtility::new(&party.utility, &space).map_err(invalid)?);
         }
         Ok(Scenario {
-            name: name.into(),
+            name,
             description,
             space,
             parties,
@@ -96,6 +108,12 @@ impl Scenario {
     /// The parties, in order.
     pub fn parties(&self) -> &[Party] {
         &self.parties
+    }
+
+    /// The position of the party with this name, compared in canonical spelling
+    /// ([`label::canonical`]).
+    pub fn party_index(&self, name: &str) -> Option<usize> {
+        label::position(self.parties.iter().map(|p| p.name.as_str()), name)
     }
 
     /// The number of parties.

@@ -3,6 +3,7 @@
 //! An outcome is stored compactly as one value index per issue (`u32`), never as
 //! strings; labels are produced only for display.
 
+use crate::label::{self, LabelError};
 use crate::{Error, Result};
 
 /// The default number of points a real interval is analysed on.
@@ -45,17 +46,17 @@ pub struct Issue {
 }
 
 impl Issue {
-    /// A validated issue.
+    /// A validated issue. The name and the discrete value names are labels: they are
+    /// stored in canonical spelling (NFC, outer whitespace removed) and refused when they
+    /// hold control or invisible characters (see [`label`]); two values that are
+    /// the same label once normalised are refused as listed twice.
     pub fn new(name: impl Into<String>, kind: IssueKind) -> Result<Issue> {
-        let name = name.into();
+        let name = label::normalize("issue name", &name.into())?;
         let invalid = |what: String| Error::InvalidIssue {
             issue: name.clone(),
             what,
         };
-        if name.trim().is_empty() {
-            return Err(invalid("the name is empty".into()));
-        }
-        match &kind {
+        let kind = match kind {
             IssueKind::Discrete { values } => {
                 if values.is_empty() {
                     return Err(invalid("it has no values".into()));
@@ -66,13 +67,33 @@ impl Issue {
                         values.len()
                     )));
                 }
-                let mut seen = std::collections::BTreeSet::new();
-                for value in values {
-                    if !seen.insert(value.as_str()) {
-                        return Err(invalid(format!("value {value:?} is listed twice")));
+                let normalized = values
+                    .iter()
+                    .enumerate()
+                    .map(|(value_idx, raw)| {
+                        label::check(raw).map_err(|problem| {
+                            let what = format!("issue {name:?}: value {}", value_idx + 1);
+                            Error::InvalidLabel(LabelError::new(what, raw, problem))
+                        })
+                    })
+                    .collect::<Result<Vec<String>>>()?;
+                let mut seen = std::collections::HashMap::with_capacity(normalized.len());
+                for (value_idx, value) in normalized.iter().enumerate() {
+                    if let Some(first_idx) = seen.insert(value.as_str(), value_idx) {
+                        return Err(invalid(format!(
+                            "value {value:?} is listed twice (values {} and {}){}",
+                            first_idx + 1,
+                            value_idx + 1,
+                            label::twins(&values[first_idx], &values[value_idx]),
+                        )));
                     }
                 }
+                IssueKind::Discrete { values: normalized }
             }
+            kind => kind,
+        };
+        match &kind {
+            IssueKind::Discrete { .. } => {}
             IssueKind::Integer { min, max } => {
                 if min > max {
                     return Err(invalid(format!("min {min} is greater than max {max}")));
@@ -148,11 +169,15 @@ impl Issue {
         }
     }
 
-    /// The index of the value with this label, if it is one of the issue's values.
+    /// The index of the value with this label, if it is one of the issue's values: the
+    /// lookup for a value a client names. The label is compared in canonical spelling
+    /// ([`label::canonical`]), so `"cafe\u{301}"` finds the value `"café"`; numbers may
+    /// have whitespace around them.
     pub fn value_index(&self, label: &str) -> Option<u32> {
         match &self.kind {
             IssueKind::Discrete { values } => {
-                values.iter().position(|v| v == label).map(|i| i as u32)
+                let label = label::canonical(label);
+                values.iter().position(|v| *v == *label).map(|i| i as u32)
             }
             IssueKind::Integer { min, max } => {
                 let v: i64 = label.trim().parse().ok()?;
@@ -244,8 +269,10 @@ impl OutcomeSpace {
         self.issues.len()
     }
 
-    /// The position of the issue with this name.
+    /// The position of the issue with this name, compared in canonical spelling
+    /// ([`label::canonical`]).
     pub fn issue_index(&self, name: &str) -> Option<usize> {
+        let name = label::canonical(name);
         self.issues.iter().position(|i| i.name() == name)
     }
 
@@ -289,7 +316,51 @@ impl OutcomeSpace {
         Ok(())
     }
 
-    /// The outcome with these value labels, one per issue in order.
+    /// The outcome named by issue and value labels, such as a client's
+    /// `{"price": "10", "colour": "red"}`: every issue exactly once, in any order. Issue
+    /// names and value labels are compared in canonical spelling ([`label::canonical`]).
+    pub fn outcome_from_issue_labels<K, V>(
+        &self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Vec<u32>>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut outcome: Vec<Option<u32>> = vec![None; self.issues.len()];
+        for (name, value) in pairs {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            let issue_idx = self.issue_index(name).ok_or_else(|| {
+                Error::InvalidOutcome(format!("there is no issue {}", label::escaped(name)))
+            })?;
+            let issue = &self.issues[issue_idx];
+            let value_idx = issue.value_index(value).ok_or_else(|| {
+                Error::InvalidOutcome(format!(
+                    "{} is not a value of issue {:?}",
+                    label::escaped(value),
+                    issue.name()
+                ))
+            })?;
+            if outcome[issue_idx].replace(value_idx).is_some() {
+                return Err(Error::InvalidOutcome(format!(
+                    "issue {:?} is given twice",
+                    issue.name()
+                )));
+            }
+        }
+        self.issues
+            .iter()
+            .zip(outcome)
+            .map(|(issue, value_idx)| {
+                value_idx.ok_or_else(|| {
+                    Error::InvalidOutcome(format!("issue {:?} has no value", issue.name()))
+                })
+            })
+            .collect()
+    }
+
+    /// The outcome with these value labels, one per issue in order (compared in
+    /// canonical spelling, as by [`Issue::value_index`]).
     pub fn outcome_from_labels<S: AsRef<str>>(&self, labels: &[S]) -> Result<Vec<u32>> {
         if labels.len() != self.issues.len() {
             return Err(Error::InvalidOutcome(format!(

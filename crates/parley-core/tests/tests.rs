@@ -1,3 +1,4 @@
 //! Integration tests of parley-core.
 
 mod analysis_props;
+mod labels;

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use parley_core::{
-    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party,
-    Rectangle, Scenario, UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
+    label, Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace,
+    Party, Rectangle, Scenario, UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
 };
 use roxmltree::{Document, Node};
 
@@ -95,16 +95,17 @@ fn read_domain(text: &str, path: &str, notes: &mut Vec<String>) -> Result<Vec<Do
     let doc = parse_xml(text, path)?;
     let mut issues = Vec::new();
     for node in doc.descendants().filter(|n| n.has_tag_name("issue")) {
-        let name = node
-            .attribute("name")
-            .ok_or_else(|| {
-                invalid(
-                    path,
-                    place(&doc, node, "<issue>"),
-                    "expected a `name` attribute",
-                )
-            })?
-            .to_string();
+        let name = node.attribute("name").ok_or_else(|| {
+            invalid(
+                path,
+                place(&doc, node, "<issue>"),
+                "expected a `name` attribute",
+            )
+        })?;
+        // Labels are checked here too (the core checks them again) so that an error
+        // names the line.
+        let name = label::normalize("issue name", name)
+            .map_err(|e| invalid(path, place(&doc, node, "<issue>"), e.to_string()))?;
         let index = integer(path, &doc, node, &["index"])?;
         let here = place(&doc, node, &format!("issue {name:?}"));
         let kind = match issue_type(node).as_str() {
@@ -118,6 +119,8 @@ fn read_domain(text: &str, path: &str, notes: &mut Vec<String>) -> Result<Vec<Do
                             "expected a `value` attribute",
                         )
                     })?;
+                    label::normalize(&format!("issue {name:?}: value"), value)
+                        .map_err(|e| invalid(path, place(&doc, item, "<item>"), e.to_string()))?;
                     if values.iter().any(|v| v == value) {
                         notes.push(format!(
                             "{path}: issue {name:?}: value {value:?} is listed twice; kept once"
@@ -195,7 +198,7 @@ fn match_issue(domain: &[DomainIssue], index: Option<i64>, name: Option<&str>) -
             return Some(pos);
         }
     }
-    name.and_then(|n| domain.iter().position(|d| d.issue.name() == n))
+    name.and_then(|n| label::position(domain.iter().map(|d| d.issue.name()), n))
 }
 
 fn read_profile(
@@ -276,7 +279,7 @@ fn read_linear(
         };
         let issue = &space.issues()[issue_idx];
         if let Some(name) = name {
-            if name != issue.name() {
+            if !label::same_label(name, issue.name()) {
                 notes.push(format!(
                     "{party}: issue {} is named {name:?} here but {:?} in the domain (matched by index, as Genius does)",
                     index.unwrap_or(0),
@@ -580,6 +583,8 @@ pub fn read_folder(dir: &Path) -> Result<GeniusScenario> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| file_name.clone());
+        label::normalize("party name (the profile's file name)", &stem)
+            .map_err(|e| invalid(&path, "file name", e.to_string()))?;
         parties.push(read_profile(
             text, &path, &stem, &domain, &space, &mut notes,
         )?);

@@ -362,12 +362,18 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                 }
             }
         };
-        issues.push(
-            Issue::new(issue.name.clone(), kind).map_err(|e| Error::Scenario {
+        issues.push(Issue::new(issue.name.clone(), kind).map_err(|e| match e {
+            // The label may be unreadable; say which entry of `issues` it is.
+            parley_core::Error::InvalidLabel(_) => invalid(
+                path,
+                format!("issue {} in the file", pos + 1),
+                e.to_string(),
+            ),
+            e => Error::Scenario {
                 path: path.to_string(),
                 error: e,
-            })?,
-        );
+            },
+        })?);
     }
     let space = OutcomeSpace::new(issues).map_err(|e| Error::Scenario {
         path: path.to_string(),
@@ -396,10 +402,22 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                     let value_function = match (&term.values, &term.linear) {
                         (Some(values), None) => {
                             let mut evals: Vec<Option<f64>> = vec![None; issue.cardinality() as usize];
+                            let mut spelled: Vec<Option<&str>> = vec![None; evals.len()];
                             for (label, eval) in &values.0 {
                                 let idx = issue.value_index(label).ok_or_else(|| {
                                     invalid(path, &place, format!("{label:?} is not a value of the issue"))
                                 })?;
+                                // Keys are unique as written; two spellings of one label are not.
+                                if let Some(first) = spelled[idx as usize].replace(label) {
+                                    return Err(invalid(
+                                        path,
+                                        &place,
+                                        format!(
+                                            "{first:?} and {label:?} are both the value {:?} (labels are compared once normalised)",
+                                            issue.value_label(idx)
+                                        ),
+                                    ));
+                                }
                                 evals[idx as usize] = Some(*eval);
                             }
                             let missing: Vec<String> = evals
@@ -453,12 +471,24 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                 for (r, rect) in party.utility.rectangles.iter().enumerate() {
                     let place = format!("{place}: rectangle {}", r + 1);
                     let bounds = |map: &OrderedMap<[Label; 2]>| -> Result<Vec<Bound>> {
+                        let mut seen = Vec::new();
                         map.0
                             .iter()
                             .map(|(name, [lo, hi])| {
                                 let issue_idx = space.issue_index(name).ok_or_else(|| {
                                     invalid(path, &place, format!("there is no issue {name:?}"))
                                 })?;
+                                if seen.contains(&issue_idx) {
+                                    return Err(invalid(
+                                        path,
+                                        &place,
+                                        format!(
+                                            "issue {:?} is bounded twice (labels are compared once normalised)",
+                                            space.issues()[issue_idx].name()
+                                        ),
+                                    ));
+                                }
+                                seen.push(issue_idx);
                                 let issue = &space.issues()[issue_idx];
                                 let index = |label: &Label| {
                                     issue.value_index(&label_text(label)).ok_or_else(|| {

@@ -3,5 +3,6 @@
 mod bad_input;
 mod conformance;
 mod corpus;
+mod labels;
 mod nonlinear;
 mod roundtrip;
