@@ -27,6 +27,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(here, process.env.PARLEY_BIN || '../../target/release/parley');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ROUNDS = 40;
+// The creator token the server is started with (PARLEY_CREATE_TOKEN).
+const CREATOR = 'browser-test-creator-token-0123456789';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
 const shotDir = path.join(tmp, 'screenshots');
 fs.mkdirSync(shotDir);
@@ -105,6 +107,8 @@ async function controlsLabelled(page, where) {
 function watchPage(page, label) {
   page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
   page.on('console', (m) => {
+    // A page that breaks the Content-Security-Policy fails the test.
+    if (/Content Security Policy/i.test(m.text())) pageErrors.push(`${label}: ${m.text()}`);
     if (m.type() === 'error') console.log(`    [${label} console] ${m.text()}`);
   });
 }
@@ -143,8 +147,18 @@ async function flow(base, label, viewport) {
   const lobby = await context.newPage();
   watchPage(lobby, `${label} lobby`);
   await lobby.setViewportSize(viewport);
-  await lobby.goto(`${base}/`);
+  // The desktop flow opens the address parley serve prints (with the creator token);
+  // the phone flow opens the bare lobby and types the token in.
+  await lobby.goto(phone ? `${base}/` : `${base}/#create=${CREATOR}`);
   await lobby.locator('[data-testid="scenario"] option[value="job-offer"]').waitFor({ state: 'attached' });
+  check(!lobby.url().includes('create='), 'lobby: the creator token must be removed from the address bar');
+  const tokenField = lobby.locator('[data-testid="creator-token"]');
+  if (phone) {
+    check(await tokenField.isVisible(), 'lobby: without the token in the address, the lobby must ask for it');
+    await tokenField.fill(CREATOR);
+  } else {
+    check(!(await tokenField.isVisible()), 'lobby: with the token in the address, the lobby must not ask for it');
+  }
   step('lobby lists the bundled scenarios');
   await lobby.selectOption('[data-testid="scenario"]', 'job-offer');
   await lobby.selectOption('[data-testid="protocol"]', 'saop');
@@ -157,6 +171,8 @@ async function flow(base, label, viewport) {
   check(await lobby.locator('[data-testid="role-mediator"]').count() === 0, 'lobby: switching back to saop must remove the mediator role');
   await lobby.selectOption('[data-testid="role-candidate"]', 'seat:person');
   await lobby.selectOption('[data-testid="role-employer"]', 'agent:conceder');
+  // The owner of this session sees everything: the full log and the closing analysis.
+  await lobby.selectOption('[data-testid="owner-sees"]', 'all');
   check(await lobby.locator('[data-testid="mandate-candidate"]').isVisible(), 'lobby: a seat must offer a mandate field');
   check(!(await lobby.locator('[data-testid="mandate-employer"]').isVisible()), 'lobby: a built-in negotiator must not offer a mandate field');
   await controlsLabelled(lobby, 'lobby');
@@ -365,7 +381,7 @@ async function mediated(base) {
   const lobby = await context.newPage();
   watchPage(lobby, 'mediated lobby');
   await lobby.setViewportSize(viewport);
-  await lobby.goto(`${base}/`);
+  await lobby.goto(`${base}/#create=${CREATOR}`);
   await lobby.locator('[data-testid="scenario"] option[value="job-offer"]').waitFor({ state: 'attached' });
   await lobby.selectOption('[data-testid="scenario"]', 'job-offer');
   await lobby.selectOption('[data-testid="protocol"]', 'staged');
@@ -376,6 +392,7 @@ async function mediated(base) {
   await lobby.selectOption('[data-testid="role-employer"]', 'agent:conceder');
   check(await lobby.locator('[data-testid="confide-employer"]').isChecked(), 'lobby: a built-in negotiator confides by default in mediated talks');
   await lobby.selectOption('[data-testid="role-mediator"]', 'seat:person');
+  await lobby.selectOption('[data-testid="owner-sees"]', 'all');
   await lobby.click('[data-testid="create-session"]');
   await lobby.locator('[data-testid="invite-link-mediator"]').waitFor({ state: 'visible' });
   const candUrl = await lobby.locator('[data-testid="invite-link-candidate"]').inputValue();
@@ -509,7 +526,10 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const log = fs.openSync(serverLog, 'w');
   console.log(`parley: ${BIN}\nbrowser: ${CHROMIUM}\nwork dir: ${tmp}`);
-  server = spawn(BIN, ['serve', '--db', path.join(tmp, 't.db'), '--addr', `127.0.0.1:${port}`], { stdio: ['ignore', log, log] });
+  server = spawn(BIN, ['serve', '--db', path.join(tmp, 't.db'), '--addr', `127.0.0.1:${port}`], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, PARLEY_CREATE_TOKEN: CREATOR },
+  });
   server.on('error', (e) => { console.error(`could not start ${BIN}: ${e.message}`); });
   await waitHealthy(base, 30000);
   console.log(`server up at ${base}`);

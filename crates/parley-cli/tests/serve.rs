@@ -20,6 +20,9 @@ struct Server {
     base: String,
 }
 
+/// The creator token the test servers are started with.
+const CREATOR: &str = "serve-test-creator-token-42";
+
 fn start(db: &Path, port: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args([
@@ -29,6 +32,7 @@ fn start(db: &Path, port: u16) -> Server {
             "--addr",
             &format!("127.0.0.1:{port}"),
         ])
+        .env("PARLEY_CREATE_TOKEN", CREATOR)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -60,6 +64,8 @@ fn call(
     };
     if let Some(t) = token {
         req = req.bearer_auth(t);
+    } else if url.ends_with("/api/sessions") {
+        req = req.bearer_auth(CREATOR);
     }
     if let Some(b) = body {
         req = req.json(&b);
@@ -123,7 +129,7 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
             &format!("{base}/api/sessions"),
             None,
             Some(json!({
-                "scenario": "job-offer", "protocol": "saop", "rounds": 400,
+                "scenario": "job-offer", "protocol": "saop", "rounds": 400, "owner_sees": "all",
                 "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "hardliner"}}
             })),
         );
@@ -144,8 +150,8 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
         assert_eq!(status, 200);
         sessions.push((id, seat, owner));
     }
-    // Every seat plays as fast as it can; each acknowledged action's seq is noted.
-    let acked: Arc<Mutex<Vec<(usize, i64)>>> = Arc::default();
+    // Every seat plays as fast as it can; each acknowledged action's receipt is kept.
+    let acked: Arc<Mutex<Vec<(usize, Value)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let players: Vec<_> = sessions
         .iter()
@@ -174,10 +180,7 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
                             Some(offer(OFFERS[n % 3])),
                         );
                         if status == 200 {
-                            acked
-                                .lock()
-                                .expect("lock")
-                                .push((k, body["seq"].as_i64().expect("seq")));
+                            acked.lock().expect("lock").push((k, body["receipt"].clone()));
                             n += 1;
                         }
                     }
@@ -205,11 +208,12 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
     let mut server = start(&db, port);
     for (k, (id, seat, owner)) in sessions.iter().enumerate() {
         let records = log(&client, &base, id, owner);
-        for &(_, seq) in acked.iter().filter(|(s, _)| *s == k) {
+        for (_, receipt) in acked.iter().filter(|(s, _)| *s == k) {
+            let hash = receipt["hash"].as_str().expect("a receipt names its record");
             let record = records
                 .iter()
-                .find(|r| r.0 == seq)
-                .unwrap_or_else(|| panic!("acknowledged record {seq} of session {k} is lost"));
+                .find(|r| r.2 == hash)
+                .unwrap_or_else(|| panic!("acknowledged record {hash} of session {k} is lost"));
             assert_eq!(record.1, "input");
         }
         // The session goes on: the seat is asked again, and its next action is taken.
@@ -307,8 +311,33 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
     let stdout = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success(), "{stdout}");
     assert!(
-        stdout.contains("4 sessions: every hash chain verifies"),
+        stdout.contains("4 sessions: every hash chain, MAC"),
         "{stdout}"
+    );
+    // A seat proves its action was logged with its receipt; a forged one is refused.
+    let (_, receipt) = acked.last().expect("some action was acknowledged");
+    let file = dir.path().join("receipt.json");
+    std::fs::write(&file, receipt.to_string()).expect("write");
+    let check = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(["audit", "--db", db.to_str().expect("utf-8"), "--receipt"])
+            .arg(file)
+            .output()
+            .expect("audit runs")
+    };
+    let genuine = check(&file);
+    let stdout = String::from_utf8_lossy(&genuine.stdout);
+    assert!(genuine.status.success(), "{stdout}");
+    assert!(stdout.contains("receipt OK"), "{stdout}");
+    let mut forged = receipt.clone();
+    forged["at"] = "2020-01-01T00:00:00.000Z".into();
+    std::fs::write(&file, forged.to_string()).expect("write");
+    let refused = check(&file);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("MAC does not verify"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
 }
 
@@ -325,7 +354,7 @@ fn audit_finds_a_tampered_record() {
         &format!("{}/api/sessions", server.base),
         None,
         Some(json!({
-            "scenario": "job-offer", "protocol": "saop", "rounds": 20,
+            "scenario": "job-offer", "protocol": "saop", "rounds": 20, "owner_sees": "all",
             "roles": {"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"}}
         })),
     );
@@ -376,4 +405,59 @@ fn audit_finds_a_tampered_record() {
         stdout.contains("record 3") && stdout.contains("was changed"),
         "{stdout}"
     );
+}
+
+#[test]
+fn serve_prints_the_lobby_address_with_a_fresh_creator_token() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "serve",
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("PARLEY_CREATE_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line");
+    let token = line
+        .split("#create=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no lobby address with a creator token in {line:?}"));
+    assert!(token.len() >= 40, "a long random token: {token}");
+    let client = Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/sessions");
+    let request = json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5,
+        "roles": {"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"}}});
+    let without = client.post(&url).json(&request).send().expect("answer");
+    assert_eq!(without.status().as_u16(), 401);
+    let with = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(&request)
+        .send()
+        .expect("answer");
+    assert_eq!(with.status().as_u16(), 201);
+    // The key was made next to the database, readable by its owner only.
+    let key = dir.path().join("t.db.key");
+    let mode = std::fs::metadata(&key).expect("a key file").permissions();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.mode() & 0o777, 0o600);
+    }
+    let _ = mode;
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
 }

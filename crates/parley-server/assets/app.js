@@ -40,6 +40,9 @@ function setAttrs(el, attrs) {
       el.textContent = v;
     } else if (k === 'class') {
       el.setAttribute('class', v);
+    } else if (k === 'style') {
+      // Through the CSSOM: the Content-Security-Policy refuses inline style attributes.
+      el.style.cssText = v;
     } else if (['hidden', 'disabled', 'checked', 'selected', 'value', 'open', 'required', 'readOnly'].includes(k)) {
       el[k] = v;
     } else {
@@ -91,6 +94,23 @@ function takeToken() {
   const key = `parley:token:${location.pathname}`;
   const params = new URLSearchParams(location.hash.replace(/^#/, ''));
   const fromHash = params.get('token');
+  if (fromHash) {
+    try { sessionStorage.setItem(key, fromHash); } catch { /* storage disabled: keep it in memory only */ }
+    history.replaceState(history.state, '', location.pathname + location.search);
+    return fromHash;
+  }
+  try { return sessionStorage.getItem(key); } catch { return null; }
+}
+
+/**
+ * The server's creator token, needed to create sessions: from #create=… in the lobby's
+ * address (parley serve prints it; then stored and removed from the address bar) or
+ * sessionStorage.
+ */
+function takeCreator() {
+  const key = 'parley:create';
+  const params = new URLSearchParams(location.hash.replace(/^#/, ''));
+  const fromHash = params.get('create');
   if (fromHash) {
     try { sessionStorage.setItem(key, fromHash); } catch { /* storage disabled: keep it in memory only */ }
     history.replaceState(history.state, '', location.pathname + location.search);
@@ -544,6 +564,7 @@ const PROTOCOLS = [
 
 async function lobby(main) {
   document.title = 'New negotiation — parley';
+  const creatorFromAddress = takeCreator();
   const err = errorBox('lobby-error');
   fill(main, 
     h('h1', {}, 'Start a negotiation'),
@@ -579,6 +600,17 @@ async function lobby(main) {
   const postSettlement = h('input', { type: 'checkbox', id: 'post-settlement', testid: 'post-settlement', checked: true });
   const postField = h('div', { class: 'check' }, postSettlement, h('label', { for: 'post-settlement' }, 'After a deal, the mediator may propose improvements (post-settlement); one stands only if every party accepts it'));
   const ttlDays = h('input', { id: 'ttl', type: 'number', min: 1, max: 365, step: 1, value: '7', testid: 'ttl-days', inputmode: 'numeric' });
+  const ownerSees = h('select', { id: 'owner-sees', testid: 'owner-sees', 'aria-describedby': 'owner-sees-help' },
+    h('option', { value: '' }, 'the default: what the parties tell a built-in mediator, else the public record'),
+    h('option', { value: 'public' }, 'the public record only'),
+    h('option', { value: 'confided' }, 'the public record and what the parties tell the mediator'),
+    h('option', { value: 'all' }, 'everything: every private move and every party\'s preferences'));
+  const ownerSeesField = h('div', { class: 'field' }, h('label', { for: 'owner-sees' }, 'You, the host, see'), ownerSees,
+    h('p', { id: 'owner-sees-help', class: 'help' }, 'Every party is shown this setting in its room. With "everything" you also get an auditor link to the full log; otherwise private moves stay between each party and the mediator.'));
+  const creatorInput = h('input', { id: 'creator-token', type: 'password', testid: 'creator-token', autocomplete: 'off', spellcheck: 'false', value: creatorFromAddress || '', 'aria-describedby': 'creator-help' });
+  const creatorField = h('div', { class: 'field', hidden: !!creatorFromAddress },
+    h('label', { for: 'creator-token' }, 'Creator token'), creatorInput,
+    h('p', { id: 'creator-help', class: 'help' }, 'Creating sessions needs the token parley serve printed when it started (the lobby address it printed carries it after #create=).'));
   const stagedBox = h('fieldset', { class: 'sub', testid: 'staged-options' },
     h('legend', {}, 'Staged talks'),
     h('div', { class: 'field' }, h('label', { for: 'indirect' }, 'Indirect phase'), indirectSel),
@@ -602,6 +634,7 @@ async function lobby(main) {
     h('fieldset', {}, h('legend', {}, '3. Who plays each role'),
       h('p', { class: 'help' }, 'A person seat gets an invitation link to a room in this web page; a program seat gets a token for the API. A mandate turns the seat into a delegate: it may accept alone only outcomes worth at least that much to its party; other acceptances wait for its principal, who gets a link of their own.'),
       rolesBox),
+    h('fieldset', {}, h('legend', {}, '4. What the host sees'), ownerSeesField, creatorField),
     h('div', { class: 'actions' }, createBtn),
     err);
   main.append(form);
@@ -732,8 +765,17 @@ async function lobby(main) {
     if (Object.keys(mandates).length) body.mandates = mandates;
     if (confide.length) body.confide = confide;
     if (body.protocol !== 'saop') body.post_settlement = postSettlement.checked;
+    if (ownerSees.value) body.owner_sees = ownerSees.value;
+    const creator = creatorInput.value.trim();
+    if (!creator) {
+      creatorField.hidden = false;
+      err.show('Creating a session needs the creator token that parley serve printed.');
+      creatorInput.focus();
+      return;
+    }
+    try { sessionStorage.setItem('parley:create', creator); } catch { /* memory only */ }
     await guarded(createBtn, err, async () => {
-      const { data } = await api('POST', '/api/sessions', { body });
+      const { data } = await api('POST', '/api/sessions', { body, token: creator });
       showCreated(data, body, kinds);
     });
   });
@@ -777,6 +819,7 @@ async function lobby(main) {
     }
     const agents = Object.entries(body.roles).filter(([, v]) => v.agent).map(([k, v]) => h('li', {}, `${k}: built-in ${v.agent}`));
     const ownerUrl = abs(data.owner_link || `/owner/${data.id}#token=${data.owner_token}`);
+    const sees = { public: 'the public record', confided: 'the public record and what the parties tell the mediator', all: 'everything, with the full log' }[data.owner_sees] || 'the public record';
     const auditorUrl = data.auditor_token ? abs(`/owner/${data.id}#token=${data.auditor_token}`) : null;
     fill(results, 
       h('h2', {}, 'Session created'),
@@ -787,7 +830,7 @@ async function lobby(main) {
       seatCards.length ? seatCards : h('p', {}, 'Every role is played by a built-in negotiator: the talks run at once. Follow them with the owner link.'),
       agents.length ? h('div', { class: 'card' }, h('h3', {}, 'Built-in negotiators'), h('ul', {}, agents)) : null,
       h('div', { class: 'card seat-card' }, h('h3', {}, 'Owner'),
-        linkField('owner-link-input', 'Owner link (full trace and closing analysis)', ownerUrl, 'owner-link'),
+        linkField('owner-link-input', `Owner link (you see ${sees})`, ownerUrl, 'owner-link'),
         auditorUrl ? linkField('auditor-link-input', 'Auditor link (the same, read-only, to hand to an auditor)', auditorUrl, 'auditor-link') : null),
       h('p', {}, h('a', { href: '/', testid: 'new-session' }, 'Start another session')));
     results.hidden = false;
@@ -827,8 +870,12 @@ function statusBar() {
     h('div', { class: 'stat' }, h('span', { class: 'stat-k' }, 'Phase'), h('span', { class: 'stat-v', testid: 'phase' }, '…')),
     h('div', { class: 'stat stat-round' }, h('span', { class: 'stat-k' }, 'Deadline'),
       h('span', { class: 'stat-v', testid: 'round' }, '…'),
-      h('progress', { max: 1, value: 0, class: 'deadline', 'aria-label': 'Share of the deadline used', testid: 'deadline-progress' })));
+      h('progress', { max: 1, value: 0, class: 'deadline', 'aria-label': 'Share of the deadline used', testid: 'deadline-progress' })),
+    h('div', { class: 'stat' }, h('span', { class: 'stat-k' }, 'The host sees'), h('span', { class: 'stat-v', testid: 'host-sees' }, '…')));
   el.update = (view) => {
+    byTestId('host-sees', el).textContent = {
+      public: 'the public record', confided: 'what you tell the mediator', all: 'everything',
+    }[view.owner_sees] || 'the public record';
     const st = byTestId('status', el);
     st.textContent = view.status;
     st.dataset.status = view.status;
@@ -1551,6 +1598,8 @@ function ownerUI(main, id, token, firstView) {
   const base = `/api/sessions/${encodeURIComponent(id)}`;
   const issues = (firstView.scenario && firstView.scenario.issues) || [];
   const auditor = firstView.role && firstView.role.kind === 'auditor';
+  // The full log holds every private move: the owner reads it only when it sees all.
+  const fullLog = auditor || firstView.owner_sees === 'all';
   let view = firstView;
   document.title = `${auditor ? 'Audit' : 'Owner'} — ${(firstView.scenario && firstView.scenario.name) || 'parley'}`;
 
@@ -1561,16 +1610,19 @@ function ownerUI(main, id, token, firstView) {
   const evTableBody = h('tbody', {});
   const evSec = h('section', { class: 'card', 'aria-labelledby': 'ev-h' },
     h('h2', { id: 'ev-h' }, 'Events'),
-    h('p', { class: 'help' }, 'Every event of the talks, as the engine recorded it.'),
+    h('p', { class: 'help', testid: 'owner-sees-note' }, {
+      all: 'Every event of the talks, as the engine recorded it, private moves included.',
+      confided: 'The public record and what the parties told the mediator (this session\'s setting); their other moves stay private.',
+    }[firstView.owner_sees] || 'The public record of the talks (this session\'s setting): what the parties tell the mediator stays private.'),
     h('div', { class: 'table-wrap' }, h('table', { class: 'data-table', testid: 'events-table' },
       h('thead', {}, h('tr', {}, ['seq', 'round', 'event', 'outcome'].map((c) => h('th', { scope: 'col' }, c)))),
       evTableBody)));
   const traceErr = errorBox('trace-error');
   const chain = h('p', { class: 'chain', testid: 'chain-ok' }, 'Checking the hash chain…');
   const traceBody = h('tbody', {});
-  const traceSec = h('section', { class: 'card', 'aria-labelledby': 'trace-h' },
+  const traceSec = h('section', { class: 'card', 'aria-labelledby': 'trace-h', hidden: !fullLog },
     h('h2', { id: 'trace-h' }, 'Audit log'),
-    h('p', { class: 'help' }, 'Every record of the session log with its hash chain: hash = SHA-256(previous hash ‖ seq ‖ kind ‖ body).'),
+    h('p', { class: 'help' }, 'Every record of the session log with its hash chain: hash = SHA-256(previous hash ‖ seq ‖ kind ‖ body ‖ at), each record sealed with the server\'s key.'),
     chain, traceErr,
     h('div', { class: 'table-wrap' }, h('table', { class: 'data-table trace', testid: 'trace-table' },
       h('thead', {}, h('tr', {}, ['seq', 'kind', 'at', 'body', 'previous hash', 'hash'].map((c) => h('th', { scope: 'col' }, c)))),
@@ -1699,7 +1751,7 @@ function ownerUI(main, id, token, firstView) {
       renderEvents();
       renderAnalysis();
       const n = (v.events || []).length;
-      if (!prev || n !== (prev.events || []).length || v.status !== prev.status) loadTrace();
+      if (fullLog && (!prev || n !== (prev.events || []).length || v.status !== prev.status)) loadTrace();
       main.dataset.lastSeq = String(maxSeq(v.events));
     },
   };

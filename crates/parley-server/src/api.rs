@@ -74,18 +74,93 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(guard))
         .with_state(app)
 }
 
+/// The Content-Security-Policy of every answer: only this origin's own script, style
+/// and connections; no framing, no plugins, no `<base>`, no inline code.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                       img-src 'self' data:; connect-src 'self'; manifest-src 'self'; \
+                       base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
+                       object-src 'none'";
+
+/// Every request: a cross-site request (its `Origin` is not this host) is refused, as
+/// is a body that is not declared JSON; every answer carries the security headers.
+async fn guard(req: Request, next: axum::middleware::Next) -> Response {
+    let refused = cross_site(req.headers())
+        .or_else(|| (req.method() == axum::http::Method::POST).then(|| json_body(req.headers())).flatten());
+    let mut response = match refused {
+        Some(e) => e.into_response(),
+        None => next.run(req).await,
+    };
+    let h = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        h.insert(name, header::HeaderValue::from_static(value));
+    }
+    h.insert(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        header::HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        header::HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// A request whose `Origin` is not the host it was sent to (a page of another site
+/// posting here, or opening a WebSocket): 403. Requests without `Origin` (programs,
+/// same-origin GETs) pass.
+fn cross_site(headers: &HeaderMap) -> Option<ApiError> {
+    let origin = headers.get(header::ORIGIN)?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => None,
+        _ => Some(forbidden(
+            "cross-site request refused: the Origin header does not match this server's host",
+        )),
+    }
+}
+
+/// A POST with a body that is not declared `application/json`: 415 (a form cannot
+/// post to the API).
+fn json_body(headers: &HeaderMap) -> Option<ApiError> {
+    let has_body = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() != "0")
+        && (headers.contains_key(header::CONTENT_LENGTH)
+            || headers.contains_key(header::TRANSFER_ENCODING));
+    if !has_body {
+        return None;
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    (!json).then(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON, sent with Content-Type: application/json",
+        )
+    })
+}
+
 async fn index() -> Response {
-    (
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        Html(INDEX_HTML),
-    )
-        .into_response()
+    Html(INDEX_HTML).into_response()
 }
 
 async fn openapi() -> Response {
@@ -119,11 +194,12 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     }
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
+/// SHA-256 of a token (tokens are stored and compared only as hashes).
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -201,10 +277,32 @@ async fn scenarios(State(app): State<Arc<App>>) -> Json<Value> {
     ))
 }
 
+/// Whether `headers` carry the server's creator token: 401 if not.
+fn creator(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = bearer(headers).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "creating a session needs the server's creator token: Authorization: Bearer \
+             <token> (parley serve prints it, in the lobby's address, or takes it from \
+             PARLEY_CREATE_TOKEN)",
+        )
+    })?;
+    if bool::from(token_hash(token).ct_eq(&app.create_token)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this is not the server's creator token",
+        ))
+    }
+}
+
 async fn create(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> Result<Response, ApiError> {
+    creator(&app, &headers)?;
     let confide_agents = request.confide.clone();
     let bundled = |id: &str| {
         app.bundled
@@ -233,8 +331,12 @@ async fn create(
     }
     let id = format!("s_{}", &new_token()[..16]);
     let expires = crate::unix_now() + spec.token_ttl_seconds as i64;
-    let mut issued: Vec<(Access, String)> =
-        vec![(Access::Owner, new_token()), (Access::Auditor, new_token())];
+    // An auditor reads the whole log: every private move. Only when the owner sees
+    // everything anyway.
+    let mut issued: Vec<(Access, String)> = vec![(Access::Owner, new_token())];
+    if spec.owner_sees == crate::spec::OwnerSees::All {
+        issued.push((Access::Auditor, new_token()));
+    }
     for (r, role) in spec.roles.iter().enumerate() {
         if let Holder::Seat { mandate, .. } = &role.holder {
             issued.push((Access::Seat(r), new_token()));
@@ -267,9 +369,10 @@ async fn create(
         scenario,
         entries,
         app.store.clone(),
+        Arc::clone(&app.seal),
         app.runtime.clone(),
     ));
-    let (records, status) = live.opening_records(&spec_json, &confide);
+    let (records, status) = live.opening_records(&spec_json, &confide, &rows);
     let row = SessionRow {
         id: id.clone(),
         config: spec_json,
@@ -310,6 +413,7 @@ async fn create(
             "owner_token": owner,
             "owner_link": format!("/owner/{id}#token={owner}"),
             "auditor_token": token_of(Access::Auditor),
+            "owner_sees": spec.owner_sees.name(),
             "seats": seats,
         })),
     )
@@ -343,9 +447,9 @@ async fn join(
     let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only a seat's holder joins it"));
     };
-    live.join(role, body.confide).await?;
+    let receipt = live.join(role, body.confide).await?;
     Ok(Json(
-        json!({"joined": true, "status": live.status().name()}),
+        json!({"joined": true, "status": live.status().name(), "receipt": receipt}),
     ))
 }
 
@@ -391,13 +495,13 @@ async fn act(
             "only the mediator puts texts"
         }));
     }
-    let (seq, delivered) = live.act(role, body).await?;
+    let (receipt, delivered) = live.act(role, body).await?;
     Ok(if delivered {
-        (StatusCode::OK, Json(json!({"seq": seq}))).into_response()
+        (StatusCode::OK, Json(json!({"receipt": receipt}))).into_response()
     } else {
         (
             StatusCode::ACCEPTED,
-            Json(json!({"seq": seq, "pending_ratification": true})),
+            Json(json!({"receipt": receipt, "pending_ratification": true})),
         )
             .into_response()
     })
@@ -419,8 +523,10 @@ async fn ratify(
     let Access::Principal(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only the seat's principal ratifies"));
     };
-    let seq = live.ratify(role, body.confirm).await?;
-    Ok(Json(json!({"seq": seq, "confirmed": body.confirm})))
+    let receipt = live.ratify(role, body.confirm).await?;
+    Ok(Json(
+        json!({"receipt": receipt, "confirmed": body.confirm}),
+    ))
 }
 
 async fn trace(
@@ -430,8 +536,16 @@ async fn trace(
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id)?;
     match authorize(&app, &live, bearer(&headers)?)? {
-        Access::Owner | Access::Auditor => Ok(Json(live.trace().await?)),
-        _ => Err(forbidden("the full trace is for the owner and auditors")),
+        Access::Auditor => Ok(Json(live.trace().await?)),
+        Access::Owner if live.spec.owner_sees == crate::spec::OwnerSees::All => {
+            Ok(Json(live.trace().await?))
+        }
+        Access::Owner => Err(forbidden(
+            "the full log holds every private move: it is for the owner only when the \
+             session's owner_sees is \"all\" (the server's operator audits it with \
+             parley audit)",
+        )),
+        _ => Err(forbidden("the full log is for auditors")),
     }
 }
 
@@ -485,18 +599,33 @@ async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
             return close(socket, code, &e.message).await;
         }
     };
-    let mut changes = live.subscribe();
+    // Sent the view now, then each view published to this viewer: one when, and
+    // only when, what it may see changed (nothing else sends).
+    let (first, mut views) = live.watch(access);
+    let mut last = first;
+    if socket
+        .send(Message::Text(last.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
     loop {
-        let message = json!({"type": "view", "view": live.view(access)}).to_string();
-        if socket.send(Message::Text(message.into())).await.is_err() {
-            return;
-        }
         tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() { return; }
-                // Coalesce bursts: one view for many events.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                changes.borrow_and_update();
+            next = views.recv() => {
+                let message = match next {
+                    Ok(m) => m,
+                    // Fell behind: the latest view is what counts.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => live.watch(access).0,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if message == last {
+                    continue;
+                }
+                last = message;
+                if socket.send(Message::Text(last.to_string().into())).await.is_err() {
+                    return;
+                }
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,

@@ -8,16 +8,20 @@
 pub mod api;
 pub mod error;
 pub mod live;
+pub mod seal;
 pub mod spec;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 pub use api::router;
 pub use store::Store;
 
 use live::{Access, Live, TokenEntry};
+use seal::{Anchor, Seal};
+use store::{Record, SessionRow, TokenRow};
 
 /// A bundled scenario.
 pub struct Bundled {
@@ -56,6 +60,63 @@ pub struct App {
     pub bundled: Vec<Bundled>,
     /// The runtime the engine threads use to reach the database.
     pub runtime: tokio::runtime::Handle,
+    /// The server's key: seals records, anchors and receipts.
+    pub seal: Arc<Seal>,
+    /// SHA-256 of the token that creates sessions.
+    pub create_token: [u8; 32],
+}
+
+/// How to start the server.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The database URL (see [`database_url`]).
+    pub db: String,
+    /// The server key's file; by default next to a SQLite database (`<db>.key`).
+    /// PostgreSQL needs one given.
+    pub key: Option<PathBuf>,
+    /// The token that creates sessions (`POST /api/sessions`).
+    pub create_token: String,
+}
+
+impl Options {
+    /// Options for `db` (a file or URL, as `--db` takes it) and a creator token.
+    pub fn new(db: &str, create_token: &str) -> Options {
+        Options {
+            db: database_url(db),
+            key: None,
+            create_token: create_token.to_string(),
+        }
+    }
+
+    /// The key file: as given, else next to the SQLite file.
+    pub fn key_path(&self) -> Result<PathBuf, store::StoreError> {
+        key_path(&self.db, self.key.as_deref())
+    }
+}
+
+/// The key file for a database URL: `given`, else `<file>.key` next to a SQLite file.
+pub fn key_path(url: &str, given: Option<&Path>) -> Result<PathBuf, store::StoreError> {
+    if let Some(k) = given {
+        return Ok(k.to_path_buf());
+    }
+    sqlite_file(url).map(|f| {
+        let mut p = f.into_os_string();
+        p.push(".key");
+        PathBuf::from(p)
+    }).ok_or_else(|| {
+        store::StoreError::Corrupt(
+            "--key: a PostgreSQL (or in-memory) database needs the server key's file given \
+             (kept outside the database; created on the first start)"
+                .into(),
+        )
+    })
+}
+
+/// The file of a `sqlite://FILE?…` URL.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = rest.split('?').next()?;
+    (!file.is_empty() && file != ":memory:").then(|| PathBuf::from(file))
 }
 
 /// What can go wrong starting the server.
@@ -64,6 +125,9 @@ pub enum StartError {
     /// The database.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The server key.
+    #[error("{0}")]
+    Key(String),
     /// A stored session could not be rebuilt.
     #[error("session {id}: {message}")]
     Session {
@@ -76,9 +140,13 @@ pub enum StartError {
 
 impl App {
     /// Connects to the database, runs migrations, and rebuilds every stored session
-    /// (replaying live ones through the engine).
-    pub async fn open(url: &str) -> Result<Arc<App>, StartError> {
-        let store = Store::connect(url).await?;
+    /// (replaying live ones through the engine). A session that fails the audit's
+    /// checks (its chain, MACs, pinned configuration, tokens, status or anchors) is
+    /// not served, and the server's log says why.
+    pub async fn open(options: &Options) -> Result<Arc<App>, StartError> {
+        let key = options.key_path()?;
+        let seal = Arc::new(Seal::open(&key, true)?);
+        let store = Store::connect_sealed(&options.db, Some(Arc::clone(&seal))).await?;
         let bundled = BUNDLED
             .iter()
             .filter_map(|(id, toml)| {
@@ -100,49 +168,92 @@ impl App {
             token_index: RwLock::new(HashMap::new()),
             bundled,
             runtime: tokio::runtime::Handle::current(),
+            seal: Arc::clone(&seal),
+            create_token: api::token_hash(&options.create_token),
         });
-        let mut tokens: HashMap<String, Vec<store::TokenRow>> = HashMap::new();
+        let (mut anchors, bad_anchors) = seal.read_anchors()?;
+        for bad in &bad_anchors {
+            tracing::error!(file = %seal.anchors_file().display(), "{bad}");
+        }
+        let mut tokens: HashMap<String, Vec<TokenRow>> = HashMap::new();
         for t in store.tokens().await? {
             tokens.entry(t.session_id.clone()).or_default().push(t);
         }
-        for row in store.sessions().await? {
-            let fail = |message: String| StartError::Session {
-                id: row.id.clone(),
-                message,
-            };
-            let spec: spec::SessionSpec =
-                serde_json::from_str(&row.config).map_err(|e| fail(e.to_string()))?;
-            let scenario = parley_formats::native::parse_json(&spec.scenario, "stored scenario")
-                .map_err(|e| fail(e.to_string()))?;
-            let mut entries = Vec::new();
-            for t in tokens.remove(&row.id).unwrap_or_default() {
-                let access = Access::decode(&t.role, &spec)
-                    .ok_or_else(|| fail(format!("unknown token role {:?}", t.role)))?;
-                let hash = unhex(&t.hash).ok_or_else(|| fail("a token hash is not hex".into()))?;
-                entries.push(TokenEntry {
-                    hash,
-                    access,
-                    expires_at: t.expires_at,
-                });
-            }
+        let rows = store.sessions().await?;
+        let stored: BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        for id in anchors.keys().filter(|id| !stored.contains(id.as_str())) {
+            tracing::error!(session = %id, "the session was deleted from the database (its anchor remains)");
+        }
+        for id in tokens.keys().filter(|id| !stored.contains(id.as_str())) {
+            tracing::error!(session = %id, "tokens of no stored session (ignored)");
+        }
+        for row in &rows {
             let log = store.log(&row.id).await?;
-            let live = Arc::new(Live::new(
-                row.id.clone(),
-                spec,
-                scenario,
-                entries,
-                store.clone(),
-                app.runtime.clone(),
-            ));
-            if let Err(message) = live.restore(&log) {
+            let own_tokens = tokens.remove(&row.id).unwrap_or_default();
+            let report = check_session(row, &log, &own_tokens, &seal, anchors.get(&row.id));
+            for w in &report.warnings {
+                tracing::warn!(session = %row.id, "{w}");
+            }
+            if let Some(problem) = report.problems.first() {
                 // Leave it out, untouched, and say so: `parley audit` tells more.
-                eprintln!("parley serve: session {} is not served: {message}", row.id);
+                tracing::error!(session = %row.id, "not served: {problem}");
                 continue;
             }
-            app.index(&live);
-            app.write_sessions().insert(row.id.clone(), live);
+            match app.rebuild(row, own_tokens, &log) {
+                Ok(live) => {
+                    if let Some(last) = log.last() {
+                        anchors.insert(
+                            row.id.clone(),
+                            Anchor {
+                                seq: last.seq,
+                                head: last.hash.clone(),
+                            },
+                        );
+                    }
+                    app.index(&live);
+                    app.write_sessions().insert(row.id.clone(), live);
+                }
+                Err(message) => {
+                    tracing::error!(session = %row.id, "not served: {message}");
+                }
+            }
+        }
+        // One line per session from now on: the anchors of sessions that failed (or
+        // were deleted) are kept as they were, so the audit keeps finding them.
+        if let Err(e) = seal.compact(&anchors) {
+            tracing::error!(file = %seal.anchors_file().display(), "could not compact the anchors: {e}");
         }
         Ok(app)
+    }
+
+    /// A stored session, checked, rebuilt from its log.
+    fn rebuild(&self, row: &SessionRow, tokens: Vec<TokenRow>, log: &[Record]) -> Result<Arc<Live>, String> {
+        let spec: spec::SessionSpec =
+            serde_json::from_str(&row.config).map_err(|e| format!("its configuration: {e}"))?;
+        let scenario = parley_formats::native::parse_json(&spec.scenario, "stored scenario")
+            .map_err(|e| e.to_string())?;
+        let mut entries = Vec::new();
+        for t in tokens {
+            let access = Access::decode(&t.role, &spec)
+                .ok_or_else(|| format!("unknown token role {:?}", t.role))?;
+            let hash = unhex(&t.hash).ok_or("a token hash is not hex")?;
+            entries.push(TokenEntry {
+                hash,
+                access,
+                expires_at: t.expires_at,
+            });
+        }
+        let live = Arc::new(Live::new(
+            row.id.clone(),
+            spec,
+            scenario,
+            entries,
+            self.store.clone(),
+            Arc::clone(&self.seal),
+            self.runtime.clone(),
+        ));
+        live.restore(log)?;
+        Ok(live)
     }
 
     /// Adds a session's tokens to the index.
@@ -214,18 +325,26 @@ pub fn now_rfc3339() -> String {
     )
 }
 
-/// Runs the server on `addr` until Ctrl-C.
-pub async fn serve(db: &str, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let url = database_url(db);
-    let app = App::open(&url).await?;
+/// Runs the server on `addr` until Ctrl-C; prints the lobby's address with the
+/// creator token in it.
+pub async fn serve(options: &Options, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let app = App::open(options).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
     let count = app.sessions.read().map(|s| s.len()).unwrap_or(0);
-    eprintln!(
-        "parley serve: http://{local}/ ({count} stored sessions, database {})",
-        redact(&url)
+    tracing::info!(
+        sessions = count,
+        database = %redact(&options.db),
+        key = %options.key_path()?.display(),
+        "listening on http://{local}/"
+    );
+    println!(
+        "parley serve: open http://{local}/#create={} to create sessions \
+         ({count} stored sessions, database {})",
+        options.create_token,
+        redact(&options.db)
     );
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async {
@@ -260,38 +379,219 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Verifies every session's hash chain in a database: (session id, error) per failure,
-/// and the number of sessions checked.
+/// What the checks of one session found.
+#[derive(Debug, Default)]
+pub struct SessionReport {
+    /// Tampering or damage: the session is not served.
+    pub problems: Vec<String>,
+    /// Weaker guarantees (a log from before sealing, a missing anchor).
+    pub warnings: Vec<String>,
+}
+
+/// Checks one stored session against its log: the hash chain and the MACs, the
+/// configuration against the hash pinned in the first record, the tokens table
+/// against the tokens the first record lists, the status against the log, and the
+/// last anchored head (gone: the log was truncated or rewritten).
+pub fn check_session(
+    row: &SessionRow,
+    log: &[Record],
+    tokens: &[TokenRow],
+    seal: &Seal,
+    anchor: Option<&Anchor>,
+) -> SessionReport {
+    use sha2::{Digest, Sha256};
+    let mut report = SessionReport::default();
+    let version = store::chain_version(log);
+    if let Err(e) = store::verify_chain(log, &row.id, Some(seal), anchor.is_some()) {
+        report.problems.push(e);
+    }
+    let first = log
+        .first()
+        .filter(|r| r.kind == "created")
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok());
+    let Some(first) = first else {
+        report.problems.push("the log does not begin with its `created` record".into());
+        return report;
+    };
+    let actual = store::hex(&Sha256::digest(row.config.as_bytes()));
+    if first["config_sha256"].as_str() != Some(actual.as_str()) {
+        report.problems.push(
+            "the session's configuration does not match the hash pinned in its first record"
+                .into(),
+        );
+    }
+    match first["tokens"].as_array() {
+        Some(listed) => {
+            let listed: BTreeSet<(String, String, i64)> = listed
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t["hash"].as_str()?.to_string(),
+                        t["role"].as_str()?.to_string(),
+                        t["expires_at"].as_i64()?,
+                    ))
+                })
+                .collect();
+            let stored: BTreeSet<(String, String, i64)> = tokens
+                .iter()
+                .map(|t| (t.hash.clone(), t.role.clone(), t.expires_at))
+                .collect();
+            for (_, role, expires) in stored.difference(&listed) {
+                report.problems.push(format!(
+                    "the tokens table has a token ({role}, expiring {expires}) that the log \
+                     does not list: planted or altered"
+                ));
+            }
+            for (_, role, _) in listed.difference(&stored) {
+                report.problems.push(format!(
+                    "the log lists a token ({role}) that the tokens table lost or altered"
+                ));
+            }
+        }
+        None => report
+            .warnings
+            .push("written before tokens were logged: the tokens table is not checked".into()),
+    }
+    let status = if log.iter().any(|r| r.kind == "ended") {
+        "ended"
+    } else if log.iter().any(|r| r.kind == "started") {
+        "running"
+    } else {
+        "waiting"
+    };
+    if row.status != status {
+        report.problems.push(format!(
+            "the session's status is {:?} but its log says {status:?}",
+            row.status
+        ));
+    }
+    match anchor {
+        Some(a) => match log.get(a.seq as usize) {
+            Some(r) if r.hash == a.head => {}
+            Some(_) => report.problems.push(format!(
+                "record {} is not the one anchored: the log was rewritten",
+                a.seq
+            )),
+            None => report.problems.push(format!(
+                "truncated: the log ends at record {} but record {} was anchored",
+                log.len() as i64 - 1,
+                a.seq
+            )),
+        },
+        None if version >= 2 => report.warnings.push(
+            "no anchor: truncation cannot be detected (is the anchor file the one this \
+             database was written with?)"
+                .into(),
+        ),
+        None => report
+            .warnings
+            .push("written before logs were sealed: checked by its hash chain only".into()),
+    }
+    report
+}
+
+/// What `parley audit` found.
+#[derive(Debug, Default)]
+pub struct AuditReport {
+    /// Sessions checked.
+    pub checked: usize,
+    /// (session id, what is wrong) per problem.
+    pub problems: Vec<(String, String)>,
+    /// (session id, warning).
+    pub warnings: Vec<(String, String)>,
+}
+
+/// Audits a database: every session (or `only`) as [`check_session`] does, plus
+/// sessions deleted since they were anchored, tokens of no session and forged
+/// anchors. `key` is the server key's file (default: next to a SQLite file).
 pub async fn audit(
     db: &str,
+    key: Option<&Path>,
     only: Option<&str>,
-) -> Result<(usize, Vec<(String, String)>), store::StoreError> {
-    let store = Store::connect(&database_url(db)).await?;
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for row in store.sessions().await? {
+) -> Result<AuditReport, store::StoreError> {
+    let url = database_url(db);
+    let seal = Seal::open(&key_path(&url, key)?, false)?;
+    let store = Store::connect(&url).await?;
+    let mut report = AuditReport::default();
+    let (anchors, bad) = seal.read_anchors()?;
+    if only.is_none() {
+        for b in bad {
+            report.problems.push(("(anchors)".into(), b));
+        }
+    }
+    let mut tokens: BTreeMap<String, Vec<TokenRow>> = BTreeMap::new();
+    for t in store.tokens().await? {
+        tokens.entry(t.session_id.clone()).or_default().push(t);
+    }
+    let rows = store.sessions().await?;
+    let stored: BTreeSet<String> = rows.iter().map(|r| r.id.clone()).collect();
+    for row in &rows {
         if only.is_some_and(|id| id != row.id) {
             continue;
         }
-        checked += 1;
+        report.checked += 1;
         let log = store.log(&row.id).await?;
-        if let Err(e) = store::verify_chain(&log) {
-            failures.push((row.id.clone(), e));
-            continue;
-        }
-        // The configuration is pinned by the first record.
-        use sha2::{Digest, Sha256};
-        let pinned = log
-            .first()
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
-            .and_then(|v| v["config_sha256"].as_str().map(String::from));
-        let actual = store::hex(&Sha256::digest(row.config.as_bytes()));
-        if pinned.as_deref() != Some(actual.as_str()) {
-            failures.push((
-                row.id.clone(),
-                "the session's configuration does not match the hash in its first record".into(),
+        let own = tokens.get(&row.id).map_or(&[][..], Vec::as_slice);
+        let r = check_session(row, &log, own, &seal, anchors.get(&row.id));
+        report
+            .problems
+            .extend(r.problems.into_iter().map(|p| (row.id.clone(), p)));
+        report
+            .warnings
+            .extend(r.warnings.into_iter().map(|w| (row.id.clone(), w)));
+    }
+    let wanted = |id: &str| only.is_none_or(|o| o == id);
+    for (id, a) in &anchors {
+        if !stored.contains(id) && wanted(id) {
+            report.problems.push((
+                id.clone(),
+                format!(
+                    "deleted: the session is gone from the database (anchored at record {})",
+                    a.seq
+                ),
             ));
         }
     }
-    Ok((checked, failures))
+    for (id, rows) in &tokens {
+        if !stored.contains(id) && wanted(id) {
+            report.problems.push((
+                id.clone(),
+                format!("{} token(s) of no stored session: planted", rows.len()),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// Checks a receipt a seat was given: that this server's key issued it and that the
+/// record it names is in the session's log, as it was when acknowledged.
+pub async fn verify_receipt(
+    db: &str,
+    key: Option<&Path>,
+    receipt: &serde_json::Value,
+) -> Result<Result<String, String>, store::StoreError> {
+    let url = database_url(db);
+    let seal = Seal::open(&key_path(&url, key)?, false)?;
+    let (session, hash, at) = match seal.verify_receipt(receipt) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    let store = Store::connect(&url).await?;
+    let log = store.log(&session).await?;
+    Ok(match log.iter().find(|r| r.hash == hash) {
+        Some(r) if r.at == at => Ok(format!(
+            "the receipt is genuine and record {} ({}) of session {session} is in its log",
+            r.seq, r.kind
+        )),
+        Some(_) => Err("the record is in the log with another time: it was altered".into()),
+        None => Err(format!(
+            "the receipt is genuine, but session {session}'s log has no such record: it was \
+             removed or rewritten"
+        )),
+    })
+}
+
+/// A new creator token (256 random bits, URL-safe).
+pub fn new_creator_token() -> String {
+    api::new_token()
 }

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::spec::{Holder, SessionSpec};
-use crate::store::{chain_hash, Record, Store, GENESIS};
+use crate::spec::{Holder, OwnerSees, SessionSpec};
+use crate::seal::Seal;
+use crate::store::{chain_hash, Record, Store, TokenRow, CHAIN_VERSION, GENESIS};
 
 /// Where a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +48,7 @@ impl Status {
 }
 
 /// Who a token belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {
     /// The session's owner.
     Owner,
@@ -163,35 +164,62 @@ enum Input {
     Text(Vec<u32>, Option<f64>),
 }
 
-/// A notice the server adds to a session's story (not an engine event).
+/// A notice the server adds to a session's story (not an engine event): a delegate's
+/// acceptance held for its principal, and the principal's answer. It is a private move
+/// of that party: only the delegate, its principal and an owner who sees everything
+/// see it.
 #[derive(Clone, Debug)]
 struct Notice {
     /// Shown after this many engine events.
     after: usize,
     /// The role it is about.
     role: usize,
-    /// Whether every party may see it (otherwise the role, its principal and the owner).
-    public: bool,
     body: Value,
 }
 
-/// Where the hash chain is.
+/// The last view published to one viewer's live subscribers, and the channel to them.
+struct Watch {
+    last: Arc<str>,
+    tx: tokio::sync::broadcast::Sender<Arc<str>>,
+}
+
+/// What a session shows when it stopped on a failure of the server: the details go to
+/// the server's log, never to the parties.
+const FAILED: &str = "the session stopped: the server could not go on with it (its log is \
+                      intact; the host can find the details in the server's log)";
+
+/// Where the hash chain is, and what seals its records.
 struct Chain {
     next: i64,
     prev: String,
+    version: u8,
+    session: String,
+    seal: Arc<Seal>,
 }
 
 impl Chain {
+    fn new(session: &str, seal: &Arc<Seal>) -> Chain {
+        Chain {
+            next: 0,
+            prev: GENESIS.into(),
+            version: CHAIN_VERSION,
+            session: session.to_string(),
+            seal: Arc::clone(seal),
+        }
+    }
+
     fn record(&self, offset: i64, prev: &str, kind: &str, body: String) -> Record {
         let seq = self.next + offset;
-        let hash = chain_hash(prev, seq, kind, &body);
+        let at = crate::now_rfc3339();
+        let hash = chain_hash(self.version, prev, seq, kind, &body, &at);
         Record {
             seq,
             kind: kind.into(),
             body,
             prev_hash: prev.into(),
+            mac: Some(self.seal.record_mac(&self.session, &hash)),
             hash,
-            at: crate::now_rfc3339(),
+            at,
         }
     }
 
@@ -224,6 +252,8 @@ struct Inner {
     ended_logged: bool,
     notices: Vec<Notice>,
     pending: Vec<Option<Pending>>,
+    /// The round each pending question was asked in.
+    pending_round: Vec<u32>,
     held: Vec<Option<InputRecord>>,
     round: u32,
     phase: Phase,
@@ -262,6 +292,7 @@ pub struct Live {
     /// Its tokens.
     pub tokens: Vec<TokenEntry>,
     store: Store,
+    seal: Arc<Seal>,
     runtime: tokio::runtime::Handle,
     inner: Mutex<Inner>,
     chain: tokio::sync::Mutex<Chain>,
@@ -269,34 +300,26 @@ pub struct Live {
     senders: Vec<Option<Sender<Input>>>,
     receivers: Mutex<Vec<Option<Receiver<Input>>>>,
     analysis: OnceLock<Value>,
+    /// Live subscribers, by who they are: each is sent its view when, and only when,
+    /// it changed at a point where the engine waits (so no push reveals a move the
+    /// viewer may not see, nor its timing).
+    watchers: Mutex<std::collections::HashMap<Access, Watch>>,
 }
 
 fn labels_to_outcome(
     scenario: &Scenario,
     outcome: &std::collections::BTreeMap<String, String>,
 ) -> Result<Vec<u32>, ApiError> {
-    let issues = scenario.space().issues();
-    for name in outcome.keys() {
-        if !issues.iter().any(|i| i.name() == name) {
-            return Err(ApiError::bad_request(format!(
-                "outcome: there is no issue {name:?}"
-            )));
-        }
-    }
-    issues
-        .iter()
-        .map(|issue| {
-            let value = outcome.get(issue.name()).ok_or_else(|| {
-                ApiError::bad_request(format!("outcome: issue {:?} has no value", issue.name()))
-            })?;
-            issue.value_index(value).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "outcome: {value:?} is not a value of issue {:?}",
-                    issue.name()
-                ))
-            })
+    // Labels are compared in their canonical (NFC) spelling.
+    scenario
+        .space()
+        .outcome_from_issue_labels(outcome)
+        .map_err(|e| match e {
+            parley_core::Error::InvalidOutcome(what) => {
+                ApiError::bad_request(format!("outcome: {what}"))
+            }
+            other => ApiError::bad_request(format!("outcome: {other}")),
         })
-        .collect()
 }
 
 /// The outcome as issue → value.
@@ -317,6 +340,7 @@ impl Live {
         scenario: Scenario,
         tokens: Vec<TokenEntry>,
         store: Store,
+        seal: Arc<Seal>,
         runtime: tokio::runtime::Handle,
     ) -> Live {
         let roles = spec.roles.len();
@@ -338,6 +362,7 @@ impl Live {
             parley_engine::ProtocolKind::Saop => Phase::Direct,
             _ => Phase::Indirect,
         };
+        let chain = Chain::new(&id, &seal);
         Live {
             id,
             inner: Mutex::new(Inner {
@@ -354,6 +379,7 @@ impl Live {
                 ended_logged: false,
                 notices: Vec::new(),
                 pending: vec![None; roles],
+                pending_round: vec![0; roles],
                 held: vec![None; roles],
                 round: 0,
                 phase: first_phase,
@@ -370,15 +396,14 @@ impl Live {
             scenario: Arc::new(scenario),
             tokens,
             store,
+            chain: tokio::sync::Mutex::new(chain),
+            seal,
             runtime,
-            chain: tokio::sync::Mutex::new(Chain {
-                next: 0,
-                prev: GENESIS.into(),
-            }),
             version,
             senders,
             receivers: Mutex::new(receivers),
             analysis: OnceLock::new(),
+            watchers: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -411,12 +436,20 @@ impl Live {
         &self,
         spec_json: &str,
         confide_agents: &[bool],
+        tokens: &[TokenRow],
     ) -> (Vec<Record>, Status) {
         use sha2::{Digest, Sha256};
         let mut items = vec![(
             "created",
             json!({
+                "chain": CHAIN_VERSION,
                 "config_sha256": crate::store::hex(&Sha256::digest(spec_json.as_bytes())),
+                "owner_sees": self.spec.owner_sees.name(),
+                "tokens": tokens.iter().map(|t| json!({
+                    "role": t.role,
+                    "hash": t.hash,
+                    "expires_at": t.expires_at,
+                })).collect::<Vec<_>>(),
                 "protocol": self.spec.protocol.name(),
                 "rounds": self.spec.rounds,
                 "roles": self.spec.roles.iter().map(|r| json!({
@@ -435,11 +468,7 @@ impl Live {
             items.push(("started", json!({ "confide": inner.confide }).to_string()));
         }
         drop(inner);
-        let chain = Chain {
-            next: 0,
-            prev: GENESIS.into(),
-        };
-        let records = chain.records(items);
+        let records = Chain::new(&self.id, &self.seal).records(items);
         let status = if all_joined {
             Status::Running
         } else {
@@ -457,13 +486,15 @@ impl Live {
         if status == Status::Running {
             self.start_engine();
         }
+        self.publish();
     }
 
     /// Rebuilds a stored session from its log: joins, actions, notices, events; then
     /// replays it through the engine if it started.
+    /// The log must already have passed [`crate::check_session`].
     pub fn restore(self: &Arc<Self>, log: &[Record]) -> Result<(), String> {
-        crate::store::verify_chain(log)?;
         if let Ok(mut chain) = self.chain.try_lock() {
+            chain.version = crate::store::chain_version(log);
             chain.advance(log);
         }
         let mut started = false;
@@ -529,7 +560,6 @@ impl Live {
                         inner.notices.push(Notice {
                             after: events,
                             role,
-                            public: kind == "ratification-pending",
                             body,
                         });
                     }
@@ -722,12 +752,13 @@ impl Live {
     }
 
     fn fail(&self, message: String) {
-        eprintln!("parley serve: session {}: {message}", self.id);
+        tracing::error!(session = %self.id, "the session stopped: {message}");
         let mut inner = self.lock();
         inner.failed = Some(message);
         inner.engine_idle = true;
         drop(inner);
         self.changed();
+        self.publish();
     }
 
     /// The engine's hook: log the event (or, replaying, check it against the log).
@@ -808,16 +839,25 @@ impl Live {
         inner.pending.iter_mut().for_each(|p| *p = None);
         drop(inner);
         self.changed();
+        self.publish();
     }
 
     /// A seat waits for its holder: publish what is asked, then take the next action.
-    fn wait(&self, role: usize, pending: Pending, rx: &Receiver<Input>) -> Option<Input> {
+    fn wait(
+        &self,
+        role: usize,
+        pending: Pending,
+        round: u32,
+        rx: &Receiver<Input>,
+    ) -> Option<Input> {
         {
             let mut inner = self.lock();
             inner.pending[role] = Some(pending);
+            inner.pending_round[role] = round;
             inner.engine_idle = true;
         }
         self.changed();
+        self.publish();
         let input = rx.recv().ok();
         {
             let mut inner = self.lock();
@@ -865,7 +905,7 @@ impl Live {
     }
 
     /// `POST /join`.
-    pub async fn join(self: &Arc<Self>, role: usize, confide: bool) -> Result<(), ApiError> {
+    pub async fn join(self: &Arc<Self>, role: usize, confide: bool) -> Result<Value, ApiError> {
         let mut chain = self.chain.lock().await;
         let start = {
             let inner = self.lock();
@@ -904,6 +944,8 @@ impl Live {
             .await?;
         chain.advance(&records);
         drop(chain);
+        // The receipt is of the `joined` record (the seat's own act).
+        let receipt = self.receipt(role, &records[..1])?;
         {
             let mut inner = self.lock();
             inner.joined[role] = true;
@@ -916,7 +958,8 @@ impl Live {
         if start {
             self.start_engine();
         }
-        Ok(())
+        self.publish();
+        Ok(receipt)
     }
 
     /// `POST /actions`: checks the action against what the engine waits for, logs it,
@@ -926,7 +969,7 @@ impl Live {
         self: &Arc<Self>,
         role: usize,
         action: ActionBody,
-    ) -> Result<(i64, bool), ApiError> {
+    ) -> Result<(Value, bool), ApiError> {
         let input = self.to_input(&action)?;
         let mut chain = self.chain.lock().await;
         let (held_for_ratification, asked) = {
@@ -1017,20 +1060,16 @@ impl Live {
             let records = chain.records(vec![("notice", body.to_string())]);
             self.store.append(&self.id, &records, None).await?;
             chain.advance(&records);
-            let seq = records.last().map_or(0, |r| r.seq);
+            let receipt = self.receipt(role, &records)?;
             drop(chain);
             let mut inner = self.lock();
             inner.held[role] = Some(record);
             let after = inner.events.len();
-            inner.notices.push(Notice {
-                after,
-                role,
-                public: true,
-                body,
-            });
+            inner.notices.push(Notice { after, role, body });
             drop(inner);
             self.changed();
-            return Ok((seq, false));
+            self.publish();
+            return Ok((receipt, false));
         }
         let body = serde_json::to_string(&record).map_err(ApiError::internal)?;
         let records = chain.records(vec![("input", body)]);
@@ -1040,15 +1079,15 @@ impl Live {
             return Err(e.into());
         }
         chain.advance(&records);
-        let seq = records.last().map_or(0, |r| r.seq);
+        let receipt = self.receipt(role, &records)?;
         drop(chain);
         let sent = self.deliver(role, input);
         self.settled(sent).await;
-        Ok((seq, true))
+        Ok((receipt, true))
     }
 
     /// `POST /ratify`: the principal confirms or refuses a held acceptance.
-    pub async fn ratify(self: &Arc<Self>, role: usize, confirm: bool) -> Result<i64, ApiError> {
+    pub async fn ratify(self: &Arc<Self>, role: usize, confirm: bool) -> Result<Value, ApiError> {
         let mut chain = self.chain.lock().await;
         let held = self.lock().held[role]
             .clone()
@@ -1074,7 +1113,7 @@ impl Live {
         self.store.append(&self.id, &records, None).await?;
         chain.advance(&records);
         drop(chain);
-        let seq = records.last().map_or(0, |r| r.seq);
+        let receipt = self.receipt_as(&format!("principal:{name}"), &records)?;
         {
             let mut inner = self.lock();
             inner.held[role] = None;
@@ -1082,7 +1121,6 @@ impl Live {
             inner.notices.push(Notice {
                 after,
                 role,
-                public: false,
                 body: notice,
             });
             if confirm {
@@ -1090,12 +1128,27 @@ impl Live {
             }
         }
         self.changed();
+        if !confirm {
+            self.publish();
+        }
         if confirm {
             let input = self.to_input(&held.action)?;
             let sent = self.deliver(role, input);
             self.settled(sent).await;
         }
-        Ok(seq)
+        Ok(receipt)
+    }
+
+    /// The receipt of the last of `records`, written for `role`.
+    fn receipt(&self, role: usize, records: &[Record]) -> Result<Value, ApiError> {
+        self.receipt_as(&self.spec.roles[role].name, records)
+    }
+
+    fn receipt_as(&self, who: &str, records: &[Record]) -> Result<Value, ApiError> {
+        let last = records
+            .last()
+            .ok_or_else(|| ApiError::internal("a receipt for no record"))?;
+        Ok(self.seal.receipt(&self.id, who, last))
     }
 
     /// A party's utility of an outcome given as labels.
@@ -1108,29 +1161,50 @@ impl Live {
         Ok(self.scenario.utilities()[party].value(&o))
     }
 
+    /// Which part of the record `access` sees: a party its own view, a mediator seat
+    /// the mediator's, the owner as the session's `owner_sees` says, an auditor all.
+    pub fn viewer(&self, access: Access) -> Viewer {
+        let n = self.n_parties();
+        match access {
+            Access::Auditor => Viewer::Owner,
+            Access::Owner => match self.spec.owner_sees {
+                OwnerSees::All => Viewer::Owner,
+                OwnerSees::Confided if self.spec.mediator_index().is_some() => Viewer::Mediator,
+                OwnerSees::Confided | OwnerSees::Public => Viewer::Public,
+            },
+            Access::Seat(r) | Access::Principal(r) if r < n => Viewer::Party(r),
+            Access::Seat(_) | Access::Principal(_) => Viewer::Mediator,
+        }
+    }
+
     /// The view of a token holder: only what its role may see.
     pub fn view(&self, access: Access) -> Value {
-        let n = self.n_parties();
         let inner = self.lock();
-        let (viewer, party) = match access {
-            Access::Owner | Access::Auditor => (Viewer::Owner, None),
-            Access::Seat(r) | Access::Principal(r) if r < n => (Viewer::Party(r), Some(r)),
-            Access::Seat(_) | Access::Principal(_) => (Viewer::Mediator, None),
+        self.render(&inner, access)
+    }
+
+    /// The view of `access` in the state `inner`. Everything in it is derived from
+    /// what the viewer may see: its events are numbered in the view, and its round and
+    /// phase are those of the last event it saw (or of the question it is asked).
+    fn render(&self, inner: &Inner, access: Access) -> Value {
+        let n = self.n_parties();
+        let viewer = self.viewer(access);
+        let sees_all = matches!(viewer, Viewer::Owner);
+        let party = match viewer {
+            Viewer::Party(p) => Some(p),
+            _ => None,
         };
         let role_index = match access {
             Access::Seat(r) | Access::Principal(r) => Some(r),
             _ => None,
         };
         let utility = |o: &[u32]| party.map(|p| self.scenario.utilities()[p].value(o));
-        let annotate = |mut v: Value, outcome: Option<&[u32]>| {
-            if let (Some(o), Some(obj)) = (outcome, v.as_object_mut()) {
-                if let Some(u) = utility(o) {
-                    obj.insert("my_utility".into(), u.into());
-                }
-            }
-            v
-        };
         let mut events = Vec::new();
+        let mut round = 0;
+        let mut phase = match self.spec.protocol {
+            parley_engine::ProtocolKind::Saop => Phase::Direct,
+            _ => Phase::Indirect,
+        };
         let mut notices = inner.notices.iter().peekable();
         for (k, (event, json)) in inner.events.iter().zip(&inner.event_json).enumerate() {
             while let Some(notice) = notices.next_if(|n| n.after <= k) {
@@ -1141,6 +1215,10 @@ impl Live {
             if !visible_to(event, viewer) {
                 continue;
             }
+            round = event.round;
+            if let EventKind::Phase { to, .. } = &event.kind {
+                phase = *to;
+            }
             let outcome: Option<&[u32]> = match &event.kind {
                 EventKind::Offer { outcome, .. }
                 | EventKind::Proposal { outcome, .. }
@@ -1150,36 +1228,66 @@ impl Live {
                 EventKind::End { agreement, .. } => agreement.as_deref(),
                 _ => None,
             };
-            events.push(annotate(json.clone(), outcome));
+            let mut v = json.clone();
+            if let (Some(u), Some(obj)) = (outcome.and_then(utility), v.as_object_mut()) {
+                obj.insert("my_utility".into(), u.into());
+            }
+            events.push(v);
         }
         for notice in notices {
             if let Some(v) = self.notice_for(notice, access, viewer) {
                 events.push(v);
             }
         }
-        let pending = role_index
-            .and_then(|r| inner.pending[r].as_ref())
-            .map(|p| match p {
-                Pending::Act { standing } => json!({
-                    "kind": "act",
-                    "standing": standing.as_ref().map(|s| outcome_map(&self.scenario, s)),
-                    "standing_utility": standing.as_ref().and_then(|s| utility(s)),
-                }),
-                Pending::Propose => json!({"kind": "propose"}),
-                Pending::Vote { text } => json!({
-                    "kind": "vote",
-                    "text": outcome_map(&self.scenario, text),
-                    "text_utility": utility(text),
-                }),
-                Pending::Text => json!({"kind": "text"}),
-                Pending::Consent => json!({"kind": "consent"}),
-            });
+        // Numbered in the view: a gap would tell of an event the viewer did not see.
+        for (k, e) in events.iter_mut().enumerate() {
+            if let Some(obj) = e.as_object_mut() {
+                obj.insert("seq".into(), (k as u64).into());
+            }
+        }
+        let asked = role_index.and_then(|r| inner.pending[r].as_ref().map(|p| (r, p)));
+        if let Some((r, _)) = asked {
+            round = round.max(inner.pending_round[r]);
+        }
+        let pending = asked.map(|(_, p)| match p {
+            Pending::Act { standing } => json!({
+                "kind": "act",
+                "standing": standing.as_ref().map(|s| outcome_map(&self.scenario, s)),
+                "standing_utility": standing.as_ref().and_then(|s| utility(s)),
+            }),
+            Pending::Propose => json!({"kind": "propose"}),
+            Pending::Vote { text } => json!({
+                "kind": "vote",
+                "text": outcome_map(&self.scenario, text),
+                "text_utility": utility(text),
+            }),
+            Pending::Text => json!({"kind": "text"}),
+            Pending::Consent => json!({"kind": "consent"}),
+        });
         let ratification = role_index
             .and_then(|r| inner.held[r].as_ref())
             .map(|h| json!({"status": "pending", "action": h.action}));
+        let confided_names = || {
+            json!(self
+                .scenario
+                .parties()
+                .iter()
+                .zip(&inner.confide)
+                .filter(|(_, &c)| c)
+                .map(|(p, _)| p.name.clone())
+                .collect::<Vec<_>>())
+        };
         let role = match access {
-            Access::Owner => json!({"kind": "owner"}),
-            Access::Auditor => json!({"kind": "auditor"}),
+            Access::Owner | Access::Auditor => {
+                let mut v = json!({
+                    "kind": if access == Access::Owner { "owner" } else { "auditor" },
+                    "sees": self.spec.owner_sees.name(),
+                });
+                if matches!(viewer, Viewer::Owner | Viewer::Mediator) {
+                    v["confided"] = confided_names();
+                }
+                v
+            }
             Access::Seat(r) | Access::Principal(r) => {
                 let mut v = json!({
                     "kind": if r < n { "party" } else { "mediator" },
@@ -1199,18 +1307,12 @@ impl Live {
                         v["delegate"] = true.into();
                     }
                 } else {
-                    v["confided"] = json!(self
-                        .scenario
-                        .parties()
-                        .iter()
-                        .zip(&inner.confide)
-                        .filter(|(_, &c)| c)
-                        .map(|(p, _)| p.name.clone())
-                        .collect::<Vec<_>>());
+                    v["confided"] = confided_names();
                 }
                 v
             }
         };
+        let is_owner = matches!(access, Access::Owner | Access::Auditor);
         let roles: Vec<Value> = self
             .spec
             .roles
@@ -1220,8 +1322,8 @@ impl Live {
                 Holder::Agent { spec } => json!({
                     "name": r.name,
                     "held_by": "agent",
-                    // Which strategy plays a role is the owner's business.
-                    "agent": matches!(viewer, Viewer::Owner).then(|| spec.clone()),
+                    // Which strategy plays a role is the host's business: it chose it.
+                    "agent": is_owner.then(|| spec.clone()),
                 }),
                 Holder::Seat { kind, .. } => {
                     json!({"name": r.name, "held_by": kind, "joined": joined})
@@ -1236,7 +1338,7 @@ impl Live {
             if let Some(p) = party {
                 v["my_utility"] = utilities[p].into();
             }
-            if matches!(viewer, Viewer::Owner) {
+            if sees_all {
                 v["utilities"] = json!(utilities);
             }
             v
@@ -1246,9 +1348,10 @@ impl Live {
             "status": inner.status.name(),
             "protocol": self.spec.protocol.name(),
             "settings": self.spec.protocol,
+            "owner_sees": self.spec.owner_sees.name(),
             "rounds": self.spec.rounds,
-            "round": inner.round,
-            "phase": inner.phase.name(),
+            "round": round,
+            "phase": phase.name(),
             "scenario": self.public_scenario(),
             "role": role,
             "roles": roles,
@@ -1257,36 +1360,67 @@ impl Live {
             "ratification": ratification,
             "result": result,
         });
-        if let Some(f) = &inner.failed {
-            view["error"] = Value::from(f.clone());
+        if inner.failed.is_some() {
+            view["error"] = Value::from(FAILED);
         }
-        let mediator_sees_plane =
-            matches!(viewer, Viewer::Mediator) && n == 2 && inner.confide.iter().all(|&c| c);
-        let ended = inner.status == Status::Ended;
-        drop(inner);
-        if matches!(viewer, Viewer::Owner) && ended {
-            view["analysis"] = self.analysis();
+        let agreement = inner.result.as_ref().and_then(|r| r.0.as_deref());
+        if sees_all && inner.status == Status::Ended {
+            view["analysis"] = self.analysis_of(agreement);
         }
-        if mediator_sees_plane {
-            // Both parties confided their preferences to the mediator: it may see the
-            // utility plane (never forwarded to anyone else).
-            view["plane"] = self.analysis();
+        if matches!(viewer, Viewer::Mediator) && n == 2 && inner.confide.iter().all(|&c| c) {
+            // Both parties confided their preferences to the mediator: it (and a host
+            // who runs it) may see the utility plane, never forwarded to anyone else.
+            view["plane"] = self.analysis_of(agreement);
         }
         view
     }
 
+    /// Publishes each live subscriber's view if it changed. Called only where the
+    /// engine waits (or has stopped) and on joins and ratification answers, never
+    /// in the middle of the engine's work: a subscriber is sent a view when, and only
+    /// when, what it may see changed.
+    fn publish(&self) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if watchers.is_empty() {
+            return;
+        }
+        watchers.retain(|_, w| w.tx.receiver_count() > 0);
+        let inner = self.lock();
+        for (access, watch) in watchers.iter_mut() {
+            let message: Arc<str> = json!({"type": "view", "view": self.render(&inner, *access)})
+                .to_string()
+                .into();
+            if message != watch.last {
+                watch.last = Arc::clone(&message);
+                let _ = watch.tx.send(message);
+            }
+        }
+    }
+
+    /// Subscribes to `access`'s view: the view now, and every later change.
+    pub fn watch(
+        &self,
+        access: Access,
+    ) -> (Arc<str>, tokio::sync::broadcast::Receiver<Arc<str>>) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let watch = watchers.entry(access).or_insert_with(|| {
+            let inner = self.lock();
+            let last: Arc<str> = json!({"type": "view", "view": self.render(&inner, access)})
+                .to_string()
+                .into();
+            Watch {
+                last,
+                tx: tokio::sync::broadcast::channel(64).0,
+            }
+        });
+        (Arc::clone(&watch.last), watch.tx.subscribe())
+    }
+
+    /// A ratification notice, to the delegate, its principal, and an owner who sees
+    /// everything; no one else learns that an acceptance was held.
     fn notice_for(&self, notice: &Notice, access: Access, viewer: Viewer) -> Option<Value> {
         let own = matches!(access, Access::Seat(r) | Access::Principal(r) if r == notice.role);
-        if own || matches!(viewer, Viewer::Owner) {
-            return Some(notice.body.clone());
-        }
-        if notice.public && matches!(viewer, Viewer::Party(_) | Viewer::Mediator) {
-            return Some(json!({
-                "type": notice.body["type"],
-                "role": notice.body["role"],
-            }));
-        }
-        None
+        (own || matches!(viewer, Viewer::Owner)).then(|| notice.body.clone())
     }
 
     /// Issues and values: what every role may know.
@@ -1296,7 +1430,7 @@ impl Live {
 
     /// The closing analysis: frontier, Nash, KS and welfare computed once, the
     /// agreement's utilities added as they are known.
-    pub fn analysis(&self) -> Value {
+    fn analysis_of(&self, agreement: Option<&[u32]>) -> Value {
         let base = self.analysis.get_or_init(|| {
             let config = parley_core::analysis::AnalysisConfig {
                 work_budget: Some(2_000_000),
@@ -1316,8 +1450,7 @@ impl Live {
             }
         });
         let mut out = base.clone();
-        let agreement = self.lock().result.as_ref().and_then(|r| r.0.clone());
-        out["agreement_utilities"] = json!(agreement.as_ref().map(|o| self
+        out["agreement_utilities"] = json!(agreement.map(|o| self
             .scenario
             .utilities()
             .iter()
@@ -1329,7 +1462,7 @@ impl Live {
     /// The full log, for the owner and auditors.
     pub async fn trace(&self) -> Result<Value, ApiError> {
         let records = self.store.log(&self.id).await?;
-        let chain = crate::store::verify_chain(&records);
+        let chain = crate::store::verify_chain(&records, &self.id, Some(&self.seal), false);
         Ok(json!({
             "id": self.id,
             "chain_ok": chain.is_ok(),
@@ -1387,19 +1520,22 @@ impl Negotiator for Seat {
         "seat".into()
     }
 
-    fn act(&mut self, _ctx: &PartyContext<'_>, _state: &State, standing: Option<&[u32]>) -> Action {
+    fn act(&mut self, _ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
         let pending = Pending::Act {
             standing: standing.map(<[u32]>::to_vec),
         };
-        match self.live.wait(self.role, pending, &self.rx) {
+        match self.live.wait(self.role, pending, state.round, &self.rx) {
             Some(Input::Act(action)) => action,
             // Checked before it was sent; only a closed channel gets here.
             _ => Action::WalkAway,
         }
     }
 
-    fn propose(&mut self, _ctx: &PartyContext<'_>, _state: &State) -> Option<Vec<u32>> {
-        match self.live.wait(self.role, Pending::Propose, &self.rx) {
+    fn propose(&mut self, _ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
+        match self
+            .live
+            .wait(self.role, Pending::Propose, state.round, &self.rx)
+        {
             Some(Input::Propose(p)) => p,
             _ => None,
         }
@@ -1408,7 +1544,7 @@ impl Negotiator for Seat {
     fn vote(
         &mut self,
         _ctx: &PartyContext<'_>,
-        _state: &State,
+        state: &State,
         text: &[u32],
         _current: Option<&[u32]>,
     ) -> bool {
@@ -1416,14 +1552,15 @@ impl Negotiator for Seat {
             text: text.to_vec(),
         };
         matches!(
-            self.live.wait(self.role, pending, &self.rx),
+            self.live.wait(self.role, pending, state.round, &self.rx),
             Some(Input::Vote(true))
         )
     }
 
-    fn consent(&mut self, _ctx: &PartyContext<'_>, _state: &State) -> bool {
+    fn consent(&mut self, _ctx: &PartyContext<'_>, state: &State) -> bool {
         matches!(
-            self.live.wait(self.role, Pending::Consent, &self.rx),
+            self.live
+                .wait(self.role, Pending::Consent, state.round, &self.rx),
             Some(Input::Consent(true))
         )
     }
@@ -1444,8 +1581,8 @@ impl Mediator for MediatorSeat {
         "seat".into()
     }
 
-    fn text(&mut self, ctx: &MediatorContext<'_>, _state: &State) -> Tabled {
-        let text = match self.live.wait(self.role, Pending::Text, &self.rx) {
+    fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled {
+        let text = match self.live.wait(self.role, Pending::Text, state.round, &self.rx) {
             Some(Input::Text(outcome, progress)) => {
                 if let Some(p) = progress {
                     self.progress = p;

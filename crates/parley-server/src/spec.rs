@@ -45,6 +45,40 @@ pub struct CreateRequest {
     /// Parties played by agents that confide their preferences to the mediator.
     #[serde(default)]
     pub confide: Vec<String>,
+    /// What the session's owner (its host) sees: `public`, `confided` or `all`
+    /// (default: `confided` when a built-in agent mediates, else `public`).
+    #[serde(default)]
+    pub owner_sees: Option<OwnerSees>,
+}
+
+/// What the owner of a session (its host) sees of the talks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnerSees {
+    /// The public record only: what every party sees.
+    Public,
+    /// The public record and what the parties told the mediator (their proposals, votes
+    /// and, if they confided them, their preferences): the host runs the mediator.
+    Confided,
+    /// Everything: every private move and every party's preferences (and the full log,
+    /// with an auditor token). Every party is told so in its view.
+    All,
+}
+
+impl OwnerSees {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OwnerSees::Public => "public",
+            OwnerSees::Confided => "confided",
+            OwnerSees::All => "all",
+        }
+    }
+}
+
+/// Sessions stored before the setting existed showed the owner everything.
+fn legacy_owner_sees() -> OwnerSees {
+    OwnerSees::All
 }
 
 fn default_post_settlement() -> bool {
@@ -140,6 +174,9 @@ pub struct SessionSpec {
     pub roles: Vec<Role>,
     /// Token lifetime.
     pub token_ttl_seconds: u64,
+    /// What the owner sees.
+    #[serde(default = "legacy_owner_sees")]
+    pub owner_sees: OwnerSees,
 }
 
 const MAX_ROUNDS: u32 = 10_000;
@@ -217,6 +254,31 @@ impl CreateRequest {
                 "indirect, threshold and indirect_rounds apply only to protocol staged",
             ));
         }
+        // Role names are compared in their canonical (NFC) spelling, as labels are.
+        let canonical_keys = |what: &str, map: Vec<String>| -> Result<(), ApiError> {
+            let mut seen = std::collections::BTreeSet::new();
+            for k in map {
+                if !seen.insert(parley_core::label::canonical(&k).into_owned()) {
+                    return Err(bad(format!(
+                        "{what}: {} is given twice (in two spellings)",
+                        parley_core::label::escaped(&k)
+                    )));
+                }
+            }
+            Ok(())
+        };
+        canonical_keys("roles", self.roles.keys().cloned().collect())?;
+        canonical_keys("mandates", self.mandates.keys().cloned().collect())?;
+        let role_requests: BTreeMap<String, RoleRequest> = self
+            .roles
+            .into_iter()
+            .map(|(k, v)| (parley_core::label::canonical(&k).into_owned(), v))
+            .collect();
+        let mandates: BTreeMap<String, Mandate> = self
+            .mandates
+            .into_iter()
+            .map(|(k, v)| (parley_core::label::canonical(&k).into_owned(), v))
+            .collect();
         let mut names: Vec<String> = scenario.parties().iter().map(|p| p.name.clone()).collect();
         if protocol.needs_mediator() {
             if names.iter().any(|n| n == "mediator") {
@@ -226,7 +288,7 @@ impl CreateRequest {
             }
             names.push("mediator".into());
         }
-        for name in self.roles.keys() {
+        for name in role_requests.keys() {
             if !names.contains(name) {
                 return Err(bad(format!(
                     "roles: {name:?} is not a role of this session (roles: {})",
@@ -234,7 +296,7 @@ impl CreateRequest {
                 )));
             }
         }
-        for name in self.mandates.keys() {
+        for name in mandates.keys() {
             if !names.contains(name) {
                 return Err(bad(format!(
                     "mandates: {name:?} is not a role of this session"
@@ -243,8 +305,7 @@ impl CreateRequest {
         }
         let mut roles = Vec::new();
         for (index, name) in names.iter().enumerate() {
-            let request = self
-                .roles
+            let request = role_requests
                 .get(name)
                 .ok_or_else(|| bad(format!("roles: {name:?} needs an agent or a seat")))?;
             let is_mediator = index >= scenario.n_parties();
@@ -256,7 +317,7 @@ impl CreateRequest {
                         parley_engine::negotiators::negotiator(spec, 0).map(|_| ())
                     };
                     check.map_err(|e| bad(format!("roles.{name}.agent: {e}")))?;
-                    if self.mandates.contains_key(name) {
+                    if mandates.contains_key(name) {
                         return Err(bad(format!(
                             "mandates: {name:?} is played by an agent; mandates are for seats"
                         )));
@@ -264,13 +325,13 @@ impl CreateRequest {
                     Holder::Agent { spec: spec.clone() }
                 }
                 (None, Some(kind)) if kind == "person" || kind == "program" => {
-                    let mandate = self.mandates.get(name).cloned();
-                    if let Some(m) = &mandate {
-                        if is_mediator {
-                            return Err(bad("mandates: the mediator cannot be a delegate"));
+                    let mandate = match mandates.get(name) {
+                        Some(_) if is_mediator => {
+                            return Err(bad("mandates: the mediator cannot be a delegate"))
                         }
-                        check_mandate(&scenario, name, m)?;
-                    }
+                        Some(m) => Some(check_mandate(&scenario, name, m)?),
+                        None => None,
+                    };
                     Holder::Seat {
                         kind: kind.clone(),
                         mandate,
@@ -301,6 +362,15 @@ impl CreateRequest {
                 )))
             }
         };
+        let owner_sees = self.owner_sees.unwrap_or_else(|| {
+            let hosted_mediator = protocol.needs_mediator()
+                && matches!(roles.last(), Some(Role { holder: Holder::Agent { .. }, .. }));
+            if hosted_mediator {
+                OwnerSees::Confided
+            } else {
+                OwnerSees::Public
+            }
+        });
         let json = parley_formats::native::to_json(&scenario).map_err(|e| bad(e.to_string()))?;
         Ok((
             SessionSpec {
@@ -312,13 +382,16 @@ impl CreateRequest {
                 seed: self.seed,
                 roles,
                 token_ttl_seconds: ttl,
+                owner_sees,
             },
             scenario,
         ))
     }
 }
 
-fn check_mandate(scenario: &Scenario, role: &str, m: &Mandate) -> Result<(), ApiError> {
+/// A mandate checked against the scenario, with its issues and values in their
+/// canonical spelling.
+fn check_mandate(scenario: &Scenario, role: &str, m: &Mandate) -> Result<Mandate, ApiError> {
     if let Some(u) = m.min_utility {
         if !(0.0..=1.0).contains(&u) {
             return Err(bad(format!(
@@ -326,28 +399,38 @@ fn check_mandate(scenario: &Scenario, role: &str, m: &Mandate) -> Result<(), Api
             )));
         }
     }
+    let mut checked = m.clone();
     if let Some(allowed) = &m.allowed {
+        let space = scenario.space();
+        let mut canonical = BTreeMap::new();
         for (issue, values) in allowed {
-            let found = scenario
-                .space()
-                .issues()
-                .iter()
-                .find(|i| i.name() == issue)
+            let found = space
+                .issue_index(issue)
+                .map(|i| &space.issues()[i])
                 .ok_or_else(|| {
                     bad(format!(
                         "mandates.{role}.allowed: there is no issue {issue:?}"
                     ))
                 })?;
+            let mut labels = Vec::with_capacity(values.len());
             for v in values {
-                if found.value_index(v).is_none() {
-                    return Err(bad(format!(
+                let index = found.value_index(v).ok_or_else(|| {
+                    bad(format!(
                         "mandates.{role}.allowed.{issue}: {v:?} is not a value of the issue"
-                    )));
-                }
+                    ))
+                })?;
+                labels.push(found.value_label(index));
+            }
+            if canonical.insert(found.name().to_string(), labels).is_some() {
+                return Err(bad(format!(
+                    "mandates.{role}.allowed: issue {:?} is given twice",
+                    found.name()
+                )));
             }
         }
+        checked.allowed = Some(canonical);
     }
-    Ok(())
+    Ok(checked)
 }
 
 impl Mandate {
@@ -375,8 +458,8 @@ impl SessionSpec {
         self.protocol.needs_mediator().then(|| self.roles.len() - 1)
     }
 
-    /// The index of the role called `name`.
+    /// The index of the role called `name` (in any spelling of the same label).
     pub fn role_index(&self, name: &str) -> Option<usize> {
-        self.roles.iter().position(|r| r.name == name)
+        parley_core::label::position(self.roles.iter().map(|r| r.name.as_str()), name)
     }
 }

@@ -39,7 +39,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
         hash TEXT NOT NULL,
         at TEXT NOT NULL,
         PRIMARY KEY (session_id, seq)
-    );"];
+    );",
+    // Every record is sealed with the server's key (see `seal`).
+    "ALTER TABLE log ADD COLUMN mac TEXT"];
 
 /// A log record as stored.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -52,10 +54,13 @@ pub struct Record {
     pub body: String,
     /// The previous record's hash (64 zeros for the first).
     pub prev_hash: String,
-    /// SHA-256 of prev_hash, seq, kind and body.
+    /// SHA-256 of prev_hash, seq, kind, body and at (see [`chain_hash`]).
     pub hash: String,
     /// When it was written (RFC 3339, UTC).
     pub at: String,
+    /// The server key's MAC of the session and the hash (absent only in records
+    /// written before parley sealed its logs).
+    pub mac: Option<String>,
 }
 
 /// A session row.
@@ -87,6 +92,7 @@ pub struct TokenRow {
 pub struct Store {
     pool: AnyPool,
     appends: tokio::sync::mpsc::UnboundedSender<AppendJob>,
+    seal: Option<std::sync::Arc<crate::seal::Seal>>,
 }
 
 /// Records to append, and where to say when they are stored.
@@ -101,7 +107,11 @@ struct AppendJob {
 /// in the next transaction, so that under load one sync to disk stores many of them.
 /// If a group fails, each of its appends is retried alone, so that one bad append
 /// cannot fail the others.
-async fn group_commit(pool: AnyPool, mut jobs: tokio::sync::mpsc::UnboundedReceiver<AppendJob>) {
+async fn group_commit(
+    pool: AnyPool,
+    seal: Option<std::sync::Arc<crate::seal::Seal>>,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<AppendJob>,
+) {
     const MAX_GROUP: usize = 256;
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
@@ -113,15 +123,33 @@ async fn group_commit(pool: AnyPool, mut jobs: tokio::sync::mpsc::UnboundedRecei
         }
         let all = write_group(&pool, &group).await;
         if all.is_ok() {
+            anchor(seal.as_deref(), &group);
             for job in group {
                 let _ = job.done.send(Ok(()));
             }
         } else {
             for job in group {
                 let alone = write_group(&pool, std::slice::from_ref(&job)).await;
+                if alone.is_ok() {
+                    anchor(seal.as_deref(), std::slice::from_ref(&job));
+                }
                 let _ = job.done.send(alone);
             }
         }
+    }
+}
+
+/// Anchors the new heads of committed appends (after the commit, so that an anchor
+/// never names a record that is not stored). A failure to write an anchor weakens
+/// only the detection of truncation, and is logged.
+fn anchor(seal: Option<&crate::seal::Seal>, group: &[AppendJob]) {
+    let Some(seal) = seal else { return };
+    let heads: Vec<(&str, &Record)> = group
+        .iter()
+        .filter_map(|job| Some((job.session_id.as_str(), job.records.last()?)))
+        .collect();
+    if let Err(e) = seal.anchor(&heads) {
+        tracing::error!(file = %seal.anchors_file().display(), "could not write anchors: {e}");
     }
 }
 
@@ -147,6 +175,15 @@ impl Store {
     /// Connects to `url` (`sqlite://FILE` or `postgres://…`), creating a SQLite file if
     /// needed, and runs the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_sealed(url, None).await
+    }
+
+    /// Connects as [`Store::connect`], sealing: every committed append's new head is
+    /// anchored with `seal`.
+    pub async fn connect_sealed(
+        url: &str,
+        seal: Option<std::sync::Arc<crate::seal::Seal>>,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
@@ -171,8 +208,12 @@ impl Store {
             .connect(url)
             .await?;
         let (appends, jobs) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(group_commit(pool.clone(), jobs));
-        let store = Store { pool, appends };
+        tokio::spawn(group_commit(pool.clone(), seal.clone(), jobs));
+        let store = Store {
+            pool,
+            appends,
+            seal,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -241,6 +282,11 @@ impl Store {
         }
         insert_record(&mut tx, &session.id, first).await?;
         tx.commit().await?;
+        if let Some(seal) = &self.seal {
+            if let Err(e) = seal.anchor(&[(session.id.as_str(), first)]) {
+                tracing::error!("could not write an anchor: {e}");
+            }
+        }
         Ok(())
     }
 
@@ -300,7 +346,7 @@ impl Store {
     /// A session's log, in order.
     pub async fn log(&self, session_id: &str) -> Result<Vec<Record>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, kind, body, prev_hash, hash, at FROM log WHERE session_id = $1 ORDER BY seq",
+            "SELECT seq, kind, body, prev_hash, hash, at, mac FROM log WHERE session_id = $1 ORDER BY seq",
         )
         .bind(session_id)
         .fetch_all(&self.pool)
@@ -317,6 +363,7 @@ fn record(r: &AnyRow) -> Result<Record, StoreError> {
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
         at: r.try_get("at")?,
+        mac: r.try_get("mac")?,
     })
 }
 
@@ -326,7 +373,7 @@ async fn insert_record(
     r: &Record,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO log (session_id, seq, kind, body, prev_hash, hash, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO log (session_id, seq, kind, body, prev_hash, hash, at, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(session_id)
     .bind(r.seq)
@@ -335,22 +382,35 @@ async fn insert_record(
     .bind(&r.prev_hash)
     .bind(&r.hash)
     .bind(&r.at)
+    .bind(&r.mac)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// The hash of a record: SHA-256 over the previous hash, the sequence number, the kind
-/// and the body, each length-prefixed, as lowercase hex.
-pub fn chain_hash(prev_hash: &str, seq: i64, kind: &str, body: &str) -> String {
+/// The chain format of a session's log: 1 for logs written before the timestamps were
+/// hashed, 2 since (the first record says `"chain": 2`).
+pub const CHAIN_VERSION: u8 = 2;
+
+/// The hash of a record: SHA-256 over the previous hash, the sequence number, the
+/// kind, the body and (from chain version 2) the time it was written, each
+/// length-prefixed, as lowercase hex.
+pub fn chain_hash(
+    version: u8,
+    prev_hash: &str,
+    seq: i64,
+    kind: &str,
+    body: &str,
+    at: &str,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for part in [
-        prev_hash.as_bytes(),
-        &seq.to_be_bytes(),
-        kind.as_bytes(),
-        body.as_bytes(),
-    ] {
+    let seq = seq.to_be_bytes();
+    let mut parts: Vec<&[u8]> = vec![prev_hash.as_bytes(), &seq, kind.as_bytes(), body.as_bytes()];
+    if version >= 2 {
+        parts.push(at.as_bytes());
+    }
+    for part in parts {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -371,8 +431,30 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The first record's `prev_hash`.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Checks a log's chain: the first record that does not follow, if any.
-pub fn verify_chain(records: &[Record]) -> Result<(), String> {
+/// The chain version a log declares in its first record.
+pub fn chain_version(records: &[Record]) -> u8 {
+    records
+        .first()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .and_then(|v| v["chain"].as_u64())
+        .map_or(1, |v| v.min(u64::from(u8::MAX)) as u8)
+}
+
+/// Checks a log's chain: the first record that does not follow, if any. With a seal,
+/// every record's MAC is checked too (a log written before logs were sealed, chain
+/// version 1 without MACs, passes on its hashes alone unless `require_macs`).
+pub fn verify_chain(
+    records: &[Record],
+    session: &str,
+    seal: Option<&crate::seal::Seal>,
+    require_macs: bool,
+) -> Result<(), String> {
+    let version = chain_version(records);
+    if version > CHAIN_VERSION {
+        return Err(format!(
+            "the log has chain version {version}, newer than this parley ({CHAIN_VERSION})"
+        ));
+    }
     let mut prev = GENESIS.to_string();
     for (i, r) in records.iter().enumerate() {
         if r.seq != i as i64 {
@@ -384,12 +466,28 @@ pub fn verify_chain(records: &[Record]) -> Result<(), String> {
                 r.kind
             ));
         }
-        let expected = chain_hash(&r.prev_hash, r.seq, &r.kind, &r.body);
+        let expected = chain_hash(version, &r.prev_hash, r.seq, &r.kind, &r.body, &r.at);
         if r.hash != expected {
             return Err(format!(
                 "record {i} ({}) was changed: its hash does not match its content",
                 r.kind
             ));
+        }
+        if let Some(seal) = seal {
+            match &r.mac {
+                Some(mac) if seal.record_mac_ok(session, &r.hash, mac) => {}
+                Some(_) => {
+                    return Err(format!(
+                        "record {i} ({}) is not sealed by this server's key: the log was \
+                         rewritten (or the key is not the one it was written with)",
+                        r.kind
+                    ))
+                }
+                None if version >= 2 || require_macs => {
+                    return Err(format!("record {i} ({}) has no MAC", r.kind))
+                }
+                None => {}
+            }
         }
         prev = r.hash.clone();
     }

@@ -12,6 +12,21 @@ pub struct Server {
     pub _dir: Option<tempfile::TempDir>,
 }
 
+/// The creator token of every test server.
+pub const CREATOR: &str = "test-creator-token-0123456789";
+
+/// The options of a test server on `url`: its key next to a SQLite file, or, for
+/// PostgreSQL, one key file per test process (every test shares the database).
+pub fn options(url: &str) -> parley_server::Options {
+    let mut options = parley_server::Options::new(url, CREATOR);
+    if url.starts_with("postgres") {
+        options.key = Some(
+            std::env::temp_dir().join(format!("parley-test-pg-{}.key", std::process::id())),
+        );
+    }
+    options
+}
+
 /// Starts a server on a fresh SQLite file (or on `PARLEY_TEST_POSTGRES` when `postgres`).
 pub async fn start() -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -20,7 +35,9 @@ pub async fn start() -> Server {
 }
 
 pub async fn start_on(url: &str, dir: Option<tempfile::TempDir>) -> Server {
-    let app = parley_server::App::open(url).await.expect("server opens");
+    let app = parley_server::App::open(&options(url))
+        .await
+        .expect("server opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -63,6 +80,8 @@ impl Server {
         };
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        } else if method == "POST" && path == "/api/sessions" {
+            req = req.bearer_auth(CREATOR);
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -79,9 +98,14 @@ impl Server {
             .client
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
+            // Not kept for reuse: the server may close it after refusing an oversized
+            // body, and the next request must not be sent down a closed connection.
+            .header("connection", "close")
             .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        } else if path == "/api/sessions" {
+            req = req.bearer_auth(CREATOR);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status();
@@ -104,7 +128,17 @@ impl Server {
         panic!("the seat was never asked");
     }
 
-    pub async fn create(&self, request: Value) -> Created {
+    /// Creates a session whose owner sees everything (so that tests can read the
+    /// whole log), unless the request says otherwise.
+    pub async fn create(&self, mut request: Value) -> Created {
+        if request.get("owner_sees").is_none() {
+            request["owner_sees"] = "all".into();
+        }
+        self.create_as_is(request).await
+    }
+
+    /// Creates a session from exactly `request`.
+    pub async fn create_as_is(&self, request: Value) -> Created {
         let r = self
             .call("POST", "/api/sessions", None, Some(request))
             .await;

@@ -273,19 +273,23 @@ async fn acceptances_outside_the_mandate_wait_for_the_principal() {
         )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    // The employer sees that something is pending, not what.
+    // The employer sees nothing of it: the hold is a private move of the candidate.
     let ev = server.call("GET", &path, Some(emp), None).await.body;
-    let notice = ev["events"]
+    assert!(
+        ev["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .all(|e| !e["type"].as_str().unwrap_or_default().starts_with("ratification")),
+        "{ev}"
+    );
+    // The delegate does, with what it holds.
+    let cv = server.call("GET", &path, Some(cand), None).await.body;
+    assert!(cv["events"]
         .as_array()
         .expect("events")
         .iter()
-        .find(|e| e["type"] == "ratification-pending")
-        .expect("notice")
-        .clone();
-    assert_eq!(
-        notice,
-        json!({"type": "ratification-pending", "role": "candidate"})
-    );
+        .any(|e| e["type"] == "ratification-pending" && e["action"]["type"] == "accept"));
     // The principal sees the held acceptance and refuses it.
     let pv = server.call("GET", &path, Some(principal), None).await.body;
     assert_eq!(pv["ratification"]["status"], "pending");
@@ -380,18 +384,21 @@ async fn an_answered_action_and_all_it_caused_are_in_the_log() {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let seq = r.body["seq"].as_i64().expect("seq");
+        let receipt = r.body["receipt"]["hash"].as_str().expect("a receipt").to_string();
         // Read the log right away: the input, the candidate's offer event, and the
         // employer's answer are all there.
         let trace = server
             .call("GET", &format!("{path}/trace"), Some(created.owner()), None)
             .await
             .body;
-        let after: Vec<Value> = trace["records"]
-            .as_array()
-            .expect("records")
+        let records = trace["records"].as_array().expect("records");
+        let acked = records
             .iter()
-            .filter(|r| r["seq"].as_i64().is_some_and(|s| s > seq))
+            .position(|r| r["hash"] == receipt.as_str())
+            .expect("the receipt names a logged record");
+        assert_eq!(records[acked]["kind"], "input");
+        let after: Vec<Value> = records[acked + 1..]
+            .iter()
             .map(|r| serde_json::from_str(r["body"].as_str().expect("body")).expect("json"))
             .collect();
         assert!(
