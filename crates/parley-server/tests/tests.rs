@@ -3,4 +3,5 @@
 mod common;
 mod input;
 mod privacy;
+mod side_channels;
 mod talks;
