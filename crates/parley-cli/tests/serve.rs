@@ -180,7 +180,10 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
                             Some(offer(OFFERS[n % 3])),
                         );
                         if status == 200 {
-                            acked.lock().expect("lock").push((k, body["receipt"].clone()));
+                            acked
+                                .lock()
+                                .expect("lock")
+                                .push((k, body["receipt"].clone()));
                             n += 1;
                         }
                     }
@@ -209,7 +212,9 @@ fn a_killed_server_loses_no_acknowledged_record_and_its_sessions_go_on() {
     for (k, (id, seat, owner)) in sessions.iter().enumerate() {
         let records = log(&client, &base, id, owner);
         for (_, receipt) in acked.iter().filter(|(s, _)| *s == k) {
-            let hash = receipt["hash"].as_str().expect("a receipt names its record");
+            let hash = receipt["hash"]
+                .as_str()
+                .expect("a receipt names its record");
             let record = records
                 .iter()
                 .find(|r| r.2 == hash)

@@ -84,7 +84,11 @@ fn a_strategy_reaches_only_its_own_bid_space_even_through_a_shared_cache() {
         run_session(&scenario, &config, negotiators, None).expect("session runs");
     }
     let seen = seen.lock().expect("no probe panicked");
-    assert_eq!(seen.len(), 4, "each party read its bid space in each session");
+    assert_eq!(
+        seen.len(),
+        4,
+        "each party read its bid space in each session"
+    );
     let count = scenario
         .space()
         .outcome_count()

@@ -88,8 +88,11 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Every request: a cross-site request (its `Origin` is not this host) is refused, as
 /// is a body that is not declared JSON; every answer carries the security headers.
 async fn guard(req: Request, next: axum::middleware::Next) -> Response {
-    let refused = cross_site(req.headers())
-        .or_else(|| (req.method() == axum::http::Method::POST).then(|| json_body(req.headers())).flatten());
+    let refused = cross_site(req.headers()).or_else(|| {
+        (req.method() == axum::http::Method::POST)
+            .then(|| json_body(req.headers()))
+            .flatten()
+    });
     let mut response = match refused {
         Some(e) => e.into_response(),
         None => next.run(req).await,
@@ -188,9 +191,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
         } else {
             &bytes
         };
-        serde_json::from_slice(bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("body: {e}")))
+        // The error names the field it is about (`body.owner_sees: unknown variant …`).
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                ApiError::bad_request(format!("body: {inner}"))
+            } else {
+                ApiError::bad_request(format!("body.{path}: {inner}"))
+            }
+        })?;
+        de.end()
+            .map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+        Ok(JsonBody(value))
     }
 }
 
@@ -524,9 +538,7 @@ async fn ratify(
         return Err(forbidden("only the seat's principal ratifies"));
     };
     let receipt = live.ratify(role, body.confirm).await?;
-    Ok(Json(
-        json!({"receipt": receipt, "confirmed": body.confirm}),
-    ))
+    Ok(Json(json!({"receipt": receipt, "confirmed": body.confirm})))
 }
 
 async fn trace(

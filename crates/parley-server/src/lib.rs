@@ -99,22 +99,26 @@ pub fn key_path(url: &str, given: Option<&Path>) -> Result<PathBuf, store::Store
     if let Some(k) = given {
         return Ok(k.to_path_buf());
     }
-    sqlite_file(url).map(|f| {
-        let mut p = f.into_os_string();
-        p.push(".key");
-        PathBuf::from(p)
-    }).ok_or_else(|| {
-        store::StoreError::Corrupt(
-            "--key: a PostgreSQL (or in-memory) database needs the server key's file given \
+    sqlite_file(url)
+        .map(|f| {
+            let mut p = f.into_os_string();
+            p.push(".key");
+            PathBuf::from(p)
+        })
+        .ok_or_else(|| {
+            store::StoreError::Corrupt(
+                "--key: a PostgreSQL (or in-memory) database needs the server key's file given \
              (kept outside the database; created on the first start)"
-                .into(),
-        )
-    })
+                    .into(),
+            )
+        })
 }
 
 /// The file of a `sqlite://FILE?…` URL.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let file = rest.split('?').next()?;
     (!file.is_empty() && file != ":memory:").then(|| PathBuf::from(file))
 }
@@ -227,7 +231,12 @@ impl App {
     }
 
     /// A stored session, checked, rebuilt from its log.
-    fn rebuild(&self, row: &SessionRow, tokens: Vec<TokenRow>, log: &[Record]) -> Result<Arc<Live>, String> {
+    fn rebuild(
+        &self,
+        row: &SessionRow,
+        tokens: Vec<TokenRow>,
+        log: &[Record],
+    ) -> Result<Arc<Live>, String> {
         let spec: spec::SessionSpec =
             serde_json::from_str(&row.config).map_err(|e| format!("its configuration: {e}"))?;
         let scenario = parley_formats::native::parse_json(&spec.scenario, "stored scenario")
@@ -410,14 +419,15 @@ pub fn check_session(
         .filter(|r| r.kind == "created")
         .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok());
     let Some(first) = first else {
-        report.problems.push("the log does not begin with its `created` record".into());
+        report
+            .problems
+            .push("the log does not begin with its `created` record".into());
         return report;
     };
     let actual = store::hex(&Sha256::digest(row.config.as_bytes()));
     if first["config_sha256"].as_str() != Some(actual.as_str()) {
         report.problems.push(
-            "the session's configuration does not match the hash pinned in its first record"
-                .into(),
+            "the session's configuration does not match the hash pinned in its first record".into(),
         );
     }
     match first["tokens"].as_array() {

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::spec::{Holder, OwnerSees, SessionSpec};
 use crate::seal::Seal;
+use crate::spec::{Holder, OwnerSees, SessionSpec};
 use crate::store::{chain_hash, Record, Store, TokenRow, CHAIN_VERSION, GENESIS};
 
 /// Where a session is.
@@ -1398,10 +1398,7 @@ impl Live {
     }
 
     /// Subscribes to `access`'s view: the view now, and every later change.
-    pub fn watch(
-        &self,
-        access: Access,
-    ) -> (Arc<str>, tokio::sync::broadcast::Receiver<Arc<str>>) {
+    pub fn watch(&self, access: Access) -> (Arc<str>, tokio::sync::broadcast::Receiver<Arc<str>>) {
         let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         let watch = watchers.entry(access).or_insert_with(|| {
             let inner = self.lock();
@@ -1582,7 +1579,10 @@ impl Mediator for MediatorSeat {
     }
 
     fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled {
-        let text = match self.live.wait(self.role, Pending::Text, state.round, &self.rx) {
+        let text = match self
+            .live
+            .wait(self.role, Pending::Text, state.round, &self.rx)
+        {
             Some(Input::Text(outcome, progress)) => {
                 if let Some(p) = progress {
                     self.progress = p;

@@ -122,7 +122,11 @@ impl Seal {
 
     /// Whether `mac` is the MAC of that record.
     pub fn record_mac_ok(&self, session: &str, hash: &str, mac: &str) -> bool {
-        self.check(mac, "parley-record-v1", &[session.as_bytes(), hash.as_bytes()])
+        self.check(
+            mac,
+            "parley-record-v1",
+            &[session.as_bytes(), hash.as_bytes()],
+        )
     }
 
     fn anchor_mac(&self, session: &str, seq: i64, head: &str) -> String {
@@ -197,9 +201,7 @@ impl Seal {
                         &[session.as_bytes(), &seq.to_be_bytes(), head.as_bytes()],
                     ) =>
                 {
-                    let newer = heads
-                        .get(&session)
-                        .is_none_or(|a: &Anchor| a.seq <= seq);
+                    let newer = heads.get(&session).is_none_or(|a: &Anchor| a.seq <= seq);
                     if newer {
                         heads.insert(session, Anchor { seq, head });
                     }
@@ -285,9 +287,11 @@ impl Seal {
         let expected = self.receipt_mac(&session, &role, &kind, &hash, &at);
         use subtle::ConstantTimeEq;
         if expected.len() != mac.len() || !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
-            return Err("the receipt's MAC does not verify: it was not issued by this server's \
+            return Err(
+                "the receipt's MAC does not verify: it was not issued by this server's \
                         key, or it was altered"
-                .into());
+                    .into(),
+            );
         }
         Ok((session, hash, at))
     }

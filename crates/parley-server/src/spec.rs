@@ -364,7 +364,13 @@ impl CreateRequest {
         };
         let owner_sees = self.owner_sees.unwrap_or_else(|| {
             let hosted_mediator = protocol.needs_mediator()
-                && matches!(roles.last(), Some(Role { holder: Holder::Agent { .. }, .. }));
+                && matches!(
+                    roles.last(),
+                    Some(Role {
+                        holder: Holder::Agent { .. },
+                        ..
+                    })
+                );
             if hosted_mediator {
                 OwnerSees::Confided
             } else {

@@ -18,7 +18,8 @@ pub enum StoreError {
 }
 
 /// The migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sessions (
         id TEXT PRIMARY KEY,
         created_at TEXT NOT NULL,
         config TEXT NOT NULL,
@@ -41,7 +42,8 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
         PRIMARY KEY (session_id, seq)
     );",
     // Every record is sealed with the server's key (see `seal`).
-    "ALTER TABLE log ADD COLUMN mac TEXT"];
+    "ALTER TABLE log ADD COLUMN mac TEXT",
+];
 
 /// A log record as stored.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 
 pub struct Server {
     pub base: String,
+    /// The database URL.
+    pub url: String,
     pub client: reqwest::Client,
     pub _dir: Option<tempfile::TempDir>,
 }
@@ -20,9 +22,8 @@ pub const CREATOR: &str = "test-creator-token-0123456789";
 pub fn options(url: &str) -> parley_server::Options {
     let mut options = parley_server::Options::new(url, CREATOR);
     if url.starts_with("postgres") {
-        options.key = Some(
-            std::env::temp_dir().join(format!("parley-test-pg-{}.key", std::process::id())),
-        );
+        options.key =
+            Some(std::env::temp_dir().join(format!("parley-test-pg-{}.key", std::process::id())));
     }
     options
 }
@@ -47,6 +48,7 @@ pub async fn start_on(url: &str, dir: Option<tempfile::TempDir>) -> Server {
     });
     Server {
         base: format!("http://{addr}"),
+        url: url.to_string(),
         client: reqwest::Client::new(),
         _dir: dir,
     }

@@ -250,3 +250,144 @@ async fn a_seat_token_yields_nothing_private_of_another_party() {
         .as_str()
         .is_some_and(|e| e.contains("expired")));
 }
+
+/// The host sees what the session's `owner_sees` says, and every party is told which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_sees_what_owner_sees_allows() {
+    let server = crate::common::start().await;
+    let ended = |created: &crate::common::Created| {
+        let path = format!("/api/sessions/{}", created.id());
+        let token = created.owner().to_string();
+        let server = &server;
+        async move {
+            for _ in 0..2000 {
+                let v = server.call("GET", &path, Some(&token), None).await.body;
+                if v["status"] == "ended" {
+                    return v;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            panic!("the session did not end");
+        }
+    };
+    let kinds = |v: &Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let roles = json!({"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"},
+                       "mediator": {"agent": "shuttle"}});
+    // A built-in mediator: by default the host sees what the parties tell it.
+    let created = server
+        .create_as_is(
+            json!({"scenario": "job-offer", "protocol": "shuttle", "rounds": 30,
+                             "roles": roles, "confide": ["employer"]}),
+        )
+        .await;
+    assert_eq!(created.0["owner_sees"], "confided");
+    assert!(
+        created.0["auditor_token"].is_null(),
+        "no auditor without owner_sees all"
+    );
+    let v = ended(&created).await;
+    assert_eq!(v["role"]["sees"], "confided");
+    let k = kinds(&v);
+    assert!(
+        k.contains(&"proposal".to_string()) && k.contains(&"confide".to_string()),
+        "{k:?}"
+    );
+    assert!(
+        v["analysis"].is_null() && v["result"]["utilities"].is_null(),
+        "{v}"
+    );
+    let r = server
+        .call(
+            "GET",
+            &format!("/api/sessions/{}/trace", created.id()),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // Said so to the parties too (here, agents: the owner's view carries the setting).
+    assert_eq!(v["owner_sees"], "confided");
+
+    // Asked for the public record only: no proposal, vote or confidence.
+    let created = server
+        .create_as_is(
+            json!({"scenario": "job-offer", "protocol": "shuttle", "rounds": 30,
+                             "roles": roles, "confide": ["employer"], "owner_sees": "public"}),
+        )
+        .await;
+    let v = ended(&created).await;
+    let k = kinds(&v);
+    for private in ["proposal", "carry", "vote", "confide", "call-direct"] {
+        assert!(!k.contains(&private.to_string()), "{private} in {k:?}");
+    }
+    assert!(k.contains(&"end".to_string()));
+    assert!(v["result"]["reason"].is_string());
+
+    // Everything: the full log and the analysis, and an auditor link.
+    let created = server
+        .create_as_is(
+            json!({"scenario": "job-offer", "protocol": "shuttle", "rounds": 30,
+                             "roles": roles, "owner_sees": "all"}),
+        )
+        .await;
+    assert!(created.0["auditor_token"].is_string());
+    let v = ended(&created).await;
+    assert!(v["analysis"]["frontier"].is_array() && v["result"]["utilities"].is_array());
+    let r = server
+        .call(
+            "GET",
+            &format!("/api/sessions/{}/trace", created.id()),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // A seat mediates: the host does not run the mediator, and sees the public record.
+    let created = server
+        .create_as_is(
+            json!({"scenario": "job-offer", "protocol": "shuttle", "rounds": 4,
+            "roles": {"candidate": {"seat": "person"}, "employer": {"agent": "boulware"},
+                      "mediator": {"seat": "person"}}}),
+        )
+        .await;
+    assert_eq!(created.0["owner_sees"], "public");
+    let seat = server
+        .call(
+            "GET",
+            &format!("/api/sessions/{}", created.id()),
+            Some(created.seat("candidate")),
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(
+        seat["owner_sees"], "public",
+        "every party is told what the host sees"
+    );
+    let bad = server
+        .call(
+            "POST",
+            "/api/sessions",
+            None,
+            Some(json!({"scenario": "job-offer", "protocol": "saop",
+            "rounds": 4, "owner_sees": "everything",
+            "roles": {"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"}}})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("owner_sees")),
+        "{}",
+        bad.body
+    );
+}

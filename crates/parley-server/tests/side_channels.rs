@@ -66,7 +66,13 @@ const VARIANTS: [Variant; 3] = [
 
 /// Outcome number `k` of the job-offer scenario, as issue → value.
 fn outcome(k: u32) -> Value {
-    let remote = ["none", "1 day a week", "2 days a week", "3 days a week", "fully remote"];
+    let remote = [
+        "none",
+        "1 day a week",
+        "2 days a week",
+        "3 days a week",
+        "fully remote",
+    ];
     let start = ["in 2 weeks", "in 1 month", "in 2 months", "in 3 months"];
     let bonus = ["none", "5k", "10k", "15k"];
     let title = ["Engineer", "Senior Engineer", "Staff Engineer"];
@@ -145,7 +151,8 @@ async fn observer(server: Arc<Server>, id: String, token: String) -> Seen {
         };
         let http = server.call("GET", &path, Some(&token), None).await;
         seen.views.push(http.body.to_string());
-        let (status, body) = post(&server, &format!("{path}/actions"), &token, action.clone()).await;
+        let (status, body) =
+            post(&server, &format!("{path}/actions"), &token, action.clone()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         seen.pushes.push(format!("act: {action}"));
     }
@@ -211,9 +218,13 @@ async fn others(server: &Server, created: &Created, variant: Variant) {
             Some("act") => {
                 if variant.held_accept && !view["pending"]["standing"].is_null() {
                     // Outside the mandate: held, then refused by the principal.
-                    let (s, body) =
-                        post(server, &format!("{path}/actions"), b, json!({"type": "accept"}))
-                            .await;
+                    let (s, body) = post(
+                        server,
+                        &format!("{path}/actions"),
+                        b,
+                        json!({"type": "accept"}),
+                    )
+                    .await;
                     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
                     let (s, body) = post(
                         server,
@@ -230,9 +241,9 @@ async fn others(server: &Server, created: &Created, variant: Variant) {
                 }
             }
             Some("propose") if variant.proposal == 0 => Some(json!({"type": "pass"})),
-            Some("propose") => Some(
-                json!({"type": "propose", "outcome": outcome(variant.proposal)}),
-            ),
+            Some("propose") => {
+                Some(json!({"type": "propose", "outcome": outcome(variant.proposal)}))
+            }
             Some("vote") => Some(json!({"type": "vote", "accept": variant.vote && !refused})),
             Some("consent") => Some(json!({"type": "consent", "accept": true})),
             _ => None,
@@ -289,7 +300,8 @@ async fn collect(server: Arc<Server>, id: String, token: String) -> Vec<String> 
             .expect("open")
             .expect("message");
         let text = msg.to_text().expect("text").to_string();
-        let ended = serde_json::from_str::<Value>(&text).expect("json")["view"]["status"] == "ended";
+        let ended =
+            serde_json::from_str::<Value>(&text).expect("json")["view"]["status"] == "ended";
         pushes.push(text);
         if ended {
             return pushes;
@@ -332,7 +344,12 @@ async fn run(server: Arc<Server>, protocol: Value, variant: Variant) -> (Seen, V
     let seen = a.await.expect("observer");
     let owner = owner.await.expect("owner");
     let trace = server
-        .call("GET", &format!("/api/sessions/{id}"), Some(created.seat("employer")), None)
+        .call(
+            "GET",
+            &format!("/api/sessions/{id}"),
+            Some(created.seat("employer")),
+            None,
+        )
         .await
         .body;
     (seen, owner, trace)

@@ -280,7 +280,10 @@ async fn acceptances_outside_the_mandate_wait_for_the_principal() {
             .as_array()
             .expect("events")
             .iter()
-            .all(|e| !e["type"].as_str().unwrap_or_default().starts_with("ratification")),
+            .all(|e| !e["type"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("ratification")),
         "{ev}"
     );
     // The delegate does, with what it holds.
@@ -384,7 +387,10 @@ async fn an_answered_action_and_all_it_caused_are_in_the_log() {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let receipt = r.body["receipt"]["hash"].as_str().expect("a receipt").to_string();
+        let receipt = r.body["receipt"]["hash"]
+            .as_str()
+            .expect("a receipt")
+            .to_string();
         // Read the log right away: the input, the candidate's offer event, and the
         // employer's answer are all there.
         let trace = server

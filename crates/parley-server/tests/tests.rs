@@ -1,6 +1,8 @@
 //! The server over real HTTP and WebSocket connections on loopback.
 
+mod audit;
 mod common;
+mod guard;
 mod input;
 mod privacy;
 mod side_channels;

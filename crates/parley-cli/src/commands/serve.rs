@@ -62,7 +62,9 @@ pub fn serve(args: &Args) -> anyhow::Result<()> {
     log_to_stderr();
     let create_token = match std::env::var("PARLEY_CREATE_TOKEN") {
         Ok(t) if t.trim().len() >= 16 => t.trim().to_string(),
-        Ok(_) => anyhow::bail!("PARLEY_CREATE_TOKEN: the creator token must have at least 16 characters"),
+        Ok(_) => {
+            anyhow::bail!("PARLEY_CREATE_TOKEN: the creator token must have at least 16 characters")
+        }
         Err(_) => parley_server::new_creator_token(),
     };
     let mut options = parley_server::Options::new(&args.db, &create_token);

@@ -162,7 +162,9 @@ trait Bidding {
             return false;
         }
         match (state.phase, current) {
-            (Phase::PostSettlement, Some(deal)) => ctx.utility().eval(text) >= ctx.utility().eval(deal),
+            (Phase::PostSettlement, Some(deal)) => {
+                ctx.utility().eval(text) >= ctx.utility().eval(deal)
+            }
             (_, Some(reference)) => {
                 (!self.hard() && u >= ctx.utility().value(reference))
                     || u >= self.target(ctx, state.time)
@@ -663,7 +665,9 @@ impl Negotiator for FrequencyModel {
             }
         }
         match &event.kind {
-            EventKind::Offer { from, outcome } if *from != ctx.index() => self.learn(*from, outcome),
+            EventKind::Offer { from, outcome } if *from != ctx.index() => {
+                self.learn(*from, outcome)
+            }
             // A mediator's text stands for the others' positions: it is learnt as an
             // offer of each of them (texts after a deal say nothing new).
             EventKind::Carry { outcome, .. }

@@ -1,0 +1,345 @@
+//! Tampering behind the server's back, one case at a time: each is found by the audit
+//! (`parley_server::audit`, what `parley audit` runs) and, where it applies, the server
+//! refuses to serve the session when it starts.
+
+use serde_json::{json, Value};
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+use crate::common::{options, start, Created, Server};
+
+async fn pool(url: &str) -> AnyPool {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("the database opens")
+}
+
+/// A server with one session that ended (agents only), or that runs (a seat waits).
+async fn fixture(running: bool) -> (Server, Created) {
+    let server = start().await;
+    let roles = if running {
+        json!({"candidate": {"seat": "program"}, "employer": {"agent": "boulware"}})
+    } else {
+        json!({"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"}})
+    };
+    let created = server
+        .create(json!({"scenario": "job-offer", "protocol": "saop", "rounds": 10, "roles": roles}))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    if running {
+        let seat = created.seat("candidate");
+        let r = server
+            .call("POST", &format!("{path}/join"), Some(seat), None)
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+        server.wait_asked(&path, seat).await;
+    } else {
+        for _ in 0..2000 {
+            if server.owner_view(&created).await["status"] == "ended" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    (server, created)
+}
+
+/// The audit's problems for `id` (and that it found none before the tampering).
+async fn problems(server: &Server, id: &str) -> Vec<String> {
+    let report = parley_server::audit(&server.url, None, None)
+        .await
+        .expect("the audit runs");
+    report
+        .problems
+        .into_iter()
+        .filter(|(s, _)| s == id)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// Whether a server starting on this database serves the session.
+async fn served(server: &Server, id: &str) -> bool {
+    let app = parley_server::App::open(&options(&server.url))
+        .await
+        .expect("the server starts");
+    app.session(id).is_some()
+}
+
+async fn clean(server: &Server, id: &str) {
+    assert_eq!(problems(server, id).await, Vec::<String>::new());
+    assert!(served(server, id).await);
+}
+
+/// Re-chains a session's log from record `from` on, as someone who can write the
+/// database but does not have the server's key would: every hash follows, the MACs
+/// cannot.
+async fn rechain(server: &Server, id: &str, from: i64) {
+    let store = parley_server::Store::connect(&server.url)
+        .await
+        .expect("store");
+    let log = store.log(id).await.expect("log");
+    let db = pool(&server.url).await;
+    let mut prev = if from == 0 {
+        parley_server::store::GENESIS.to_string()
+    } else {
+        log[from as usize - 1].hash.clone()
+    };
+    for r in &log[from as usize..] {
+        let hash = parley_server::store::chain_hash(2, &prev, r.seq, &r.kind, &r.body, &r.at);
+        sqlx::query("UPDATE log SET prev_hash = $1, hash = $2 WHERE session_id = $3 AND seq = $4")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(id)
+            .bind(r.seq)
+            .execute(&db)
+            .await
+            .expect("update");
+        prev = hash;
+    }
+}
+
+async fn exec(server: &Server, sql: &str, id: &str) {
+    let db = pool(&server.url).await;
+    sqlx::query(sql)
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn has(found: &[String], what: &str) -> bool {
+    found.iter().any(|p| p.contains(what))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncating_the_log_is_found() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    exec(
+        &server,
+        "DELETE FROM log WHERE session_id = $1 AND seq >= (SELECT MAX(seq) - 2 FROM log WHERE session_id = $1)",
+        id,
+    )
+    .await;
+    // The status would give the missing `ended` record away too; set it to agree.
+    exec(
+        &server,
+        "UPDATE sessions SET status = 'running' WHERE id = $1",
+        id,
+    )
+    .await;
+    let found = problems(&server, id).await;
+    assert!(has(&found, "truncated"), "{found:?}");
+    assert!(!served(&server, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_and_rechained_log_is_found() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    exec(
+        &server,
+        "UPDATE log SET body = replace(body, '\"round\":', '\"round\": ') WHERE session_id = $1 AND seq = 4",
+        id,
+    )
+    .await;
+    rechain(&server, id, 4).await;
+    let found = problems(&server, id).await;
+    assert!(has(&found, "not sealed by this server's key"), "{found:?}");
+    assert!(!served(&server, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_reservation_with_its_config_hash_is_found() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    let db = pool(&server.url).await;
+    let config: String = sqlx::query_scalar("SELECT config FROM sessions WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db)
+        .await
+        .expect("config");
+    let mut spec: Value = serde_json::from_str(&config).expect("json");
+    let mut scenario: Value =
+        serde_json::from_str(spec["scenario"].as_str().expect("scenario")).expect("json");
+    scenario["parties"][0]["reservation"] = json!(0.05);
+    spec["scenario"] = scenario.to_string().into();
+    let forged = spec.to_string();
+    use sha2::Digest as _;
+    let pinned = parley_server::store::hex(&sha2::Sha256::digest(forged.as_bytes()));
+    sqlx::query("UPDATE sessions SET config = $1 WHERE id = $2")
+        .bind(&forged)
+        .bind(id)
+        .execute(&db)
+        .await
+        .expect("update");
+    // First the configuration alone: it no longer matches its pinned hash.
+    let found = problems(&server, id).await;
+    assert!(has(&found, "does not match the hash pinned"), "{found:?}");
+    assert!(!served(&server, id).await);
+    // Then the pinned hash too, and the chain recomputed: the MACs give it away.
+    let first: String =
+        sqlx::query_scalar("SELECT body FROM log WHERE session_id = $1 AND seq = 0")
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .expect("first record");
+    let mut first: Value = serde_json::from_str(&first).expect("json");
+    first["config_sha256"] = pinned.into();
+    sqlx::query("UPDATE log SET body = $1 WHERE session_id = $2 AND seq = 0")
+        .bind(first.to_string())
+        .bind(id)
+        .execute(&db)
+        .await
+        .expect("update");
+    rechain(&server, id, 0).await;
+    let found = problems(&server, id).await;
+    assert!(!has(&found, "does not match the hash pinned"), "{found:?}");
+    assert!(has(&found, "record 0 (created) is not sealed"), "{found:?}");
+    assert!(!served(&server, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_owner_token_is_found_and_never_works() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    let token = "a-token-the-attacker-knows";
+    use sha2::Digest as _;
+    let hash = parley_server::store::hex(&sha2::Sha256::digest(token.as_bytes()));
+    let db = pool(&server.url).await;
+    sqlx::query("INSERT INTO tokens (hash, session_id, role, expires_at) VALUES ($1, $2, 'owner', 99999999999)")
+        .bind(&hash)
+        .bind(id)
+        .execute(&db)
+        .await
+        .expect("insert");
+    let found = problems(&server, id).await;
+    assert!(has(&found, "planted or altered"), "{found:?}");
+    assert!(!served(&server, id).await);
+    // Tokens of a session that does not exist are found too.
+    sqlx::query("INSERT INTO tokens (hash, session_id, role, expires_at) VALUES ('00', 's_nowhere', 'owner', 1)")
+        .execute(&db)
+        .await
+        .expect("insert");
+    let report = parley_server::audit(&server.url, None, None)
+        .await
+        .expect("audit");
+    assert!(report
+        .problems
+        .iter()
+        .any(|(s, p)| s == "s_nowhere" && p.contains("planted")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extended_token_expiry_is_found() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    exec(
+        &server,
+        "UPDATE tokens SET expires_at = expires_at + 31536000 WHERE session_id = $1 AND role = 'owner'",
+        id,
+    )
+    .await;
+    let found = problems(&server, id).await;
+    assert!(has(&found, "(owner, expiring"), "{found:?}");
+    assert!(!served(&server, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_session_is_found() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    for sql in [
+        "DELETE FROM log WHERE session_id = $1",
+        "DELETE FROM tokens WHERE session_id = $1",
+        "DELETE FROM sessions WHERE id = $1",
+    ] {
+        exec(&server, sql, id).await;
+    }
+    let found = problems(&server, id).await;
+    assert!(has(&found, "deleted"), "{found:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_status_is_found() {
+    let (server, created) = fixture(true).await;
+    let id = created.id();
+    clean(&server, id).await;
+    exec(
+        &server,
+        "UPDATE sessions SET status = 'ended' WHERE id = $1",
+        id,
+    )
+    .await;
+    let found = problems(&server, id).await;
+    assert!(
+        has(&found, "status is \"ended\" but its log says \"running\""),
+        "{found:?}"
+    );
+    assert!(!served(&server, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_timestamp_is_found() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    exec(
+        &server,
+        "UPDATE log SET at = '2020-01-01T00:00:00.000Z' WHERE session_id = $1 AND seq = 2",
+        id,
+    )
+    .await;
+    let found = problems(&server, id).await;
+    assert!(
+        has(&found, "record 2") && has(&found, "was changed"),
+        "{found:?}"
+    );
+    assert!(!served(&server, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripped_macs_and_forged_anchors_are_found() {
+    let (server, created) = fixture(false).await;
+    let id = created.id();
+    clean(&server, id).await;
+    // Without its MACs, a sealed log does not pass for one written before sealing.
+    exec(
+        &server,
+        "UPDATE log SET mac = NULL WHERE session_id = $1",
+        id,
+    )
+    .await;
+    let found = problems(&server, id).await;
+    assert!(has(&found, "has no MAC"), "{found:?}");
+    // An anchor line written without the key is reported.
+    let db_file = server.url.trim_start_matches("sqlite://");
+    let db_file = db_file.split('?').next().expect("file");
+    let anchors = format!("{db_file}.anchors");
+    let mut text = std::fs::read_to_string(&anchors).expect("anchors");
+    text.push_str(&format!(
+        "{}\n",
+        json!({"session": id, "seq": 0, "head": "00", "mac": "00"})
+    ));
+    std::fs::write(&anchors, text).expect("write");
+    let report = parley_server::audit(&server.url, None, None)
+        .await
+        .expect("audit");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|(s, p)| s == "(anchors)" && p.contains("does not verify")),
+        "{:?}",
+        report.problems
+    );
+}
