@@ -26,6 +26,7 @@ measured and the caveats.
 """
 
 import argparse
+import secrets
 import asyncio
 import base64
 import json
@@ -766,7 +767,7 @@ async def setup_sessions(host, port, args, parties, stats):
                     "roles": {p: {"seat": "program"} for p in parties},
                 }
                 t0 = time.perf_counter()
-                status, ans = await conn.request("POST", "/api/sessions", None, body)
+                status, ans = await conn.request("POST", "/api/sessions", args.create_token, body)
                 stats.add("POST sessions", time.perf_counter() - t0)
                 if status != 201:
                     stats.error("POST sessions", status, ans)
@@ -888,6 +889,7 @@ def main():
     ap.add_argument("--db", help="database for the server (default: a fresh SQLite file in a temp folder); e.g. postgres://user:pw@host/db")
     ap.add_argument("--url", help="benchmark an already running server at this URL (http://host:port) instead of starting one")
     ap.add_argument("--server-pid", type=int, help="with --url: the server's pid, to read its CPU time")
+    ap.add_argument("--create-token", default=os.environ.get("PARLEY_CREATE_TOKEN"), help="with --url: the server's creator token (default: $PARLEY_CREATE_TOKEN; a server this script starts gets a fresh one)")
     ap.add_argument("--serve-arg", action="append", default=[], help="extra argument for `parley serve` (repeatable)")
     ap.add_argument("--sessions", type=int, default=200, help="concurrent sessions (default 200)")
     ap.add_argument("--rounds", type=int, default=40, help="deadline in rounds (default 40)")
@@ -926,7 +928,9 @@ def main():
         server_log = open(os.path.join(tmpdir, "server.log"), "wb")
         cmd = [str(binary), "serve", "--db", db, "--addr", f"{host}:{port}", *args.serve_arg]
         log(f"starting: {' '.join(cmd)}")
-        proc = subprocess.Popen(cmd, stdout=server_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        args.create_token = secrets.token_urlsafe(32)
+        env = {**os.environ, "PARLEY_CREATE_TOKEN": args.create_token}
+        proc = subprocess.Popen(cmd, stdout=server_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         pid = proc.pid
 
     def fail(msg):

@@ -56,6 +56,7 @@ to evaluate outcomes with).
 Example, against a built-in Conceder (see examples/README.md):
 
     curl -s -X POST http://127.0.0.1:7878/api/sessions \\
+      -H "Authorization: Bearer $PARLEY_CREATE_TOKEN" \\
       -H 'Content-Type: application/json' \\
       -d '{"scenario": "job-offer", "protocol": "saop", "rounds": 40,
            "roles": {"candidate": {"seat": "program"},
@@ -354,7 +355,8 @@ def main(argv=None):
             if status == 202:
                 log(f"round {view['round']}: {why}; waiting for the principal to ratify")
             else:
-                log(f"round {view['round']}: {why} (seq {answer.get('seq') if answer else '?'})")
+                receipt = (answer or {}).get("receipt") or {}
+                log(f"round {view['round']}: {why} (receipt {str(receipt.get('hash', '?'))[:12]})")
 
         # 4. The result.
         result = view.get("result") or {}

@@ -314,9 +314,12 @@ fn creator(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 async fn create(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    JsonBody(request): JsonBody<CreateRequest>,
+    body: Result<JsonBody<CreateRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // Who asks comes first: a caller without the token learns nothing of the body's
+    // checks.
     creator(&app, &headers)?;
+    let JsonBody(request) = body?;
     let confide_agents = request.confide.clone();
     let bundled = |id: &str| {
         app.bundled
@@ -455,12 +458,13 @@ async fn join(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<JoinBody>,
+    body: Result<JsonBody<JoinBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id)?;
     let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only a seat's holder joins it"));
     };
+    let JsonBody(body) = body?;
     let receipt = live.join(role, body.confide).await?;
     Ok(Json(
         json!({"joined": true, "status": live.status().name(), "receipt": receipt}),
@@ -477,10 +481,12 @@ async fn evaluate(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<EvaluateBody>,
+    body: Result<JsonBody<EvaluateBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id)?;
-    match authorize(&app, &live, bearer(&headers)?)? {
+    let access = authorize(&app, &live, bearer(&headers)?)?;
+    let JsonBody(body) = body?;
+    match access {
         Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
             Ok(Json(json!({"utility": live.evaluate(r, &body.outcome)?})))
         }
@@ -494,12 +500,13 @@ async fn act(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<ActionBody>,
+    body: Result<JsonBody<ActionBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let live = session(&app, &id)?;
     let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only a seat's holder acts for it"));
     };
+    let JsonBody(body) = body?;
     let is_mediator = Some(role) == live.spec.mediator_index();
     let mediator_action = matches!(body, ActionBody::Text { .. });
     if is_mediator != mediator_action {
@@ -531,12 +538,13 @@ async fn ratify(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<RatifyBody>,
+    body: Result<JsonBody<RatifyBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id)?;
     let Access::Principal(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only the seat's principal ratifies"));
     };
+    let JsonBody(body) = body?;
     let receipt = live.ratify(role, body.confirm).await?;
     Ok(Json(json!({"receipt": receipt, "confirmed": body.confirm})))
 }

@@ -50,9 +50,7 @@ fn confide_flags(scenario: &Scenario, names: &[String]) -> anyhow::Result<Vec<bo
             let mut flags = vec![false; n];
             for name in names {
                 let idx = scenario
-                    .parties()
-                    .iter()
-                    .position(|p| &p.name == name)
+                    .party_index(name)
                     .with_context(|| format!("--confide: there is no party {name:?}"))?;
                 flags[idx] = true;
             }
@@ -111,9 +109,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             None => result.trace.clone(),
             Some("mediator") => view(&result.trace, Viewer::Mediator),
             Some(name) => {
-                let idx = parties
-                    .iter()
-                    .position(|p| p == name)
+                let idx = scenario
+                    .party_index(name)
                     .with_context(|| format!("--view: there is no party {name:?}"))?;
                 view(&result.trace, Viewer::Party(idx))
             }

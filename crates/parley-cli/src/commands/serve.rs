@@ -123,9 +123,10 @@ pub fn audit(args: &AuditArgs) -> anyhow::Result<()> {
     }
     if report.problems.is_empty() {
         println!(
-            "{} sessions: every hash chain, MAC, pinned configuration, token list, status \
+            "{} session{}: every hash chain, MAC, pinned configuration, token list, status \
              and anchor verifies",
-            report.checked
+            report.checked,
+            if report.checked == 1 { "" } else { "s" }
         );
         Ok(())
     } else {
