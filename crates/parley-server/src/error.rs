@@ -40,7 +40,7 @@ impl ApiError {
     /// 500, for failures of the server itself (the database); the details go to the
     /// server's log, the caller gets a generic message.
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
-        eprintln!("parley serve: internal error: {error}");
+        tracing::error!("internal error: {error}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server could not store this; nothing was recorded, try again",

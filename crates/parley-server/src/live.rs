@@ -1459,7 +1459,7 @@ impl Live {
     /// The full log, for the owner and auditors.
     pub async fn trace(&self) -> Result<Value, ApiError> {
         let records = self.store.log(&self.id).await?;
-        let chain = crate::store::verify_chain(&records, &self.id, Some(&self.seal), false);
+        let chain = crate::store::verify_chain(&records, &self.id, Some(&self.seal));
         Ok(json!({
             "id": self.id,
             "chain_ok": chain.is_ok(),

@@ -343,3 +343,79 @@ async fn stripped_macs_and_forged_anchors_are_found() {
         report.problems
     );
 }
+
+/// A session stored by a parley from before sealing (chain 1: no timestamps in the
+/// hash, no MACs, no token list) is still served and audited, with a note; once the
+/// server has anchored it, cutting its log is found like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_from_before_sealing_is_served_and_then_anchored() {
+    let (server, created) = fixture(true).await;
+    let id = created.id();
+    clean(&server, id).await;
+    // Rewrite it as the earlier parley wrote it.
+    let store = parley_server::Store::connect(&server.url)
+        .await
+        .expect("store");
+    let log = store.log(id).await.expect("log");
+    let db = pool(&server.url).await;
+    let mut prev = parley_server::store::GENESIS.to_string();
+    for r in &log {
+        let mut body = r.body.clone();
+        if r.seq == 0 {
+            let mut first: Value = serde_json::from_str(&body).expect("json");
+            let obj = first.as_object_mut().expect("object");
+            obj.remove("chain");
+            obj.remove("tokens");
+            obj.remove("owner_sees");
+            body = first.to_string();
+        }
+        let hash = parley_server::store::chain_hash(1, &prev, r.seq, &r.kind, &body, &r.at);
+        sqlx::query(
+            "UPDATE log SET body = $1, prev_hash = $2, hash = $3, mac = NULL WHERE session_id = $4 AND seq = $5",
+        )
+        .bind(&body)
+        .bind(&prev)
+        .bind(&hash)
+        .bind(id)
+        .bind(r.seq)
+        .execute(&db)
+        .await
+        .expect("update");
+        prev = hash;
+    }
+    // The earlier parley kept no anchors.
+    let db_file = server.url.trim_start_matches("sqlite://");
+    let anchors = format!("{}.anchors", db_file.split('?').next().expect("file"));
+    let kept: String = std::fs::read_to_string(&anchors)
+        .expect("anchors")
+        .lines()
+        .filter(|l| !l.contains(id))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&anchors, kept).expect("write");
+    let report = parley_server::audit(&server.url, None, None)
+        .await
+        .expect("audit");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|(s, w)| s == id && w.contains("before logs were sealed")),
+        "{:?}",
+        report.warnings
+    );
+    // Served, and again after a restart (the first one anchored it).
+    assert!(served(&server, id).await);
+    assert!(served(&server, id).await);
+    assert!(problems(&server, id).await.is_empty());
+    // From now on its anchor guards it.
+    exec(
+        &server,
+        "DELETE FROM log WHERE session_id = $1 AND seq = (SELECT MAX(seq) FROM log WHERE session_id = $1)",
+        id,
+    )
+    .await;
+    let found = problems(&server, id).await;
+    assert!(has(&found, "truncated"), "{found:?}");
+}

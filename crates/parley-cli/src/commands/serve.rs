@@ -69,8 +69,18 @@ pub fn serve(args: &Args) -> anyhow::Result<()> {
     };
     let mut options = parley_server::Options::new(&args.db, &create_token);
     options.key.clone_from(&args.key);
+    let db = parley_server::redact(&options.db);
     runtime()?
-        .block_on(parley_server::serve(&options, &args.addr))
+        .block_on(parley_server::serve(
+            &options,
+            &args.addr,
+            |lobby, count| {
+                println!(
+                    "parley serve: open {lobby} to create sessions ({count} stored sessions, \
+                 database {db})"
+                );
+            },
+        ))
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
