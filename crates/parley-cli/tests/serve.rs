@@ -23,8 +23,11 @@ struct Server {
 /// The creator token the test servers are started with.
 const CREATOR: &str = "serve-test-creator-token-42";
 
-fn start(db: &Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_parley"))
+/// `parley serve` on `db` and `port`; `creator` sets `PARLEY_CREATE_TOKEN` (else the
+/// server makes one up); the server's stdout goes to `stdout`.
+fn spawn(db: &Path, port: u16, creator: Option<&str>, stdout: Stdio) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+    command
         .args([
             "serve",
             "--db",
@@ -32,11 +35,17 @@ fn start(db: &Path, port: u16) -> Server {
             "--addr",
             &format!("127.0.0.1:{port}"),
         ])
-        .env("PARLEY_CREATE_TOKEN", CREATOR)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
+        .stdout(stdout)
+        .stderr(Stdio::null());
+    match creator {
+        Some(token) => command.env("PARLEY_CREATE_TOKEN", token),
+        None => command.env_remove("PARLEY_CREATE_TOKEN"),
+    };
+    command.spawn().expect("the server starts")
+}
+
+fn start(db: &Path, port: u16) -> Server {
+    let child = spawn(db, port, Some(CREATOR), Stdio::null());
     let base = format!("http://127.0.0.1:{port}");
     let client = Client::new();
     let started = Instant::now();
@@ -418,19 +427,7 @@ fn serve_prints_the_lobby_address_with_a_fresh_creator_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("t.db");
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "serve",
-            "--db",
-            db.to_str().expect("utf-8"),
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("PARLEY_CREATE_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
+    let mut child = spawn(&db, port, None, Stdio::piped());
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)

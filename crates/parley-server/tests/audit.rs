@@ -110,31 +110,67 @@ async fn exec(server: &Server, sql: &str, id: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// Runs `sql` with `$1` bound to `value` and `$2` to the session id.
+async fn set(server: &Server, sql: &str, value: &str, id: &str) {
+    let db = pool(&server.url).await;
+    sqlx::query(sql)
+        .bind(value)
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The text `sql` selects for the session id (`$1`).
+async fn text(server: &Server, sql: &str, id: &str) -> String {
+    let db = pool(&server.url).await;
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 fn has(found: &[String], what: &str) -> bool {
     found.iter().any(|p| p.contains(what))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncating_the_log_is_found() {
-    let (server, created) = fixture(false).await;
+/// The anchor file of a test server's SQLite database.
+fn anchors_file(server: &Server) -> String {
+    let db_file = server.url.trim_start_matches("sqlite://");
+    format!("{}.anchors", db_file.split('?').next().expect("file"))
+}
+
+/// Runs `sql` (each statement bound to the session id) against a clean session, then
+/// checks that the audit names `expected` and, with `refused`, that a server starting
+/// on the database does not serve the session.
+async fn tampered(running: bool, sql: &[&str], expected: &str, refused: bool) {
+    let (server, created) = fixture(running).await;
     let id = created.id();
     clean(&server, id).await;
-    exec(
-        &server,
-        "DELETE FROM log WHERE session_id = $1 AND seq >= (SELECT MAX(seq) - 2 FROM log WHERE session_id = $1)",
-        id,
-    )
-    .await;
-    // The status would give the missing `ended` record away too; set it to agree.
-    exec(
-        &server,
-        "UPDATE sessions SET status = 'running' WHERE id = $1",
-        id,
-    )
-    .await;
+    for statement in sql {
+        exec(&server, statement, id).await;
+    }
     let found = problems(&server, id).await;
-    assert!(has(&found, "truncated"), "{found:?}");
-    assert!(!served(&server, id).await);
+    assert!(has(&found, expected), "{expected:?} not in {found:?}");
+    if refused {
+        assert!(!served(&server, id).await, "a tampered session was served");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncating_the_log_is_found() {
+    tampered(
+        false,
+        &[
+            "DELETE FROM log WHERE session_id = $1 AND seq >= (SELECT MAX(seq) - 2 FROM log WHERE session_id = $1)",
+            // The status would give the missing `ended` record away too; make it agree.
+            "UPDATE sessions SET status = 'running' WHERE id = $1",
+        ],
+        "truncated",
+        true,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,12 +195,7 @@ async fn a_changed_reservation_with_its_config_hash_is_found() {
     let (server, created) = fixture(false).await;
     let id = created.id();
     clean(&server, id).await;
-    let db = pool(&server.url).await;
-    let config: String = sqlx::query_scalar("SELECT config FROM sessions WHERE id = $1")
-        .bind(id)
-        .fetch_one(&db)
-        .await
-        .expect("config");
+    let config = text(&server, "SELECT config FROM sessions WHERE id = $1", id).await;
     let mut spec: Value = serde_json::from_str(&config).expect("json");
     let mut scenario: Value =
         serde_json::from_str(spec["scenario"].as_str().expect("scenario")).expect("json");
@@ -173,31 +204,33 @@ async fn a_changed_reservation_with_its_config_hash_is_found() {
     let forged = spec.to_string();
     use sha2::Digest as _;
     let pinned = parley_server::store::hex(&sha2::Sha256::digest(forged.as_bytes()));
-    sqlx::query("UPDATE sessions SET config = $1 WHERE id = $2")
-        .bind(&forged)
-        .bind(id)
-        .execute(&db)
-        .await
-        .expect("update");
+    set(
+        &server,
+        "UPDATE sessions SET config = $1 WHERE id = $2",
+        &forged,
+        id,
+    )
+    .await;
     // First the configuration alone: it no longer matches its pinned hash.
     let found = problems(&server, id).await;
     assert!(has(&found, "does not match the hash pinned"), "{found:?}");
     assert!(!served(&server, id).await);
     // Then the pinned hash too, and the chain recomputed: the MACs give it away.
-    let first: String =
-        sqlx::query_scalar("SELECT body FROM log WHERE session_id = $1 AND seq = 0")
-            .bind(id)
-            .fetch_one(&db)
-            .await
-            .expect("first record");
+    let first = text(
+        &server,
+        "SELECT body FROM log WHERE session_id = $1 AND seq = 0",
+        id,
+    )
+    .await;
     let mut first: Value = serde_json::from_str(&first).expect("json");
     first["config_sha256"] = pinned.into();
-    sqlx::query("UPDATE log SET body = $1 WHERE session_id = $2 AND seq = 0")
-        .bind(first.to_string())
-        .bind(id)
-        .execute(&db)
-        .await
-        .expect("update");
+    set(
+        &server,
+        "UPDATE log SET body = $1 WHERE session_id = $2 AND seq = 0",
+        &first.to_string(),
+        id,
+    )
+    .await;
     rechain(&server, id, 0).await;
     let found = problems(&server, id).await;
     assert!(!has(&found, "does not match the hash pinned"), "{found:?}");
@@ -239,96 +272,69 @@ async fn a_planted_owner_token_is_found_and_never_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_extended_token_expiry_is_found() {
-    let (server, created) = fixture(false).await;
-    let id = created.id();
-    clean(&server, id).await;
-    exec(
-        &server,
-        "UPDATE tokens SET expires_at = expires_at + 31536000 WHERE session_id = $1 AND role = 'owner'",
-        id,
+    tampered(
+        false,
+        &["UPDATE tokens SET expires_at = expires_at + 31536000 WHERE session_id = $1 AND role = 'owner'"],
+        "(owner, expiring",
+        true,
     )
     .await;
-    let found = problems(&server, id).await;
-    assert!(has(&found, "(owner, expiring"), "{found:?}");
-    assert!(!served(&server, id).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_session_is_found() {
-    let (server, created) = fixture(false).await;
-    let id = created.id();
-    clean(&server, id).await;
-    for sql in [
-        "DELETE FROM log WHERE session_id = $1",
-        "DELETE FROM tokens WHERE session_id = $1",
-        "DELETE FROM sessions WHERE id = $1",
-    ] {
-        exec(&server, sql, id).await;
-    }
-    let found = problems(&server, id).await;
-    assert!(has(&found, "deleted"), "{found:?}");
+    tampered(
+        false,
+        &[
+            "DELETE FROM log WHERE session_id = $1",
+            "DELETE FROM tokens WHERE session_id = $1",
+            "DELETE FROM sessions WHERE id = $1",
+        ],
+        "deleted",
+        false,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_status_is_found() {
-    let (server, created) = fixture(true).await;
-    let id = created.id();
-    clean(&server, id).await;
-    exec(
-        &server,
-        "UPDATE sessions SET status = 'ended' WHERE id = $1",
-        id,
+    tampered(
+        true,
+        &["UPDATE sessions SET status = 'ended' WHERE id = $1"],
+        "status is \"ended\" but its log says \"running\"",
+        true,
     )
     .await;
-    let found = problems(&server, id).await;
-    assert!(
-        has(&found, "status is \"ended\" but its log says \"running\""),
-        "{found:?}"
-    );
-    assert!(!served(&server, id).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_timestamp_is_found() {
-    let (server, created) = fixture(false).await;
-    let id = created.id();
-    clean(&server, id).await;
-    exec(
-        &server,
-        "UPDATE log SET at = '2020-01-01T00:00:00.000Z' WHERE session_id = $1 AND seq = 2",
-        id,
+    tampered(
+        false,
+        &["UPDATE log SET at = '2020-01-01T00:00:00.000Z' WHERE session_id = $1 AND seq = 2"],
+        "record 2 (event) was changed",
+        true,
     )
     .await;
-    let found = problems(&server, id).await;
-    assert!(
-        has(&found, "record 2") && has(&found, "was changed"),
-        "{found:?}"
-    );
-    assert!(!served(&server, id).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripped_macs_and_forged_anchors_are_found() {
-    let (server, created) = fixture(false).await;
-    let id = created.id();
-    clean(&server, id).await;
     // Without its MACs, a sealed log does not pass for one written before sealing.
-    exec(
-        &server,
-        "UPDATE log SET mac = NULL WHERE session_id = $1",
-        id,
+    tampered(
+        false,
+        &["UPDATE log SET mac = NULL WHERE session_id = $1"],
+        "has no MAC",
+        true,
     )
     .await;
-    let found = problems(&server, id).await;
-    assert!(has(&found, "has no MAC"), "{found:?}");
     // An anchor line written without the key is reported.
-    let db_file = server.url.trim_start_matches("sqlite://");
-    let db_file = db_file.split('?').next().expect("file");
-    let anchors = format!("{db_file}.anchors");
+    let (server, created) = fixture(false).await;
+    let anchors = anchors_file(&server);
     let mut text = std::fs::read_to_string(&anchors).expect("anchors");
     text.push_str(&format!(
         "{}\n",
-        json!({"session": id, "seq": 0, "head": "00", "mac": "00"})
+        json!({"session": created.id(), "seq": 0, "head": "00", "mac": "00"})
     ));
     std::fs::write(&anchors, text).expect("write");
     let report = parley_server::audit(&server.url, None, None)
@@ -384,8 +390,7 @@ async fn a_session_from_before_sealing_is_served_and_then_anchored() {
         prev = hash;
     }
     // The earlier parley kept no anchors.
-    let db_file = server.url.trim_start_matches("sqlite://");
-    let anchors = format!("{}.anchors", db_file.split('?').next().expect("file"));
+    let anchors = anchors_file(&server);
     let kept: String = std::fs::read_to_string(&anchors)
         .expect("anchors")
         .lines()

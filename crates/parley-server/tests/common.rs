@@ -148,16 +148,15 @@ impl Server {
         Created(r.body)
     }
 
+    /// The session's full log, read with the owner's token.
+    pub async fn trace(&self, created: &Created) -> Reply {
+        let path = format!("/api/sessions/{}/trace", created.id());
+        self.call("GET", &path, Some(created.owner()), None).await
+    }
+
     /// The owner's log: number of records and the last hash.
     pub async fn log_state(&self, created: &Created) -> (usize, String) {
-        let r = self
-            .call(
-                "GET",
-                &format!("/api/sessions/{}/trace", created.id()),
-                Some(created.owner()),
-                None,
-            )
-            .await;
+        let r = self.trace(created).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["chain_ok"], true);
         let records = r.body["records"].as_array().expect("records");

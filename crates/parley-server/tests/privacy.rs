@@ -303,14 +303,7 @@ async fn the_host_sees_what_owner_sees_allows() {
         v["analysis"].is_null() && v["result"]["utilities"].is_null(),
         "{v}"
     );
-    let r = server
-        .call(
-            "GET",
-            &format!("/api/sessions/{}/trace", created.id()),
-            Some(created.owner()),
-            None,
-        )
-        .await;
+    let r = server.trace(&created).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     // Said so to the parties too (here, agents: the owner's view carries the setting).
     assert_eq!(v["owner_sees"], "confided");
@@ -340,14 +333,7 @@ async fn the_host_sees_what_owner_sees_allows() {
     assert!(created.0["auditor_token"].is_string());
     let v = ended(&created).await;
     assert!(v["analysis"]["frontier"].is_array() && v["result"]["utilities"].is_array());
-    let r = server
-        .call(
-            "GET",
-            &format!("/api/sessions/{}/trace", created.id()),
-            Some(created.owner()),
-            None,
-        )
-        .await;
+    let r = server.trace(&created).await;
     assert_eq!(r.status, StatusCode::OK);
 
     // A seat mediates: the host does not run the mediator, and sees the public record.
