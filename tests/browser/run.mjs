@@ -177,10 +177,18 @@ async function flow(base, label, viewport) {
   check(!(await lobby.locator('[data-testid="mandate-employer"]').isVisible()), 'lobby: a built-in negotiator must not offer a mandate field');
   await controlsLabelled(lobby, 'lobby');
   if (phone) await noHorizontalScroll(lobby, 'lobby (phone)');
+  // A full-page screenshot resizes the page for a moment; afterwards Chromium scrolls
+  // the field that still has focus back into view when it loses it, in the middle of
+  // the click on the button below (mouse down on the button, up elsewhere). Nothing
+  // is being typed now, so leave the field first.
+  await lobby.evaluate(() => document.activeElement && document.activeElement.blur());
   await shot(lobby, `${label}-lobby`);
   await lobby.click('[data-testid="create-session"]');
   const invite = lobby.locator('[data-testid="invite-link-candidate"]');
-  await invite.waitFor({ state: 'visible' });
+  await invite.waitFor({ state: 'visible' }).catch(async (e) => {
+    const shown = await lobby.evaluate(() => [...document.querySelectorAll('[data-testid="lobby-error"]')].map((el) => el.textContent).join(' | '));
+    throw new CheckFailed(`lobby: the session was not created (${e.message.split('\n')[0]}); the lobby shows: "${shown}"`);
+  });
   const inviteUrl = await invite.inputValue();
   const ownerUrl = await lobby.locator('[data-testid="owner-link"]').inputValue();
   check(inviteUrl.startsWith(`${base}/room/`) && /#token=[A-Za-z0-9_-]{20,}$/.test(inviteUrl), `lobby: the invitation link is not an absolute room link with a token: ${inviteUrl}`);

@@ -607,7 +607,7 @@ async function lobby(main) {
     h('option', { value: 'all' }, 'everything: every private move and every party\'s preferences'));
   const ownerSeesField = h('div', { class: 'field' }, h('label', { for: 'owner-sees' }, 'You, the host, see'), ownerSees,
     h('p', { id: 'owner-sees-help', class: 'help' }, 'Every party is shown this setting in its room. With "everything" you also get an auditor link to the full log; otherwise private moves stay between each party and the mediator.'));
-  const creatorInput = h('input', { id: 'creator-token', type: 'password', testid: 'creator-token', autocomplete: 'off', spellcheck: 'false', value: creatorFromAddress || '', 'aria-describedby': 'creator-help' });
+  const creatorInput = h('input', { id: 'creator-token', type: 'text', testid: 'creator-token', autocomplete: 'off', spellcheck: 'false', value: creatorFromAddress || '', 'aria-describedby': 'creator-help' });
   const creatorField = h('div', { class: 'field', hidden: !!creatorFromAddress },
     h('label', { for: 'creator-token' }, 'Creator token'), creatorInput,
     h('p', { id: 'creator-help', class: 'help' }, 'Creating sessions needs the token parley serve printed when it started (the lobby address it printed carries it after #create=).'));
