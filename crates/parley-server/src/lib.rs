@@ -175,10 +175,16 @@ impl App {
             seal: Arc::clone(&seal),
             create_token: api::token_hash(&options.create_token),
         });
-        let (mut anchors, bad_anchors) = seal.read_anchors()?;
-        for bad in &bad_anchors {
+        let read = seal.read_anchors()?;
+        seal.set_tip(read.tip.clone());
+        for bad in &read.problems {
             tracing::error!(file = %seal.anchors_file().display(), "{bad}");
         }
+        for warning in &read.warnings {
+            tracing::warn!(file = %seal.anchors_file().display(), "{warning}");
+        }
+        let mut anchors = read.heads;
+        let first_key = seal.created && anchors.is_empty() && read.problems.is_empty();
         let mut tokens: HashMap<String, Vec<TokenRow>> = HashMap::new();
         for t in store.tokens().await? {
             tokens.entry(t.session_id.clone()).or_default().push(t);
@@ -192,7 +198,13 @@ impl App {
             tracing::error!(session = %id, "tokens of no stored session (ignored)");
         }
         for row in &rows {
-            let log = store.log(&row.id).await?;
+            let mut log = store.log(&row.id).await?;
+            if first_key {
+                // The first start with a key: logs written before parley sealed its
+                // logs are sealed now, trusting them as they are (their hash chain
+                // must hold). Once a key exists, a log without MACs is refused.
+                app.seal_legacy(&row.id, &mut log, &mut anchors).await?;
+            }
             let own_tokens = tokens.remove(&row.id).unwrap_or_default();
             let report = check_session(row, &log, &own_tokens, &seal, anchors.get(&row.id));
             for w in &report.warnings {
@@ -222,12 +234,55 @@ impl App {
                 }
             }
         }
-        // One line per session from now on: the anchors of sessions that failed (or
-        // were deleted) are kept as they were, so the audit keeps finding them.
-        if let Err(e) = seal.compact(&anchors) {
-            tracing::error!(file = %seal.anchors_file().display(), "could not compact the anchors: {e}");
+        if read.problems.is_empty() {
+            // One line per session from now on: the anchors of sessions that failed
+            // (or were deleted) are kept as they were, so the audit keeps finding them.
+            if let Err(e) = seal.compact(&anchors) {
+                tracing::error!(file = %seal.anchors_file().display(), "could not compact the anchors: {e}");
+            }
+        } else {
+            // Keep the evidence: a forged or removed line stays for `parley audit`.
+            tracing::error!(
+                file = %seal.anchors_file().display(),
+                "the anchor file does not verify: it is kept as it is (not compacted); \
+                 run `parley audit`"
+            );
         }
         Ok(app)
+    }
+
+    /// Seals a log written before parley sealed its logs (no record has a MAC and its
+    /// hash chain holds): sets every record's MAC and anchors its head. Called only on
+    /// the start that makes the server's key, so a log stripped of its MACs later is
+    /// refused, not sealed again.
+    async fn seal_legacy(
+        &self,
+        session: &str,
+        log: &mut [Record],
+        anchors: &mut BTreeMap<String, Anchor>,
+    ) -> Result<(), StartError> {
+        let (Some(last), true) = (log.last(), log.iter().all(|r| r.mac.is_none())) else {
+            return Ok(());
+        };
+        if let Err(e) = store::verify_chain(log, session, None) {
+            tracing::error!(session = %session, "not sealed: {e}");
+            return Ok(());
+        }
+        let head = Anchor {
+            seq: last.seq,
+            head: last.hash.clone(),
+        };
+        let macs: Vec<(i64, String)> = log
+            .iter()
+            .map(|r| (r.seq, self.seal.record_mac(session, &r.hash)))
+            .collect();
+        self.store.seal_log(session, &macs).await?;
+        for (r, (_, mac)) in log.iter_mut().zip(macs) {
+            r.mac = Some(mac);
+        }
+        anchors.insert(session.to_string(), head);
+        tracing::info!(session = %session, records = log.len(), "sealed a log written before logs were sealed");
+        Ok(())
     }
 
     /// A stored session, checked, rebuilt from its log.
@@ -413,7 +468,6 @@ pub fn check_session(
 ) -> SessionReport {
     use sha2::{Digest, Sha256};
     let mut report = SessionReport::default();
-    let version = store::chain_version(log);
     if let Err(e) = store::verify_chain(log, &row.id, Some(seal)) {
         report.problems.push(e);
     }
@@ -491,14 +545,11 @@ pub fn check_session(
                 a.seq
             )),
         },
-        None if version >= 2 => report.warnings.push(
-            "no anchor: truncation cannot be detected (is the anchor file the one this \
-             database was written with?)"
+        None => report.problems.push(
+            "no anchor: the session's anchor lines are gone (or the anchor file is not the \
+             one this database was written with), so truncation cannot be ruled out"
                 .into(),
         ),
-        None => report
-            .warnings
-            .push("written before logs were sealed: checked by its hash chain only".into()),
     }
     report
 }
@@ -526,12 +577,16 @@ pub async fn audit(
     let seal = Seal::open(&key_path(&url, key)?, false)?;
     let store = Store::connect(&url).await?;
     let mut report = AuditReport::default();
-    let (anchors, bad) = seal.read_anchors()?;
+    let read = seal.read_anchors()?;
     if only.is_none() {
-        for b in bad {
+        for b in read.problems {
             report.problems.push(("(anchors)".into(), b));
         }
+        for w in read.warnings {
+            report.warnings.push(("(anchors)".into(), w));
+        }
     }
+    let anchors = read.heads;
     let mut tokens: BTreeMap<String, Vec<TokenRow>> = BTreeMap::new();
     for t in store.tokens().await? {
         tokens.entry(t.session_id.clone()).or_default().push(t);

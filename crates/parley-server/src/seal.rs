@@ -5,7 +5,9 @@
 //! start), so that someone who can change the database but not read that file cannot
 //! rewrite a log and seal it again. Every commit appends the new chain heads to an
 //! anchor file next to the key; a log whose last anchored head is gone was truncated,
-//! and a session with anchors but no log was deleted.
+//! and a session with anchors but no log was deleted. The anchor lines are chained
+//! too (each line's MAC covers its number and the line before it), so lines cannot be
+//! removed or edited in the middle without the audit seeing it.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -23,7 +25,30 @@ pub struct Seal {
     key: [u8; 32],
     key_path: PathBuf,
     anchors_path: PathBuf,
-    anchors: Mutex<Option<std::fs::File>>,
+    anchors: Mutex<Writer>,
+    /// Whether this start made the key (no key existed: nothing was sealed before).
+    pub created: bool,
+}
+
+/// The anchor file as the server appends to it: the open file and the chain's tip.
+#[derive(Default)]
+struct Writer {
+    file: Option<std::fs::File>,
+    /// The number and MAC of the last line written.
+    tip: Option<(u64, String)>,
+}
+
+/// What the anchor file says.
+#[derive(Debug, Default)]
+pub struct Anchors {
+    /// Each session's last anchored head.
+    pub heads: BTreeMap<String, Anchor>,
+    /// Lines that do not verify, or do not follow the line before them.
+    pub problems: Vec<String>,
+    /// A last line cut short (a crash during a write, or a cut file).
+    pub warnings: Vec<String>,
+    /// The number and MAC of the last good line.
+    pub tip: Option<(u64, String)>,
 }
 
 impl std::fmt::Debug for Seal {
@@ -64,6 +89,7 @@ impl Seal {
     /// Opens the key at `key_path`; with `create`, makes a new one (mode 0600) if there
     /// is none. The anchor file is opened for appending.
     pub fn open(key_path: &Path, create: bool) -> Result<Seal, StoreError> {
+        let mut created = false;
         let key = match std::fs::read(key_path) {
             Ok(bytes) => parse_key(&bytes).ok_or_else(|| {
                 corrupt(format!(
@@ -76,6 +102,7 @@ impl Seal {
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
                 write_new_key(key_path, &key)?;
                 tracing::info!(key = %key_path.display(), "created a new server key");
+                created = true;
                 key
             }
             Err(e) => {
@@ -90,7 +117,8 @@ impl Seal {
             key,
             key_path: key_path.to_path_buf(),
             anchors_path,
-            anchors: Mutex::new(None),
+            anchors: Mutex::new(Writer::default()),
+            created,
         })
     }
 
@@ -129,46 +157,78 @@ impl Seal {
         )
     }
 
-    fn anchor_mac(&self, session: &str, seq: i64, head: &str) -> String {
+    fn anchor_mac(&self, n: u64, prev: &str, session: &str, seq: i64, head: &str) -> String {
         self.mac(
-            "parley-anchor-v1",
-            &[session.as_bytes(), &seq.to_be_bytes(), head.as_bytes()],
+            "parley-anchor-v2",
+            &[
+                &n.to_be_bytes(),
+                prev.as_bytes(),
+                session.as_bytes(),
+                &seq.to_be_bytes(),
+                head.as_bytes(),
+            ],
         )
     }
 
-    /// Appends the heads of sessions whose logs were just committed.
-    pub fn anchor(&self, heads: &[(&str, &Record)]) -> std::io::Result<()> {
+    /// The lines for `heads`, continuing the chain from `tip`; the new tip.
+    fn anchor_lines(
+        &self,
+        tip: Option<(u64, String)>,
+        heads: &[(&str, i64, &str)],
+    ) -> (String, Option<(u64, String)>) {
+        let mut tip = tip;
         let mut lines = String::new();
-        for (session, r) in heads {
+        for (session, seq, head) in heads {
+            let (n, prev) = match &tip {
+                Some((n, mac)) => (n + 1, mac.clone()),
+                None => (0, String::new()),
+            };
+            let mac = self.anchor_mac(n, &prev, session, *seq, head);
             lines.push_str(
-                &json!({
-                    "session": session,
-                    "seq": r.seq,
-                    "head": r.hash,
-                    "mac": self.anchor_mac(session, r.seq, &r.hash),
-                })
-                .to_string(),
+                &json!({"n": n, "prev": prev, "session": session, "seq": seq, "head": head, "mac": mac})
+                    .to_string(),
             );
             lines.push('\n');
+            tip = Some((n, mac));
         }
-        let mut file = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
-        if file.is_none() {
-            *file = Some(
+        (lines, tip)
+    }
+
+    /// Sets where the chain of anchor lines stands (after reading the file at start).
+    pub fn set_tip(&self, tip: Option<(u64, String)>) {
+        self.anchors.lock().unwrap_or_else(|e| e.into_inner()).tip = tip;
+    }
+
+    /// Appends the heads of sessions whose logs were just committed; with `durable`,
+    /// waits until the lines are on disk (a new session's first anchor).
+    pub fn anchor(&self, heads: &[(&str, &Record)], durable: bool) -> std::io::Result<()> {
+        let heads: Vec<(&str, i64, &str)> = heads
+            .iter()
+            .map(|(s, r)| (*s, r.seq, r.hash.as_str()))
+            .collect();
+        let mut writer = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
+        let (lines, tip) = self.anchor_lines(writer.tip.clone(), &heads);
+        if writer.file.is_none() {
+            writer.file = Some(
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(&self.anchors_path)?,
             );
         }
-        match file.as_mut() {
-            Some(f) => f.write_all(lines.as_bytes()),
-            None => Ok(()),
+        if let Some(f) = writer.file.as_mut() {
+            f.write_all(lines.as_bytes())?;
+            if durable {
+                f.sync_data()?;
+            }
         }
+        writer.tip = tip;
+        Ok(())
     }
 
-    /// Every session's last anchored head, and the lines that do not verify (a forged
-    /// or damaged anchor; a torn last line after a crash is not counted).
-    pub fn read_anchors(&self) -> Result<(BTreeMap<String, Anchor>, Vec<String>), StoreError> {
+    /// Reads the anchor file: every session's last anchored head, the lines that do not
+    /// verify or do not follow the line before them, and the chain's tip.
+    pub fn read_anchors(&self) -> Result<Anchors, StoreError> {
         let text = match std::fs::read_to_string(&self.anchors_path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -179,55 +239,93 @@ impl Seal {
                 )))
             }
         };
-        let mut heads = BTreeMap::new();
-        let mut bad = Vec::new();
-        let complete = text.ends_with('\n');
+        let mut out = Anchors::default();
+        let complete = text.is_empty() || text.ends_with('\n');
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let torn = i + 1 == lines.len() && !complete;
             let parsed = serde_json::from_str::<Value>(line).ok().and_then(|v| {
                 Some((
+                    v["n"].as_u64()?,
+                    v["prev"].as_str()?.to_string(),
                     v["session"].as_str()?.to_string(),
                     v["seq"].as_i64()?,
                     v["head"].as_str()?.to_string(),
                     v["mac"].as_str()?.to_string(),
                 ))
             });
-            match parsed {
-                Some((session, seq, head, mac))
-                    if self.check(
-                        &mac,
-                        "parley-anchor-v1",
-                        &[session.as_bytes(), &seq.to_be_bytes(), head.as_bytes()],
-                    ) =>
-                {
-                    let newer = heads.get(&session).is_none_or(|a: &Anchor| a.seq <= seq);
-                    if newer {
-                        heads.insert(session, Anchor { seq, head });
-                    }
+            let Some((n, prev, session, seq, head, mac)) = parsed else {
+                if torn {
+                    out.warnings.push(format!(
+                        "the last anchor line ({}) is cut short: a crash during a write, or \
+                         the file was cut",
+                        i + 1
+                    ));
+                } else {
+                    out.problems
+                        .push(format!("anchor line {} is not an anchor", i + 1));
                 }
-                _ if torn => {}
-                _ => bad.push(format!("anchor line {} does not verify", i + 1)),
+                continue;
+            };
+            if !self.check(
+                &mac,
+                "parley-anchor-v2",
+                &[
+                    &n.to_be_bytes(),
+                    prev.as_bytes(),
+                    session.as_bytes(),
+                    &seq.to_be_bytes(),
+                    head.as_bytes(),
+                ],
+            ) {
+                out.problems
+                    .push(format!("anchor line {} does not verify", i + 1));
+                continue;
+            }
+            // The file begins with line 0 or with the mark a compaction writes (its
+            // chain continues the one compacted away); every later line must follow
+            // the last good line.
+            if out.tip.is_none() && n != 0 && !session.is_empty() {
+                out.problems.push(format!(
+                    "anchor line {} is the first in the file but neither line 0 nor a \
+                     compaction mark: the first lines were removed",
+                    i + 1
+                ));
+            }
+            if let Some((tip_n, tip_mac)) = &out.tip {
+                if n != tip_n + 1 || prev != *tip_mac {
+                    out.problems.push(format!(
+                        "anchor line {} does not follow the line before it: anchor lines \
+                         were removed, reordered or copied",
+                        i + 1
+                    ));
+                }
+            }
+            out.tip = Some((n, mac));
+            if session.is_empty() {
+                continue; // a compaction mark
+            }
+            let newer = out.heads.get(&session).is_none_or(|a| a.seq <= seq);
+            if newer {
+                out.heads.insert(session, Anchor { seq, head });
             }
         }
-        Ok((heads, bad))
+        Ok(out)
     }
 
-    /// Rewrites the anchor file with one line per session (its last head), atomically.
+    /// Rewrites the anchor file atomically: a compaction mark (a line with no session),
+    /// then one line per session (its last head), continuing the chain.
     pub fn compact(&self, heads: &BTreeMap<String, Anchor>) -> std::io::Result<()> {
-        let mut text = String::new();
-        for (session, a) in heads {
-            text.push_str(
-                &json!({
-                    "session": session,
-                    "seq": a.seq,
-                    "head": a.head,
-                    "mac": self.anchor_mac(session, a.seq, &a.head),
-                })
-                .to_string(),
-            );
-            text.push('\n');
-        }
+        let mut writer = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
+        // The mark first: a file that does not begin with line 0 or a mark lost lines.
+        let list: Vec<(&str, i64, &str)> = std::iter::once(("", -1, "compacted"))
+            .chain(
+                heads
+                    .iter()
+                    .map(|(s, a)| (s.as_str(), a.seq, a.head.as_str())),
+            )
+            .collect();
+        let (text, tip) = self.anchor_lines(writer.tip.clone(), &list);
         let mut tmp = self.anchors_path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -236,9 +334,9 @@ impl Seal {
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
         }
-        let mut file = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
         std::fs::rename(&tmp, &self.anchors_path)?;
-        *file = None;
+        writer.file = None;
+        writer.tip = tip;
         Ok(())
     }
 

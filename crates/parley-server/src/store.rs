@@ -150,7 +150,7 @@ fn anchor(seal: Option<&crate::seal::Seal>, group: &[AppendJob]) {
         .iter()
         .filter_map(|job| Some((job.session_id.as_str(), job.records.last()?)))
         .collect();
-    if let Err(e) = seal.anchor(&heads) {
+    if let Err(e) = seal.anchor(&heads, false) {
         tracing::error!(file = %seal.anchors_file().display(), "could not write anchors: {e}");
     }
 }
@@ -285,7 +285,7 @@ impl Store {
         insert_record(&mut tx, &session.id, first).await?;
         tx.commit().await?;
         if let Some(seal) = &self.seal {
-            if let Err(e) = seal.anchor(&[(session.id.as_str(), first)]) {
+            if let Err(e) = seal.anchor(&[(session.id.as_str(), first)], true) {
                 tracing::error!("could not write an anchor: {e}");
             }
         }
@@ -310,6 +310,26 @@ impl Store {
         let gone = || StoreError::Corrupt("the database writer has stopped".into());
         self.appends.send(job).map_err(|_| gone())?;
         stored.await.map_err(|_| gone())?
+    }
+
+    /// Sets the MACs of a session's records (sealing a log written before parley
+    /// sealed its logs, on the first start with a key), in one transaction.
+    pub async fn seal_log(
+        &self,
+        session_id: &str,
+        macs: &[(i64, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (seq, mac) in macs {
+            sqlx::query("UPDATE log SET mac = $1 WHERE session_id = $2 AND seq = $3")
+                .bind(mac)
+                .bind(session_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Every session.
@@ -443,9 +463,8 @@ pub fn chain_version(records: &[Record]) -> u8 {
 }
 
 /// Checks a log's chain: the first record that does not follow, if any. With a seal,
-/// every record's MAC is checked too (a log written before logs were sealed, chain
-/// version 1, may lack MACs on the records written before sealing: its anchors guard
-/// it from then on).
+/// every record must carry the seal's MAC (logs written before parley sealed them are
+/// sealed once, when the server first makes its key: see `App::open`).
 pub fn verify_chain(
     records: &[Record],
     session: &str,
@@ -485,8 +504,13 @@ pub fn verify_chain(
                         r.kind
                     ))
                 }
-                None if version >= 2 => return Err(format!("record {i} ({}) has no MAC", r.kind)),
-                None => {}
+                None => {
+                    return Err(format!(
+                        "record {i} ({}) has no MAC: it was not written by this server (or \
+                         the MACs were stripped)",
+                        r.kind
+                    ))
+                }
             }
         }
         prev = r.hash.clone();

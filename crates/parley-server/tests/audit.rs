@@ -37,14 +37,20 @@ async fn fixture(running: bool) -> (Server, Created) {
         assert!(r.status.is_success(), "{}", r.body);
         server.wait_asked(&path, seat).await;
     } else {
-        for _ in 0..2000 {
-            if server.owner_view(&created).await["status"] == "ended" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        ended(&server, &created).await;
     }
     (server, created)
+}
+
+/// Waits until a session of agents only has ended.
+async fn ended(server: &Server, created: &Created) {
+    for _ in 0..2000 {
+        if server.owner_view(created).await["status"] == "ended" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("the session did not end");
 }
 
 /// The audit's problems for `id` (and that it found none before the tampering).
@@ -332,29 +338,95 @@ async fn stripped_macs_and_forged_anchors_are_found() {
     let (server, created) = fixture(false).await;
     let anchors = anchors_file(&server);
     let mut text = std::fs::read_to_string(&anchors).expect("anchors");
+    let last: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("json");
+    let n = last["n"].as_u64().expect("n");
     text.push_str(&format!(
         "{}\n",
-        json!({"session": created.id(), "seq": 0, "head": "00", "mac": "00"})
+        json!({"n": n + 1, "prev": last["mac"], "session": created.id(), "seq": 0, "head": "00", "mac": "00"})
     ));
-    std::fs::write(&anchors, text).expect("write");
+    std::fs::write(&anchors, &text).expect("write");
+    let anchor_problems = |report: parley_server::AuditReport| -> Vec<String> {
+        report
+            .problems
+            .into_iter()
+            .filter(|(s, _)| s == "(anchors)")
+            .map(|(_, p)| p)
+            .collect()
+    };
     let report = parley_server::audit(&server.url, None, None)
         .await
         .expect("audit");
-    assert!(
-        report
-            .problems
+    let found = anchor_problems(report);
+    assert!(has(&found, "does not verify"), "{found:?}");
+    // The server keeps a forged anchor file as it is (evidence), not compacted away.
+    assert!(served(&server, created.id()).await);
+    assert_eq!(std::fs::read_to_string(&anchors).expect("anchors"), text);
+}
+
+/// Anchor lines are chained: removing one from the middle (to hide a session, or an
+/// older head) is found, and the server does not compact the evidence away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_anchor_line_is_found() {
+    let (server, _first) = fixture(false).await;
+    let second = server
+        .create(
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 10,
+            "roles": {"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"}}}),
+        )
+        .await;
+    ended(&server, &second).await;
+    let anchors = anchors_file(&server);
+    // The last commit's anchor line is written just after the view says "ended".
+    let mut text = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let now = std::fs::read_to_string(&anchors).expect("anchors");
+        if now == text {
+            break;
+        }
+        text = now;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "{text}");
+    let without = |cut: usize| -> String {
+        lines
             .iter()
-            .any(|(s, p)| s == "(anchors)" && p.contains("does not verify")),
-        "{:?}",
-        report.problems
-    );
+            .enumerate()
+            .filter(|(i, _)| *i != cut)
+            .map(|(_, l)| format!("{l}\n"))
+            .collect()
+    };
+    let anchor_problems = || async {
+        parley_server::audit(&server.url, None, None)
+            .await
+            .expect("audit")
+            .problems
+            .into_iter()
+            .filter(|(s, _)| s == "(anchors)")
+            .map(|(_, p)| p)
+            .collect::<Vec<String>>()
+    };
+    // The first line.
+    std::fs::write(&anchors, without(0)).expect("write");
+    let found = anchor_problems().await;
+    assert!(has(&found, "the first lines were removed"), "{found:?}");
+    // A line in the middle.
+    let cut = without(1);
+    std::fs::write(&anchors, &cut).expect("write");
+    let found = anchor_problems().await;
+    assert!(has(&found, "does not follow"), "{found:?}");
+    parley_server::App::open(&options(&server.url))
+        .await
+        .expect("the server starts");
+    assert_eq!(std::fs::read_to_string(&anchors).expect("anchors"), cut);
 }
 
 /// A session stored by a parley from before sealing (chain 1: no timestamps in the
-/// hash, no MACs, no token list) is still served and audited, with a note; once the
-/// server has anchored it, cutting its log is found like any other.
+/// hash, no MACs, no token list, no key and no anchors) is sealed by the first start
+/// that makes the server's key, and served; from then on its MACs and anchor guard it
+/// like any other (stripping its MACs again, or cutting its log, is found).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_from_before_sealing_is_served_and_then_anchored() {
+async fn a_session_from_before_sealing_is_sealed_on_the_first_start() {
     let (server, created) = fixture(true).await;
     let id = created.id();
     clean(&server, id).await;
@@ -389,15 +461,14 @@ async fn a_session_from_before_sealing_is_served_and_then_anchored() {
         .expect("update");
         prev = hash;
     }
-    // The earlier parley kept no anchors.
+    // The earlier parley kept no key and no anchors.
     let anchors = anchors_file(&server);
-    let kept: String = std::fs::read_to_string(&anchors)
-        .expect("anchors")
-        .lines()
-        .filter(|l| !l.contains(id))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&anchors, kept).expect("write");
+    let key = anchors.replace(".anchors", ".key");
+    std::fs::remove_file(&anchors).expect("remove the anchors");
+    std::fs::remove_file(&key).expect("remove the key");
+    // The first start makes the key and seals the log; the next one serves it too.
+    assert!(served(&server, id).await);
+    assert!(served(&server, id).await);
     let report = parley_server::audit(&server.url, None, None)
         .await
         .expect("audit");
@@ -406,15 +477,36 @@ async fn a_session_from_before_sealing_is_served_and_then_anchored() {
         report
             .warnings
             .iter()
-            .any(|(s, w)| s == id && w.contains("before logs were sealed")),
+            .any(|(s, w)| s == id && w.contains("before tokens were logged")),
         "{:?}",
         report.warnings
     );
-    // Served, and again after a restart (the first one anchored it).
-    assert!(served(&server, id).await);
-    assert!(served(&server, id).await);
+    // Stripped of its MACs once a key exists, it is refused, not sealed again.
+    let macs: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT seq, mac FROM log WHERE session_id = $1")
+            .bind(id)
+            .fetch_all(&db)
+            .await
+            .expect("macs");
+    exec(
+        &server,
+        "UPDATE log SET mac = NULL WHERE session_id = $1",
+        id,
+    )
+    .await;
+    assert!(has(&problems(&server, id).await, "has no MAC"));
+    assert!(!served(&server, id).await);
+    for (seq, mac) in macs {
+        sqlx::query("UPDATE log SET mac = $1 WHERE session_id = $2 AND seq = $3")
+            .bind(mac)
+            .bind(id)
+            .bind(seq)
+            .execute(&db)
+            .await
+            .expect("restore");
+    }
     assert!(problems(&server, id).await.is_empty());
-    // From now on its anchor guards it.
+    // Its anchor guards it.
     exec(
         &server,
         "DELETE FROM log WHERE session_id = $1 AND seq = (SELECT MAX(seq) FROM log WHERE session_id = $1)",
