@@ -81,6 +81,11 @@ pub enum CharClass {
     Filler,
     /// A noncharacter: U+FDD0–U+FDEF, or U+xxFFFE and U+xxFFFF in any plane.
     Noncharacter,
+    /// Another character that is drawn as nothing or as blank space (Unicode's default
+    /// ignorable code points that are not format characters: the combining grapheme
+    /// joiner, the variation selectors other than the emoji ones, the Mongolian free
+    /// variation selectors, the Khmer inherent vowels; and the blank braille pattern).
+    Invisible,
 }
 
 impl CharClass {
@@ -94,6 +99,7 @@ impl CharClass {
             CharClass::LineBreak => "a line break",
             CharClass::Filler => "an invisible filler",
             CharClass::Noncharacter => "a noncharacter",
+            CharClass::Invisible => "an invisible character",
         }
     }
 }
@@ -108,6 +114,17 @@ pub fn char_class(c: char) -> Option<CharClass> {
         | '\u{2066}'..='\u{2069}' => Some(CharClass::Bidi),
         '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' => Some(CharClass::ZeroWidth),
         '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' => Some(CharClass::Filler),
+        // Default ignorable code points outside the format characters, except the
+        // emoji and text presentation selectors U+FE0E and U+FE0F (which lookalike
+        // comparison ignores), and the blank braille pattern.
+        '\u{034F}'
+        | '\u{17B4}'
+        | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{FE00}'..='\u{FE0D}'
+        | '\u{E0100}'..='\u{E01EF}'
+        | '\u{2065}'
+        | '\u{2800}' => Some(CharClass::Invisible),
         _ => match c.general_category() {
             GeneralCategory::Control => Some(CharClass::Control),
             GeneralCategory::Format => Some(CharClass::Format),
@@ -139,7 +156,9 @@ fn char_name(c: char) -> Option<&'static str> {
         '\u{061C}' => "Arabic letter mark",
         '\u{115F}' => "Hangul choseong filler",
         '\u{1160}' => "Hangul jungseong filler",
+        '\u{034F}' => "combining grapheme joiner",
         '\u{180E}' => "Mongolian vowel separator",
+        '\u{2800}' => "braille pattern blank",
         '\u{200B}' => "zero-width space",
         '\u{200C}' => "zero-width non-joiner",
         '\u{200D}' => "zero-width joiner",
@@ -192,12 +211,36 @@ pub enum LabelProblem {
         /// bytes).
         position: usize,
     },
+    /// A free text (a description) has more than [`MAX_TEXT_CHARS`] characters.
+    TextTooLong {
+        /// How many characters it has.
+        chars: usize,
+    },
+    /// More than [`MAX_STACKED_MARKS`] combining marks on one character (text that
+    /// spills over the lines around it).
+    StackedMarks {
+        /// Where the mark over the limit is, after normalisation (the first character
+        /// is 1).
+        position: usize,
+    },
 }
+
+/// The most combining marks one character may carry (after NFC composes what it can):
+/// enough for any written language, too few to draw over the text around it.
+pub const MAX_STACKED_MARKS: usize = 4;
 
 impl fmt::Display for LabelProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LabelProblem::Empty => f.write_str("is empty or only whitespace"),
+            LabelProblem::TextTooLong { chars } => {
+                write!(f, "has {chars} characters, more than {MAX_TEXT_CHARS}")
+            }
+            LabelProblem::StackedMarks { position } => write!(
+                f,
+                "stacks more than {MAX_STACKED_MARKS} combining marks on one character (at \
+                 character {position})"
+            ),
             LabelProblem::TooLong { chars } => {
                 write!(f, "has {chars} characters, more than {MAX_LABEL_CHARS}")
             }
@@ -354,7 +397,117 @@ pub(crate) fn check(raw: &str) -> Result<String, LabelProblem> {
     if chars > MAX_LABEL_CHARS {
         return Err(LabelProblem::TooLong { chars });
     }
+    if let Some(position) = stacked_marks(&label) {
+        return Err(LabelProblem::StackedMarks { position });
+    }
     Ok(label)
+}
+
+/// The position (from 1) of the first combining mark over [`MAX_STACKED_MARKS`] in a
+/// row, if any.
+fn stacked_marks(text: &str) -> Option<usize> {
+    let mut run = 0;
+    for (idx, c) in text.chars().enumerate() {
+        if matches!(
+            c.general_category(),
+            GeneralCategory::NonspacingMark
+                | GeneralCategory::SpacingMark
+                | GeneralCategory::EnclosingMark
+        ) {
+            run += 1;
+            if run > MAX_STACKED_MARKS {
+                return Some(idx + 1);
+            }
+        } else {
+            run = 0;
+        }
+    }
+    None
+}
+
+/// The key under which labels that look alike collide: compatibility-normalised
+/// (NFKC: full-width and ligature forms become plain ones), lower-cased, runs of
+/// whitespace made one space, and reduced to its Unicode confusable skeleton (UTS #39:
+/// the Cyrillic `а` and the Latin `a`, `rn` and `m`, `0` and `O` become one). Two
+/// different labels in one list (the values of an issue, the issues, the parties) may
+/// not share a key: a person choosing among them could not tell them apart.
+pub fn lookalike_key(label: &str) -> String {
+    use unicode_security::confusable_detection::skeleton;
+    let folded: String = label.nfkc().flat_map(char::to_lowercase).collect();
+    let mut spaced = String::with_capacity(folded.len());
+    for word in folded.split_whitespace() {
+        if !spaced.is_empty() {
+            spaced.push(' ');
+        }
+        spaced.push_str(word);
+    }
+    skeleton(&spaced).flat_map(char::to_lowercase).collect()
+}
+
+/// The first two labels of `labels` (in canonical spelling) that differ but look
+/// alike ([`lookalike_key`]), by position.
+pub(crate) fn first_lookalikes<'a, I>(labels: I) -> Option<(usize, usize)>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut seen: std::collections::HashMap<String, (usize, &str)> =
+        std::collections::HashMap::new();
+    for (idx, label) in labels.into_iter().enumerate() {
+        if let Some(&(first, other)) = seen.get(&lookalike_key(label)) {
+            if other != label {
+                return Some((first, idx));
+            }
+        } else {
+            seen.insert(lookalike_key(label), (idx, label));
+        }
+    }
+    None
+}
+
+/// Why two labels are refused as lookalikes.
+pub(crate) fn lookalike_message(first: &str, second: &str) -> String {
+    format!(
+        "{} and {} look alike (they differ only in letter case, spacing, width or \
+         characters drawn the same); rename one",
+        escaped(first),
+        escaped(second)
+    )
+}
+
+/// The most characters a description (a scenario's briefing) may have.
+pub const MAX_TEXT_CHARS: usize = 65_536;
+
+/// Accepts free text such as a scenario's description: NFC, outer whitespace removed,
+/// at most [`MAX_TEXT_CHARS`] characters; line breaks and tabs are kept, every other
+/// character refused in labels (controls, bidi controls, zero-width and invisible
+/// characters) is refused, and so are stacked combining marks.
+pub fn normalize_text(what: &str, raw: &str) -> Result<String, LabelError> {
+    let fail = |problem| LabelError::new(what, raw, problem);
+    let raw_chars = raw.chars().count();
+    if raw_chars > 4 * MAX_TEXT_CHARS {
+        return Err(fail(LabelProblem::TextTooLong { chars: raw_chars }));
+    }
+    if let Some((idx, character, class)) = raw.chars().enumerate().find_map(|(idx, c)| {
+        if matches!(c, '\n' | '\t' | '\r') {
+            return None;
+        }
+        char_class(c).map(|class| (idx, c, class))
+    }) {
+        return Err(fail(LabelProblem::Refused {
+            character,
+            class,
+            position: idx + 1,
+        }));
+    }
+    let text = canonical(raw).replace("\r\n", "\n");
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(fail(LabelProblem::TextTooLong { chars }));
+    }
+    if let Some(position) = stacked_marks(&text) {
+        return Err(fail(LabelProblem::StackedMarks { position }));
+    }
+    Ok(text)
 }
 
 /// Accepts a label: refuses control, bidi, zero-width and other invisible characters,

@@ -56,6 +56,23 @@ impl Scenario {
                 label::normalize(&format!("name of party {}", party_idx + 1), &party.name)?;
             raw_names.push(std::mem::replace(&mut party.name, normalized));
         }
+        if let Some((first, second)) =
+            label::first_lookalikes(parties.iter().map(|p| p.name.as_str()))
+        {
+            return Err(Error::InvalidParty {
+                party: parties[second].name.clone(),
+                source: Box::new(Error::InvalidUtility(format!(
+                    "parties {} and {}: {}",
+                    first + 1,
+                    second + 1,
+                    label::lookalike_message(&parties[first].name, &parties[second].name)
+                ))),
+            });
+        }
+        let description = description
+            .map(|d| label::normalize_text("scenario description", &d))
+            .transpose()?
+            .filter(|d| !d.is_empty());
         let mut compiled = Vec::with_capacity(parties.len());
         for (party, raw_name) in parties.iter().zip(&raw_names) {
             let invalid = |e: Error| Error::InvalidParty {

@@ -88,6 +88,16 @@ impl Issue {
                         )));
                     }
                 }
+                if let Some((first_idx, value_idx)) =
+                    label::first_lookalikes(normalized.iter().map(String::as_str))
+                {
+                    return Err(invalid(format!(
+                        "values {} and {}: {}",
+                        first_idx + 1,
+                        value_idx + 1,
+                        label::lookalike_message(&normalized[first_idx], &normalized[value_idx]),
+                    )));
+                }
                 IssueKind::Discrete { values: normalized }
             }
             kind => kind,
@@ -255,6 +265,17 @@ impl OutcomeSpace {
                     what: "two issues have this name".into(),
                 });
             }
+        }
+        if let Some((first, second)) = label::first_lookalikes(issues.iter().map(Issue::name)) {
+            return Err(Error::InvalidIssue {
+                issue: issues[second].name().to_string(),
+                what: format!(
+                    "issues {} and {}: {}",
+                    first + 1,
+                    second + 1,
+                    label::lookalike_message(issues[first].name(), issues[second].name())
+                ),
+            });
         }
         Ok(OutcomeSpace { issues })
     }

@@ -445,8 +445,123 @@ proptest! {
                     prop_assert_eq!(label::char_class(*character), Some(*class));
                 }
                 LabelProblem::Empty => prop_assert!(label::canonical(&raw).is_empty()),
+                LabelProblem::StackedMarks { position } => {
+                    // Counted on the normalised label: the mark over the limit ends a
+                    // run of MAX_STACKED_MARKS + 1 marks.
+                    let normalized: Vec<char> = label::canonical(&raw).chars().collect();
+                    let run = &normalized[position - 1 - label::MAX_STACKED_MARKS..*position];
+                    prop_assert!(run.iter().all(|c| is_mark(*c)), "{:?}", run);
+                }
                 other => prop_assert!(false, "unexpected {:?}", other),
             },
         }
     }
+}
+
+fn is_mark(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::NonspacingMark
+            | GeneralCategory::SpacingMark
+            | GeneralCategory::EnclosingMark
+    )
+}
+
+#[test]
+fn invisible_characters_beyond_the_format_ones_are_refused() {
+    for (raw, c) in [
+        ("a\u{34f}b", '\u{34f}'),
+        ("a\u{fe00}", '\u{fe00}'),
+        ("\u{2800}", '\u{2800}'),
+        ("x\u{180b}", '\u{180b}'),
+        ("x\u{e0100}", '\u{e0100}'),
+    ] {
+        let error = label::normalize("value", raw).expect_err(raw);
+        assert!(
+            matches!(error.problem(), LabelProblem::Refused { character, class: CharClass::Invisible, .. } if *character == c),
+            "{raw:?}: {error}"
+        );
+    }
+    // The emoji presentation selector stays (a heart drawn as an emoji).
+    assert_eq!(
+        label::normalize("value", "\u{2764}\u{fe0f}").expect("emoji"),
+        "\u{2764}\u{fe0f}"
+    );
+}
+
+#[test]
+fn stacked_combining_marks_are_refused() {
+    assert!(label::normalize("value", "a\u{301}\u{302}\u{303}\u{304}").is_ok());
+    let error = label::normalize("value", "za\u{301}\u{302}\u{303}\u{304}\u{305}\u{306}l")
+        .expect_err("zalgo");
+    assert_eq!(error.problem(), &LabelProblem::StackedMarks { position: 7 });
+    assert!(
+        error.to_string().contains("more than 4 combining marks"),
+        "{error}"
+    );
+    // Vietnamese: a letter with two marks composes to one character.
+    assert_eq!(
+        label::normalize("value", "Vie\u{323}\u{302}t").expect("valid"),
+        "Vi\u{1ec7}t"
+    );
+}
+
+#[test]
+fn lookalike_keys() {
+    let key = label::lookalike_key;
+    assert_eq!(key("Paypal"), key("paypal"));
+    assert_eq!(key("p\u{430}ypal"), key("paypal"), "Cyrillic a");
+    assert_eq!(key("\u{ff30}aypal"), key("paypal"), "full-width P");
+    assert_eq!(key("high  price"), key("high price"));
+    assert_eq!(key("rn"), key("m"));
+    assert_eq!(key("\u{2764}\u{fe0f}"), key("\u{2764}"));
+    assert_ne!(key("low"), key("high"));
+    assert_ne!(key("10"), key("100"));
+}
+
+#[test]
+fn lookalike_values_issues_and_parties_are_refused() {
+    use parley_core::{Issue, IssueKind, OutcomeSpace};
+    let discrete = |values: &[&str]| IssueKind::Discrete {
+        values: values.iter().map(|v| v.to_string()).collect(),
+    };
+    let error = Issue::new("salary", discrete(&["low", "Low"])).expect_err("case twins");
+    assert!(
+        error
+            .to_string()
+            .contains(r#"values 1 and 2: "low" and "Low" look alike"#),
+        "{error}"
+    );
+    let error =
+        Issue::new("salary", discrete(&["paypal", "p\u{430}ypal"])).expect_err("Cyrillic a");
+    assert!(error.to_string().contains("look alike"), "{error}");
+    assert!(Issue::new("salary", discrete(&["low", "medium", "high"])).is_ok());
+    let issues = vec![
+        Issue::new("Salary", discrete(&["a", "b"])).expect("valid"),
+        Issue::new("salary", discrete(&["a", "b"])).expect("valid"),
+    ];
+    let error = OutcomeSpace::new(issues).expect_err("issue twins");
+    assert!(
+        error
+            .to_string()
+            .contains(r#"issues 1 and 2: "Salary" and "salary" look alike"#),
+        "{error}"
+    );
+}
+
+#[test]
+fn descriptions_keep_lines_and_refuse_hidden_text() {
+    assert_eq!(
+        label::normalize_text("description", " line one\r\n\tline two \n").expect("valid"),
+        "line one\n\tline two"
+    );
+    let error = label::normalize_text("description", "pay \u{202e}001$").expect_err("override");
+    assert!(
+        error.to_string().contains("right-to-left override"),
+        "{error}"
+    );
+    let long = "x".repeat(label::MAX_TEXT_CHARS + 1);
+    let error = label::normalize_text("description", &long).expect_err("long");
+    assert!(error.to_string().contains("more than 65536"), "{error}");
 }
