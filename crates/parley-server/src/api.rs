@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -74,7 +74,10 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(guard))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            guard,
+        ))
         .with_state(app)
 }
 
@@ -85,14 +88,21 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
                        base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
                        object-src 'none'";
 
-/// Every request: a cross-site request (its `Origin` is not this host) is refused, as
-/// is a body that is not declared JSON; every answer carries the security headers.
-async fn guard(req: Request, next: axum::middleware::Next) -> Response {
-    let refused = cross_site(req.headers()).or_else(|| {
-        (req.method() == axum::http::Method::POST)
-            .then(|| json_body(req.headers()))
-            .flatten()
-    });
+/// Every request: a host name the server does not answer to (DNS rebinding), a
+/// cross-site request (its `Origin` is not this host) and a body that is not declared
+/// JSON are refused; every answer carries the security headers.
+async fn guard(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let refused = unknown_host(&app, req.headers())
+        .or_else(|| cross_site(req.headers()))
+        .or_else(|| {
+            (req.method() == axum::http::Method::POST)
+                .then(|| json_body(req.headers()))
+                .flatten()
+        });
     let mut response = match refused {
         Some(e) => e.into_response(),
         None => next.run(req).await,
@@ -116,6 +126,21 @@ async fn guard(req: Request, next: axum::middleware::Next) -> Response {
         header::HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+/// A request for a host name this server does not answer to: 421.
+fn unknown_host(app: &App, headers: &HeaderMap) -> Option<ApiError> {
+    let host = headers.get(header::HOST)?;
+    let policy = app.hosts.read().unwrap_or_else(|e| e.into_inner());
+    match host.to_str() {
+        Ok(h) if policy.allows(h) => None,
+        _ => Some(ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this server does not answer to the host name in the Host header (a guard \
+             against DNS rebinding); reach it by IP address or localhost, or start it \
+             with --allow-host NAME",
+        )),
+    }
 }
 
 /// A request whose `Origin` is not the host it was sent to (a page of another site
@@ -168,6 +193,27 @@ async fn index() -> Response {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The session id in a request's path: a path that is not valid (a percent-encoded
+/// byte that is not UTF-8) is a JSON error, like every other.
+pub struct SessionId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(SessionId(id)),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "the session id in the path: {}",
+                e.body_text()
+            ))),
+        }
+    }
 }
 
 /// A JSON body: parsed here so that every rejection is a JSON error with a reason.
@@ -439,7 +485,7 @@ async fn create(
 
 async fn view(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id)?;
@@ -456,7 +502,7 @@ struct JoinBody {
 
 async fn join(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
     body: Result<JsonBody<JoinBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
@@ -479,7 +525,7 @@ struct EvaluateBody {
 
 async fn evaluate(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
     body: Result<JsonBody<EvaluateBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
@@ -498,7 +544,7 @@ async fn evaluate(
 
 async fn act(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
     body: Result<JsonBody<ActionBody>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -536,7 +582,7 @@ struct RatifyBody {
 
 async fn ratify(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
     body: Result<JsonBody<RatifyBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
@@ -551,7 +597,7 @@ async fn ratify(
 
 async fn trace(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id)?;
@@ -571,7 +617,7 @@ async fn trace(
 
 async fn ws(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let live = session(&app, &id)?;
@@ -619,6 +665,17 @@ async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
             return close(socket, code, &e.message).await;
         }
     };
+    // The socket closes when its token expires, as a request with it would be refused.
+    let hash = token_hash(&hello.token);
+    let expires_at = live
+        .tokens
+        .iter()
+        .find(|entry| entry.hash == hash)
+        .map_or(0, |entry| entry.expires_at);
+    let left = u64::try_from(expires_at.saturating_sub(crate::unix_now())).unwrap_or(0);
+    let expiry =
+        tokio::time::sleep(Duration::from_secs(left).saturating_add(Duration::from_millis(1000)));
+    tokio::pin!(expiry);
     // Sent the view now, then each view published to this viewer: one when, and
     // only when, what it may see changed (nothing else sends).
     let (first, mut views) = live.watch(access);
@@ -651,6 +708,7 @@ async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 _ => {}
             },
+            () = &mut expiry => return close(socket, 4401, "this token has expired").await,
         }
     }
 }

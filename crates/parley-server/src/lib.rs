@@ -64,6 +64,57 @@ pub struct App {
     pub seal: Arc<Seal>,
     /// SHA-256 of the token that creates sessions.
     pub create_token: [u8; 32],
+    /// The host names the server answers to (see [`HostPolicy`]).
+    pub hosts: RwLock<HostPolicy>,
+}
+
+/// Which `Host` headers the server answers (against DNS rebinding: a page on
+/// `evil.example` whose name is made to point at 127.0.0.1 reaches a loopback server
+/// with `Host: evil.example`). An IP address and `localhost` are always answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum HostPolicy {
+    /// Any host name (a server bound to a public address with no `--allow-host`).
+    #[default]
+    Any,
+    /// Only these names (lower case, without port), besides IP addresses and
+    /// `localhost`.
+    Listed(Vec<String>),
+}
+
+impl HostPolicy {
+    /// The policy for a server listening on `local`: a loopback server answers only
+    /// `localhost`, IP addresses and the `allowed` names; any other server answers the
+    /// `allowed` names if some are given, else any name.
+    pub fn for_listener(local: std::net::SocketAddr, allowed: &[String]) -> HostPolicy {
+        let names: Vec<String> = allowed.iter().map(|n| n.to_ascii_lowercase()).collect();
+        if local.ip().is_loopback() || !names.is_empty() {
+            HostPolicy::Listed(names)
+        } else {
+            HostPolicy::Any
+        }
+    }
+
+    /// Whether a request with this `Host` header value is answered.
+    pub fn allows(&self, host: &str) -> bool {
+        let HostPolicy::Listed(names) = self else {
+            return true;
+        };
+        let name = host_name(host);
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The name in a `Host` header value, without its port (`[::1]:80` → `::1`).
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
 }
 
 /// How to start the server.
@@ -76,6 +127,9 @@ pub struct Options {
     pub key: Option<PathBuf>,
     /// The token that creates sessions (`POST /api/sessions`).
     pub create_token: String,
+    /// Host names to answer besides IP addresses and `localhost` (`--allow-host`); see
+    /// [`HostPolicy::for_listener`].
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Options {
@@ -85,6 +139,7 @@ impl Options {
             db: database_url(db),
             key: None,
             create_token: create_token.to_string(),
+            allowed_hosts: Vec::new(),
         }
     }
 
@@ -174,6 +229,7 @@ impl App {
             runtime: tokio::runtime::Handle::current(),
             seal: Arc::clone(&seal),
             create_token: api::token_hash(&options.create_token),
+            hosts: RwLock::new(HostPolicy::Any),
         });
         let read = seal.read_anchors()?;
         seal.set_tip(read.tip.clone());
@@ -402,6 +458,14 @@ pub async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
+    let policy = HostPolicy::for_listener(local, &options.allowed_hosts);
+    if policy == HostPolicy::Any {
+        tracing::warn!(
+            "listening on {local} and answering any host name: give --allow-host NAME to \
+             answer only the names this server is reached by (DNS rebinding)"
+        );
+    }
+    *app.hosts.write().unwrap_or_else(|e| e.into_inner()) = policy;
     let count = app.sessions.read().map(|s| s.len()).unwrap_or(0);
     tracing::info!(
         sessions = count,

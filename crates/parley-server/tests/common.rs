@@ -43,6 +43,8 @@ pub async fn start_on(url: &str, dir: Option<tempfile::TempDir>) -> Server {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    // As `parley serve` does on a loopback address.
+    *app.hosts.write().expect("hosts") = parley_server::HostPolicy::for_listener(addr, &[]);
     tokio::spawn(async move {
         let _ = axum::serve(listener, parley_server::router(app)).await;
     });

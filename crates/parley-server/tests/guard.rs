@@ -319,3 +319,66 @@ async fn a_party_never_sees_an_internal_error() {
     }
     assert!(!text.contains("quota"), "{text}");
 }
+
+/// DNS rebinding: a page on another name made to resolve to 127.0.0.1 reaches a
+/// loopback server with that name in `Host`; the server answers only IP addresses,
+/// `localhost` and the names it was told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_server_answers_only_its_own_host_names() {
+    let server = start().await;
+    let port = server.base.rsplit(':').next().expect("port").to_string();
+    let client = reqwest::Client::new();
+    for (host, expected) in [
+        (
+            format!("evil.example:{port}"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        ("evil.example".to_string(), StatusCode::MISDIRECTED_REQUEST),
+        (format!("localhost:{port}"), StatusCode::OK),
+        (format!("LOCALHOST:{port}"), StatusCode::OK),
+        (format!("127.0.0.1:{port}"), StatusCode::OK),
+        (format!("[::1]:{port}"), StatusCode::OK),
+    ] {
+        let r = client
+            .get(format!("{}/api/scenarios", server.base))
+            .header("host", &host)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), expected, "{host}");
+        if expected != StatusCode::OK {
+            let e: Value = r.json().await.expect("json");
+            assert!(
+                e["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("--allow-host")),
+                "{e}"
+            );
+        }
+    }
+    let listed = parley_server::HostPolicy::for_listener(
+        "127.0.0.1:80".parse().expect("addr"),
+        &["Talks.Example.org".to_string()],
+    );
+    assert!(listed.allows("talks.example.org:443"));
+    assert!(!listed.allows("talks.example.org.evil.example"));
+    let public = parley_server::HostPolicy::for_listener("0.0.0.0:80".parse().expect("addr"), &[]);
+    assert!(public.allows("anything.example"));
+}
+
+/// A path that is not valid UTF-8 gets a JSON error like every other request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_path_gets_a_json_error() {
+    let server = start().await;
+    let r = server
+        .call("GET", "/api/sessions/%FF%FE", Some("x"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("session id in the path")),
+        "{}",
+        r.body
+    );
+}

@@ -236,7 +236,34 @@ async fn a_seat_token_yields_nothing_private_of_another_party() {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4401),
         other => panic!("expected a 4401 close, got {other:?}"),
     }
+    // A socket opened with a token about to expire is closed when it does.
+    let other_ws = format!(
+        "{}/api/sessions/{}/ws",
+        server.base.replace("http", "ws"),
+        other.id()
+    );
+    let (mut live_socket, _) = tokio_tungstenite::connect_async(&other_ws)
+        .await
+        .expect("ws");
+    live_socket
+        .send(Message::Text(
+            json!({"token": other.seat("candidate")}).to_string().into(),
+        ))
+        .await
+        .expect("send");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match live_socket.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the socket is closed when its token expires");
+    assert_eq!(closed, 4401);
     let r = server
         .call(
             "GET",

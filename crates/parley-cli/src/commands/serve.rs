@@ -18,6 +18,12 @@ pub struct Args {
     /// first start). Default: `<db>.key` next to a SQLite file; PostgreSQL needs it.
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// A host name the server is reached by (repeatable). IP addresses and `localhost`
+    /// are always answered; a server on a loopback address answers no other name
+    /// unless given here (a guard against DNS rebinding), and a server on another
+    /// address answers only these names once one is given.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_host: Vec<String>,
 }
 
 /// Arguments of `parley audit`.
@@ -69,6 +75,7 @@ pub fn serve(args: &Args) -> anyhow::Result<()> {
     };
     let mut options = parley_server::Options::new(&args.db, &create_token);
     options.key.clone_from(&args.key);
+    options.allowed_hosts.clone_from(&args.allow_host);
     let db = parley_server::redact(&options.db);
     runtime()?
         .block_on(parley_server::serve(
