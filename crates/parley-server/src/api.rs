@@ -34,7 +34,7 @@ const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 /// The server's routes.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi))
         .route("/api/scenarios", get(scenarios))
         .route("/api/sessions", post(create))
@@ -79,6 +79,18 @@ pub fn router(app: Arc<App>) -> Router {
             guard,
         ))
         .with_state(app)
+}
+
+/// `GET /healthz`: 200 while the database takes writes, else 503 (for a load balancer
+/// or a supervisor).
+async fn healthz(State(app): State<Arc<App>>) -> Result<&'static str, ApiError> {
+    if app.store.healthy() {
+        Ok("ok")
+    } else {
+        Err(ApiError::unavailable(
+            "the database cannot store anything right now (a storage error)",
+        ))
+    }
 }
 
 /// The Content-Security-Policy of every answer: only this origin's own script, style
@@ -511,7 +523,8 @@ async fn join(
         return Err(forbidden("only a seat's holder joins it"));
     };
     let JsonBody(body) = body?;
-    let receipt = live.join(role, body.confide).await?;
+    let joining = Arc::clone(&live);
+    let receipt = detached(async move { joining.join(role, body.confide).await }).await?;
     Ok(Json(
         json!({"joined": true, "status": live.status().name(), "receipt": receipt}),
     ))
@@ -562,16 +575,59 @@ async fn act(
             "only the mediator puts texts"
         }));
     }
-    let (receipt, delivered) = live.act(role, body).await?;
-    Ok(if delivered {
-        (StatusCode::OK, Json(json!({"receipt": receipt}))).into_response()
-    } else {
+    let key = idempotency_key(&headers)?;
+    let acted = detached(async move { live.act(role, body, key).await }).await?;
+    Ok(if !acted.delivered {
         (
             StatusCode::ACCEPTED,
-            Json(json!({"receipt": receipt, "pending_ratification": true})),
+            Json(json!({"receipt": acted.receipt, "pending_ratification": true})),
         )
             .into_response()
+    } else if !acted.settled {
+        (
+            StatusCode::OK,
+            Json(json!({"receipt": acted.receipt, "settled": false})),
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, Json(json!({"receipt": acted.receipt}))).into_response()
     })
+}
+
+/// How long a request waits for its action to be stored and settled before it is
+/// answered 503 (the action goes on: a retry with the same `Idempotency-Key` learns
+/// its outcome).
+const ACTION_WAIT: Duration = Duration::from_secs(15);
+
+/// Runs a state-changing call to its end even if the client goes away: once an action
+/// is logged it reaches the engine, whatever became of the request. The request waits
+/// at most [`ACTION_WAIT`].
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(ACTION_WAIT, tokio::spawn(work)).await {
+        Ok(joined) => joined.map_err(ApiError::internal)?,
+        Err(_) => Err(ApiError::unavailable(
+            "the server could not store this in time (a storage problem); it may still \
+             be stored and take effect: retry with the same Idempotency-Key to learn \
+             what became of it",
+        )),
+    }
+}
+
+/// The `Idempotency-Key` header, if given: 1 to 128 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_string()))
+        }
+        _ => Err(ApiError::bad_request(
+            "Idempotency-Key: must be 1 to 128 visible ASCII characters",
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -591,7 +647,9 @@ async fn ratify(
         return Err(forbidden("only the seat's principal ratifies"));
     };
     let JsonBody(body) = body?;
-    let receipt = live.ratify(role, body.confirm).await?;
+    let key = idempotency_key(&headers)?;
+    let confirm = body.confirm;
+    let receipt = detached(async move { live.ratify(role, confirm, key).await }).await?;
     Ok(Json(json!({"receipt": receipt, "confirmed": body.confirm})))
 }
 

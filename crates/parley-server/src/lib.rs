@@ -130,6 +130,9 @@ pub struct Options {
     /// Host names to answer besides IP addresses and `localhost` (`--allow-host`); see
     /// [`HostPolicy::for_listener`].
     pub allowed_hosts: Vec<String>,
+    /// A cap on a SQLite database's size, in pages (`PRAGMA max_page_count`): past it,
+    /// writes fail as on a full disk (and the server answers 503 until they work).
+    pub sqlite_max_pages: Option<u64>,
 }
 
 impl Options {
@@ -140,6 +143,7 @@ impl Options {
             key: None,
             create_token: create_token.to_string(),
             allowed_hosts: Vec::new(),
+            sqlite_max_pages: None,
         }
     }
 
@@ -205,7 +209,12 @@ impl App {
     pub async fn open(options: &Options) -> Result<Arc<App>, StartError> {
         let key = options.key_path()?;
         let seal = Arc::new(Seal::open(&key, true)?);
-        let store = Store::connect_sealed(&options.db, Some(Arc::clone(&seal))).await?;
+        let store = Store::connect_sealed(
+            &options.db,
+            Some(Arc::clone(&seal)),
+            options.sqlite_max_pages,
+        )
+        .await?;
         let bundled = BUNDLED
             .iter()
             .filter_map(|(id, toml)| {

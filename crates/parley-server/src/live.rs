@@ -112,6 +112,20 @@ pub struct InputRecord {
     pub role: String,
     /// The action.
     pub action: ActionBody,
+    /// The client's `Idempotency-Key`, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The first answer to an action sent with an `Idempotency-Key`: a retry with the
+/// same key gets it again instead of acting twice.
+#[derive(Clone, Debug)]
+struct Answer {
+    /// The action, as JSON (a retry must send the same one).
+    action: String,
+    receipt: Value,
+    /// Handed to the engine (else held for ratification).
+    delivered: bool,
 }
 
 /// The body of `POST /actions`.
@@ -269,6 +283,16 @@ struct Inner {
     default: Option<Vec<u32>>,
 }
 
+/// What became of an action.
+pub struct Acted {
+    /// The receipt of its record.
+    pub receipt: Value,
+    /// Handed to the engine (else held for the principal's ratification).
+    pub delivered: bool,
+    /// Everything it caused is logged (false: still going after 30 s).
+    pub settled: bool,
+}
+
 /// A token of this session.
 pub struct TokenEntry {
     /// SHA-256 of the token.
@@ -304,6 +328,8 @@ pub struct Live {
     /// it changed at a point where the engine waits (so no push reveals a move the
     /// viewer may not see, nor its timing).
     watchers: Mutex<std::collections::HashMap<Access, Watch>>,
+    /// First answers by (role, who answered: "act" or "ratify", Idempotency-Key).
+    answers: Mutex<std::collections::HashMap<(usize, &'static str, String), Answer>>,
 }
 
 fn labels_to_outcome(
@@ -404,6 +430,7 @@ impl Live {
             receivers: Mutex::new(receivers),
             analysis: OnceLock::new(),
             watchers: Mutex::new(std::collections::HashMap::new()),
+            answers: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -538,6 +565,9 @@ impl Live {
                             inner.inputs_sent += 1;
                         }
                         inner.held[role] = None;
+                        if let Some(key) = &input.key {
+                            self.remember(role, "act", key, &input.action, r, true);
+                        }
                     }
                     "notice" => {
                         let role = body["role"]
@@ -547,15 +577,33 @@ impl Live {
                         let kind = body["type"].as_str().unwrap_or_default().to_string();
                         match kind.as_str() {
                             "ratification-pending" => {
+                                let key = body["key"].as_str().map(str::to_string);
                                 inner.held[role] = serde_json::from_value(body["action"].clone())
                                     .ok()
                                     .map(|action| InputRecord {
                                         role: self.spec.roles[role].name.clone(),
                                         action,
+                                        key,
                                     });
+                                if let Some(held) = &inner.held[role] {
+                                    if let Some(key) = &held.key {
+                                        self.remember(role, "act", key, &held.action, r, false);
+                                    }
+                                }
                             }
                             "ratification-refused" => inner.held[role] = None,
                             _ => {}
+                        }
+                        if let (Some(key), "ratified" | "ratification-refused") =
+                            (body["key"].as_str(), kind.as_str())
+                        {
+                            let confirm = kind == "ratified";
+                            self.remember_ratify(role, key, confirm, r);
+                        }
+                        // Viewers see the notice without the client's key.
+                        let mut body = body;
+                        if let Some(fields) = body.as_object_mut() {
+                            fields.remove("key");
                         }
                         inner.notices.push(Notice {
                             after: events,
@@ -582,6 +630,8 @@ impl Live {
             // result are there, and a later engine (whose rules may have changed)
             // cannot alter them.
             if inner.ended_logged && self.read_ended(&mut inner, log).is_ok() {
+                drop(inner);
+                self.prepare_analysis();
                 return Ok(());
             }
         }
@@ -672,6 +722,8 @@ impl Live {
     }
 
     fn start_engine(self: &Arc<Self>) {
+        // The mediator's plane (when the parties confide) and the closing analysis.
+        self.prepare_analysis();
         let receivers: Vec<Option<Receiver<Input>>> = {
             let mut inner = self.lock();
             if inner.engine_started {
@@ -767,6 +819,11 @@ impl Live {
         let body = json.to_string();
         let replayed = {
             let inner = self.lock();
+            if inner.failed.is_some() {
+                // Stopped: nothing more is logged or shown (the engine may run on to
+                // its end, unheard).
+                return;
+            }
             match inner.logged_events.get(event.seq as usize) {
                 Some(logged) if *logged == body => true,
                 Some(_) => {
@@ -785,9 +842,10 @@ impl Live {
         if !replayed {
             let mut chain = self.chain.blocking_lock();
             let records = chain.records(vec![("event", body)]);
+            // Waits out a storage outage: the event must reach the log, in order.
             match self
                 .runtime
-                .block_on(self.store.append(&self.id, &records, None))
+                .block_on(self.store.append_patiently(&self.id, &records, None))
             {
                 Ok(()) => chain.advance(&records),
                 Err(e) => {
@@ -810,7 +868,13 @@ impl Live {
     }
 
     fn finish(&self, agreement: Option<Vec<u32>>, reason: &str, utilities: Vec<f64>) {
-        let already = self.lock().ended_logged;
+        let (already, failed) = {
+            let inner = self.lock();
+            (inner.ended_logged, inner.failed.is_some())
+        };
+        if failed {
+            return;
+        }
         if !already {
             let body = json!({
                 "agreement": agreement.as_ref().map(|a| outcome_map(&self.scenario, a)),
@@ -820,10 +884,11 @@ impl Live {
             .to_string();
             let mut chain = self.chain.blocking_lock();
             let records = chain.records(vec![("ended", body)]);
-            match self
-                .runtime
-                .block_on(self.store.append(&self.id, &records, Some("ended")))
-            {
+            match self.runtime.block_on(self.store.append_patiently(
+                &self.id,
+                &records,
+                Some("ended"),
+            )) {
                 Ok(()) => chain.advance(&records),
                 Err(e) => {
                     drop(chain);
@@ -831,6 +896,9 @@ impl Live {
                 }
             }
         }
+        // The closing analysis, here on the engine's thread (never in a request), and
+        // before the view says the talks are over.
+        self.analysis_base();
         let mut inner = self.lock();
         inner.ended_logged = true;
         inner.engine_idle = true;
@@ -882,24 +950,24 @@ impl Live {
     }
 
     /// Waits until the engine has taken action number `sent` and logged everything it
-    /// caused, up to its next wait for a seat (or its end), so that an answer comes
-    /// only once every resulting event is in the log. Gives up waiting after 30 s (the
-    /// action itself is logged already).
-    async fn settled(&self, sent: u64) {
+    /// caused, up to its next wait for a seat (or its end): `false` if that took more
+    /// than 30 s (the action itself is logged and delivered already; the answer says
+    /// it has not settled).
+    async fn settled(&self, sent: u64) -> bool {
         let mut changes = self.subscribe();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             {
                 let inner = self.lock();
                 if inner.inputs_taken >= sent && inner.engine_idle {
-                    return;
+                    return true;
                 }
             }
             if tokio::time::timeout_at(deadline, changes.changed())
                 .await
                 .is_err()
             {
-                return;
+                return false;
             }
         }
     }
@@ -909,6 +977,9 @@ impl Live {
         let mut chain = self.chain.lock().await;
         let start = {
             let inner = self.lock();
+            if inner.failed.is_some() {
+                return Err(ApiError::conflict(FAILED));
+            }
             if inner.status != Status::Waiting || inner.joined[role] {
                 return Err(ApiError::conflict("this seat has already joined"));
             }
@@ -969,11 +1040,25 @@ impl Live {
         self: &Arc<Self>,
         role: usize,
         action: ActionBody,
-    ) -> Result<(Value, bool), ApiError> {
+        key: Option<String>,
+    ) -> Result<Acted, ApiError> {
         let input = self.to_input(&action)?;
         let mut chain = self.chain.lock().await;
+        if let Some(k) = &key {
+            let action_json = serde_json::to_string(&action).map_err(ApiError::internal)?;
+            if let Some(first) = self.first_answer(role, "act", k, &action_json)? {
+                return Ok(Acted {
+                    receipt: first.receipt,
+                    delivered: first.delivered,
+                    settled: true,
+                });
+            }
+        }
         let (held_for_ratification, asked) = {
             let mut inner = self.lock();
+            if inner.failed.is_some() {
+                return Err(ApiError::conflict(FAILED));
+            }
             match inner.status {
                 Status::Waiting => {
                     return Err(ApiError::conflict(
@@ -1050,6 +1135,7 @@ impl Live {
         let record = InputRecord {
             role: self.spec.roles[role].name.clone(),
             action: action.clone(),
+            key: key.clone(),
         };
         if held_for_ratification {
             let body = json!({
@@ -1057,10 +1143,20 @@ impl Live {
                 "role": record.role,
                 "action": action,
             });
-            let records = chain.records(vec![("notice", body.to_string())]);
-            self.store.append(&self.id, &records, None).await?;
+            let mut logged = body.clone();
+            if let Some(k) = &key {
+                logged["key"] = k.as_str().into();
+            }
+            let records = chain.records(vec![("notice", logged.to_string())]);
+            if let Err(e) = self.store.append(&self.id, &records, None).await {
+                self.lock().pending[role] = Some(asked);
+                return Err(e.into());
+            }
             chain.advance(&records);
             let receipt = self.receipt(role, &records)?;
+            if let Some(k) = &key {
+                self.remember(role, "act", k, &action, &records[0], false);
+            }
             drop(chain);
             let mut inner = self.lock();
             inner.held[role] = Some(record);
@@ -1069,7 +1165,11 @@ impl Live {
             drop(inner);
             self.changed();
             self.publish();
-            return Ok((receipt, false));
+            return Ok(Acted {
+                receipt,
+                delivered: false,
+                settled: true,
+            });
         }
         let body = serde_json::to_string(&record).map_err(ApiError::internal)?;
         let records = chain.records(vec![("input", body)]);
@@ -1080,15 +1180,104 @@ impl Live {
         }
         chain.advance(&records);
         let receipt = self.receipt(role, &records)?;
+        if let Some(k) = &key {
+            self.remember(role, "act", k, &action, &records[0], true);
+        }
         drop(chain);
         let sent = self.deliver(role, input);
-        self.settled(sent).await;
-        Ok((receipt, true))
+        let settled = self.settled(sent).await;
+        Ok(Acted {
+            receipt,
+            delivered: true,
+            settled,
+        })
+    }
+
+    /// The first answer to `(role, who, key)`, if there was one; 422 if it was given
+    /// to another action.
+    fn first_answer(
+        &self,
+        role: usize,
+        who: &'static str,
+        key: &str,
+        action_json: &str,
+    ) -> Result<Option<Answer>, ApiError> {
+        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        match answers.get(&(role, who, key.to_string())) {
+            Some(a) if a.action == action_json => Ok(Some(a.clone())),
+            Some(_) => Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "this Idempotency-Key was used for another action: a retry must send the \
+                 same action (use a new key for a new action)",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps the answer to an action sent with an `Idempotency-Key`.
+    fn remember(
+        &self,
+        role: usize,
+        who: &'static str,
+        key: &str,
+        action: &ActionBody,
+        record: &Record,
+        delivered: bool,
+    ) {
+        let Ok(action) = serde_json::to_string(action) else {
+            return;
+        };
+        let receipt = self
+            .seal
+            .receipt(&self.id, &self.spec.roles[role].name, record);
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (role, who, key.to_string()),
+                Answer {
+                    action,
+                    receipt,
+                    delivered,
+                },
+            );
+    }
+
+    /// Keeps the answer to a ratification sent with an `Idempotency-Key`.
+    fn remember_ratify(&self, role: usize, key: &str, confirm: bool, record: &Record) {
+        let who = format!("principal:{}", self.spec.roles[role].name);
+        let receipt = self.seal.receipt(&self.id, &who, record);
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (role, "ratify", key.to_string()),
+                Answer {
+                    action: format!("ratify:{confirm}"),
+                    receipt,
+                    delivered: confirm,
+                },
+            );
     }
 
     /// `POST /ratify`: the principal confirms or refuses a held acceptance.
-    pub async fn ratify(self: &Arc<Self>, role: usize, confirm: bool) -> Result<Value, ApiError> {
+    pub async fn ratify(
+        self: &Arc<Self>,
+        role: usize,
+        confirm: bool,
+        key: Option<String>,
+    ) -> Result<Value, ApiError> {
         let mut chain = self.chain.lock().await;
+        if let Some(k) = &key {
+            if let Some(first) =
+                self.first_answer(role, "ratify", k, &format!("ratify:{confirm}"))?
+            {
+                return Ok(first.receipt);
+            }
+        }
+        if self.lock().failed.is_some() {
+            return Err(ApiError::conflict(FAILED));
+        }
         let held = self.lock().held[role]
             .clone()
             .ok_or_else(|| ApiError::conflict("there is no acceptance waiting for ratification"))?;
@@ -1109,11 +1298,23 @@ impl Live {
             let notice = json!({"type": "ratification-refused", "role": name});
             (vec![("notice", notice.to_string())], notice)
         };
+        let mut items = items;
+        if let Some(k) = &key {
+            // The logged notice carries the key, so that a retry after a restart still
+            // finds its first answer; what viewers see does not.
+            let mut logged = notice.clone();
+            logged["key"] = k.as_str().into();
+            items[0].1 = logged.to_string();
+        }
         let records = chain.records(items);
         self.store.append(&self.id, &records, None).await?;
         chain.advance(&records);
+        // The receipt is of the principal's own record, the notice.
+        let receipt = self.receipt_as(&format!("principal:{name}"), &records[..1])?;
+        if let Some(k) = &key {
+            self.remember_ratify(role, k, confirm, &records[0]);
+        }
         drop(chain);
-        let receipt = self.receipt_as(&format!("principal:{name}"), &records)?;
         {
             let mut inner = self.lock();
             inner.held[role] = None;
@@ -1345,7 +1546,7 @@ impl Live {
         });
         let mut view = json!({
             "id": self.id,
-            "status": inner.status.name(),
+            "status": if inner.failed.is_some() { "failed" } else { inner.status.name() },
             "protocol": self.spec.protocol.name(),
             "settings": self.spec.protocol,
             "owner_sees": self.spec.owner_sees.name(),
@@ -1428,7 +1629,38 @@ impl Live {
     /// The closing analysis: frontier, Nash, KS and welfare computed once, the
     /// agreement's utilities added as they are known.
     fn analysis_of(&self, agreement: Option<&[u32]>) -> Value {
-        let base = self.analysis.get_or_init(|| {
+        // Computed off the request path (at the end of the talks, or when a session
+        // is loaded): a view asked for before then says it is on its way.
+        let Some(base) = self.analysis.get() else {
+            return json!({"pending": true});
+        };
+        let mut out = base.clone();
+        out["agreement_utilities"] = json!(agreement.map(|o| self
+            .scenario
+            .utilities()
+            .iter()
+            .map(|u| u.value(o))
+            .collect::<Vec<_>>()));
+        out
+    }
+
+    /// Computes the closing analysis in the background (a blocking task), once.
+    pub fn prepare_analysis(self: &Arc<Self>) {
+        if self.analysis.get().is_none() {
+            let live = Arc::clone(self);
+            // Detached: nothing waits for it; views show it once it is there.
+            drop(self.runtime.spawn_blocking(move || {
+                live.analysis_base();
+                live.changed();
+                live.publish();
+            }));
+        }
+    }
+
+    /// The frontier, Nash, KS and welfare, computed once (bounded by a work budget and
+    /// by the outcome-space cap of the scenarios a session may use).
+    fn analysis_base(&self) -> &Value {
+        self.analysis.get_or_init(|| {
             let config = parley_core::analysis::AnalysisConfig {
                 work_budget: Some(2_000_000),
                 ..Default::default()
@@ -1445,15 +1677,7 @@ impl Live {
                 }),
                 Err(e) => json!({"error": e.to_string()}),
             }
-        });
-        let mut out = base.clone();
-        out["agreement_utilities"] = json!(agreement.map(|o| self
-            .scenario
-            .utilities()
-            .iter()
-            .map(|u| u.value(o))
-            .collect::<Vec<_>>()));
-        out
+        })
     }
 
     /// The full log, for the owner and auditors.

@@ -15,6 +15,10 @@ pub enum StoreError {
     /// The stored data is not what parley wrote.
     #[error("database: {0}")]
     Corrupt(String),
+    /// A write failed and no write has succeeded since: nothing is accepted until
+    /// one does.
+    #[error("the database cannot store anything right now")]
+    Unavailable,
 }
 
 /// The migrations, in order; each runs once, in a transaction.
@@ -43,6 +47,8 @@ const MIGRATIONS: &[&str] = &[
     );",
     // Every record is sealed with the server's key (see `seal`).
     "ALTER TABLE log ADD COLUMN mac TEXT",
+    // Where the writer proves, after a storage error, that writes work again.
+    "CREATE TABLE parley_probe (at TEXT NOT NULL)",
 ];
 
 /// A log record as stored.
@@ -94,28 +100,74 @@ pub struct TokenRow {
 pub struct Store {
     pool: AnyPool,
     appends: tokio::sync::mpsc::UnboundedSender<AppendJob>,
-    seal: Option<std::sync::Arc<crate::seal::Seal>>,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A new session: its row and tokens, written with its first record.
+struct NewSession {
+    row: SessionRow,
+    created_at: String,
+    tokens: Vec<TokenRow>,
 }
 
 /// Records to append, and where to say when they are stored.
 struct AppendJob {
+    create: Option<NewSession>,
     session_id: String,
     records: Vec<Record>,
     status: Option<String>,
+    /// Kept through a storage outage until stored (the engine's records); else failed
+    /// with [`StoreError::Unavailable`] once known not to be stored (a request's).
+    patient: bool,
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Group commit: appends that arrive while a commit is on its way are written together
-/// in the next transaction, so that under load one sync to disk stores many of them.
-/// If a group fails, each of its appends is retried alone, so that one bad append
-/// cannot fail the others.
-async fn group_commit(
+/// The longest wait between two tries of a write that failed.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The one writer. Group commit: appends that arrive while a commit is on its way are
+/// written together in the next transaction, so that under load one sync to disk
+/// stores many of them.
+///
+/// Commit discipline: a write that fails ends its transaction and its connection
+/// (never reused: a connection a write failed on may keep a transaction open, and a
+/// later `COMMIT` would only release a savepoint), the store turns unhealthy
+/// (`append` refuses new work with [`StoreError::Unavailable`]) and the group is tried
+/// again, in order, until it is stored: a group already queued is never dropped, so
+/// that every session's chain stays whole. Before each new try, appends whose records
+/// are in the database already (a commit that failed to say it succeeded) are settled
+/// as stored. The store is healthy again once a write has been committed and read back
+/// from the database. An append the database refuses for its content (a constraint)
+/// is failed alone.
+async fn writer(
     pool: AnyPool,
     seal: Option<std::sync::Arc<crate::seal::Seal>>,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<AppendJob>,
 ) {
+    use std::sync::atomic::Ordering;
     const MAX_GROUP: usize = 256;
-    while let Some(first) = jobs.recv().await {
+    let mut backoff = std::time::Duration::from_millis(50);
+    loop {
+        let next = if healthy.load(Ordering::SeqCst) {
+            jobs.recv().await
+        } else {
+            // Unhealthy and idle: prove that writes work again.
+            match tokio::time::timeout(backoff, jobs.recv()).await {
+                Ok(job) => job,
+                Err(_) => {
+                    if probe(&pool).await.is_ok() {
+                        tracing::info!("the database stores again");
+                        healthy.store(true, Ordering::SeqCst);
+                        backoff = std::time::Duration::from_millis(50);
+                    } else {
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    continue;
+                }
+            }
+        };
+        let Some(first) = next else { return };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -123,41 +175,202 @@ async fn group_commit(
                 Err(_) => break,
             }
         }
-        let all = write_group(&pool, &group).await;
-        if all.is_ok() {
-            anchor(seal.as_deref(), &group);
-            for job in group {
-                let _ = job.done.send(Ok(()));
-            }
-        } else {
-            for job in group {
-                let alone = write_group(&pool, std::slice::from_ref(&job)).await;
-                if alone.is_ok() {
-                    anchor(seal.as_deref(), std::slice::from_ref(&job));
+        while !group.is_empty() {
+            let result = match write_group(&pool, &group).await {
+                Ok(()) if healthy.load(Ordering::SeqCst) => Ok(()),
+                // The first write after an error: stored only once it reads back.
+                Ok(()) => read_back(&pool, &group).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    if !healthy.swap(true, Ordering::SeqCst) {
+                        tracing::info!("the database stores again");
+                    }
+                    backoff = std::time::Duration::from_millis(50);
+                    anchor(seal.as_deref(), &group);
+                    for job in group.drain(..) {
+                        let _ = job.done.send(Ok(()));
+                    }
                 }
-                let _ = job.done.send(alone);
+                Err(e) => {
+                    healthy.store(false, Ordering::SeqCst);
+                    tracing::error!("a write failed ({} appends wait): {e}", group.len());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    group = settle(&pool, seal.as_deref(), group).await;
+                    if !group.is_empty() && refused(&e) {
+                        // The database refused an append (a constraint), not a
+                        // write: find it, fail it alone, store the others.
+                        group = alone(&pool, seal.as_deref(), group).await;
+                    }
+                }
             }
         }
     }
 }
 
+/// Whether the database refused the content of a write (a constraint it breaks)
+/// rather than failed to write (a full disk, an I/O error, a lost connection), which
+/// is worth trying again.
+fn refused(e: &StoreError) -> bool {
+    let StoreError::Db(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    if !matches!(db.kind(), sqlx::error::ErrorKind::Other) {
+        return true;
+    }
+    // SQLite's constraint family (SQLITE_CONSTRAINT and its extended codes, such as a
+    // trigger's RAISE), PostgreSQL's class 23 (integrity constraint violation).
+    match db.code() {
+        Some(code) => match code.parse::<i64>() {
+            Ok(n) => n & 0xff == 19,
+            Err(_) => code.starts_with("23"),
+        },
+        None => false,
+    }
+}
+
+/// Settles the appends of a failed group whose first record is in the database
+/// already (stored, or a conflicting record: that append fails), and a request's
+/// appends known not to be stored (503); the rest, in order.
+async fn settle(
+    pool: &AnyPool,
+    seal: Option<&crate::seal::Seal>,
+    group: Vec<AppendJob>,
+) -> Vec<AppendJob> {
+    let mut rest = Vec::with_capacity(group.len());
+    for job in group {
+        let Some(first) = job.records.first() else {
+            rest.push(job);
+            continue;
+        };
+        let stored: Result<Option<String>, sqlx::Error> =
+            sqlx::query_scalar("SELECT hash FROM log WHERE session_id = $1 AND seq = $2")
+                .bind(&job.session_id)
+                .bind(first.seq)
+                .fetch_optional(pool)
+                .await;
+        match stored {
+            Ok(Some(hash)) if hash == first.hash => {
+                anchor(seal, std::slice::from_ref(&job));
+                let _ = job.done.send(Ok(()));
+            }
+            Ok(Some(_)) => {
+                let _ = job.done.send(Err(StoreError::Corrupt(format!(
+                    "session {}: record {} is in the log already, with other content",
+                    job.session_id, first.seq
+                ))));
+            }
+            // Not stored: a request's append is answered now (503), the engine's
+            // waits for the database.
+            Ok(None) if !job.patient => {
+                let _ = job.done.send(Err(StoreError::Unavailable));
+            }
+            // Or the database cannot say yet: try again.
+            Ok(None) | Err(_) => rest.push(job),
+        }
+    }
+    rest
+}
+
+/// Writes each append alone (writes work, but their group failed): those that fail
+/// now fail for good.
+async fn alone(
+    pool: &AnyPool,
+    seal: Option<&crate::seal::Seal>,
+    group: Vec<AppendJob>,
+) -> Vec<AppendJob> {
+    for job in group {
+        let result = write_group(pool, std::slice::from_ref(&job)).await;
+        if result.is_ok() {
+            anchor(seal, std::slice::from_ref(&job));
+        } else if let Err(e) = &result {
+            tracing::error!(session = %job.session_id, "an append failed: {e}");
+        }
+        let _ = job.done.send(result);
+    }
+    Vec::new()
+}
+
+/// Checks, on a connection other than the one that wrote (a fresh one after an
+/// error), that a group's last records are in the database.
+async fn read_back(pool: &AnyPool, group: &[AppendJob]) -> Result<(), StoreError> {
+    for job in group {
+        let Some(last) = job.records.last() else {
+            continue;
+        };
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM log WHERE session_id = $1 AND seq = $2")
+                .bind(&job.session_id)
+                .bind(last.seq)
+                .fetch_optional(pool)
+                .await?;
+        if stored.as_deref() != Some(last.hash.as_str()) {
+            return Err(StoreError::Corrupt(format!(
+                "session {}: record {} was committed but does not read back",
+                job.session_id, last.seq
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A write that leaves nothing behind: proof that the database takes writes again,
+/// with room to spare (it writes 64 KiB, more than a busy second of appends).
+async fn probe(pool: &AnyPool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("INSERT INTO parley_probe (at) VALUES ($1)")
+            .bind("x".repeat(64 * 1024))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM parley_probe")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+    .await;
+    if result.is_err() {
+        let _ = sqlx::Connection::close(conn.detach()).await;
+    }
+    Ok(result?)
+}
+
 /// Anchors the new heads of committed appends (after the commit, so that an anchor
 /// never names a record that is not stored). A failure to write an anchor weakens
-/// only the detection of truncation, and is logged.
+/// only the detection of truncation, and is logged. A new session's anchor is synced
+/// to disk before the session is acknowledged.
 fn anchor(seal: Option<&crate::seal::Seal>, group: &[AppendJob]) {
     let Some(seal) = seal else { return };
     let heads: Vec<(&str, &Record)> = group
         .iter()
         .filter_map(|job| Some((job.session_id.as_str(), job.records.last()?)))
         .collect();
-    if let Err(e) = seal.anchor(&heads, false) {
+    let durable = group.iter().any(|job| job.create.is_some());
+    if let Err(e) = seal.anchor(&heads, durable) {
         tracing::error!(file = %seal.anchors_file().display(), "could not write anchors: {e}");
     }
 }
 
+/// Writes a group in one transaction on one connection; if anything fails, the
+/// connection is closed, never returned to the pool.
 async fn write_group(pool: &AnyPool, group: &[AppendJob]) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut conn = pool.acquire().await?;
+    let result = write_on(&mut conn, group).await;
+    if result.is_err() {
+        let _ = sqlx::Connection::close(conn.detach()).await;
+    }
+    result
+}
+
+async fn write_on(conn: &mut sqlx::AnyConnection, group: &[AppendJob]) -> Result<(), StoreError> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
     for job in group {
+        if let Some(new) = &job.create {
+            insert_session(&mut tx, new).await?;
+        }
         for record in &job.records {
             insert_record(&mut tx, &job.session_id, record).await?;
         }
@@ -173,23 +386,54 @@ async fn write_group(pool: &AnyPool, group: &[AppendJob]) -> Result<(), StoreErr
     Ok(())
 }
 
+async fn insert_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    new: &NewSession,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO sessions (id, created_at, config, status) VALUES ($1, $2, $3, $4)")
+        .bind(&new.row.id)
+        .bind(&new.created_at)
+        .bind(&new.row.config)
+        .bind(&new.row.status)
+        .execute(&mut **tx)
+        .await?;
+    for t in &new.tokens {
+        sqlx::query(
+            "INSERT INTO tokens (hash, session_id, role, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&t.hash)
+        .bind(&t.session_id)
+        .bind(&t.role)
+        .bind(t.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://FILE` or `postgres://…`), creating a SQLite file if
     /// needed, and runs the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Store::connect_sealed(url, None).await
+        Store::connect_sealed(url, None, None).await
     }
 
     /// Connects as [`Store::connect`], sealing: every committed append's new head is
     /// anchored with `seal`.
+    ///
+    /// `max_pages` caps a SQLite database's size (`PRAGMA max_page_count`, per
+    /// connection): a disk quota, past which writes fail as on a full disk.
     pub async fn connect_sealed(
         url: &str,
         seal: Option<std::sync::Arc<crate::seal::Seal>>,
+        max_pages: Option<u64>,
     ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 1 } else { 8 })
+            // SQLite in WAL mode: readers beside the one writer.
+            .max_connections(if sqlite { 4 } else { 8 })
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -203,6 +447,11 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
+                        if let Some(pages) = max_pages {
+                            sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                     }
                     Ok(())
                 })
@@ -210,11 +459,17 @@ impl Store {
             .connect(url)
             .await?;
         let (appends, jobs) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(group_commit(pool.clone(), seal.clone(), jobs));
+        let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        tokio::spawn(writer(
+            pool.clone(),
+            seal,
+            std::sync::Arc::clone(&healthy),
+            jobs,
+        ));
         let store = Store {
             pool,
             appends,
-            seal,
+            healthy,
         };
         store.migrate().await?;
         Ok(store)
@@ -253,6 +508,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the store takes writes (no storage error since the last verified one).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Creates a session with its tokens and its first log record, atomically.
     pub async fn create_session(
         &self,
@@ -261,50 +521,68 @@ impl Store {
         tokens: &[TokenRow],
         first: &Record,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, created_at, config, status) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&session.id)
-        .bind(created_at)
-        .bind(&session.config)
-        .bind(&session.status)
-        .execute(&mut *tx)
-        .await?;
-        for t in tokens {
-            sqlx::query(
-                "INSERT INTO tokens (hash, session_id, role, expires_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&t.hash)
-            .bind(&t.session_id)
-            .bind(&t.role)
-            .bind(t.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_record(&mut tx, &session.id, first).await?;
-        tx.commit().await?;
-        if let Some(seal) = &self.seal {
-            if let Err(e) = seal.anchor(&[(session.id.as_str(), first)], true) {
-                tracing::error!("could not write an anchor: {e}");
-            }
-        }
-        Ok(())
+        let new = NewSession {
+            row: session.clone(),
+            created_at: created_at.to_string(),
+            tokens: tokens.to_vec(),
+        };
+        self.queue(Some(new), &session.id, std::slice::from_ref(first), None)
+            .await
     }
 
     /// Appends records to a session's log (and sets its status, if given), atomically;
-    /// returns once they are committed (possibly together with other appends).
+    /// returns once they are committed (possibly together with other appends) and
+    /// readable. While the store is unhealthy it refuses at once
+    /// ([`StoreError::Unavailable`]): a request is answered 503 rather than kept.
     pub async fn append(
         &self,
         session_id: &str,
         records: &[Record],
         status: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.queue(None, session_id, records, status).await
+    }
+
+    /// Appends as [`Store::append`], but waits out an unhealthy store: for records the
+    /// engine has produced, which must reach the log in order however long the
+    /// database is away.
+    pub async fn append_patiently(
+        &self,
+        session_id: &str,
+        records: &[Record],
+        status: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.send(None, session_id, records, status, true).await
+    }
+
+    async fn queue(
+        &self,
+        create: Option<NewSession>,
+        session_id: &str,
+        records: &[Record],
+        status: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if !self.healthy() {
+            return Err(StoreError::Unavailable);
+        }
+        self.send(create, session_id, records, status, false).await
+    }
+
+    async fn send(
+        &self,
+        create: Option<NewSession>,
+        session_id: &str,
+        records: &[Record],
+        status: Option<&str>,
+        patient: bool,
+    ) -> Result<(), StoreError> {
         let (done, stored) = tokio::sync::oneshot::channel();
         let job = AppendJob {
+            create,
             session_id: session_id.to_string(),
             records: records.to_vec(),
             status: status.map(str::to_string),
+            patient,
             done,
         };
         let gone = || StoreError::Corrupt("the database writer has stopped".into());

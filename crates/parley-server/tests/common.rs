@@ -36,7 +36,16 @@ pub async fn start() -> Server {
 }
 
 pub async fn start_on(url: &str, dir: Option<tempfile::TempDir>) -> Server {
-    let app = parley_server::App::open(&options(url))
+    start_with(&options(url), dir).await
+}
+
+/// Starts a server with these options.
+pub async fn start_with(
+    options: &parley_server::Options,
+    dir: Option<tempfile::TempDir>,
+) -> Server {
+    let url = options.db.as_str();
+    let app = parley_server::App::open(options)
         .await
         .expect("server opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -2,6 +2,7 @@
 
 mod audit;
 mod common;
+mod faults;
 mod guard;
 mod input;
 mod privacy;

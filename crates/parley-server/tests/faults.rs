@@ -1,0 +1,310 @@
+//! Faults: a full disk, a client that gives up mid-request, retried actions. Nothing
+//! acknowledged is lost, no session is left stuck, and no action counts twice.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::any::AnyPoolOptions;
+use tokio::io::AsyncWriteExt as _;
+
+use crate::common::{options, start_on, start_with, Created, Server};
+
+async fn pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("the database opens")
+}
+
+/// A session of a program seat (the candidate) against a hard-headed agent.
+async fn seat_session(server: &Server, rounds: u32) -> (Created, String) {
+    let created = server
+        .create(
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": rounds,
+            "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "boulware"}}}),
+        )
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(created.seat("candidate")),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    (created, path)
+}
+
+/// An offer the employer will not take early: the candidate's best package.
+fn greedy_offer(view: &Value) -> Value {
+    let mut outcome = serde_json::Map::new();
+    for issue in view["scenario"]["issues"].as_array().expect("issues") {
+        let values = issue["values"].as_array().expect("values");
+        // The last value of each issue is as good as any for the test's purpose: the
+        // point is a valid action the agent answers.
+        let value = values.last().expect("a value").clone();
+        outcome.insert(issue["name"].as_str().expect("name").to_string(), value);
+    }
+    json!({"type": "offer", "outcome": outcome})
+}
+
+/// A full disk (a SQLite size cap reached): the server answers 503 with `Retry-After`
+/// and acknowledges nothing it did not store; once space is freed it stores again;
+/// after a restart every acknowledged action is in the log and the audit is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    // The schema, then ballast to free later, then a cap a little above the size.
+    drop(
+        parley_server::App::open(&options(&url))
+            .await
+            .expect("opens"),
+    );
+    let db = pool(&url).await;
+    for statement in [
+        "CREATE TABLE ballast (b TEXT NOT NULL)",
+        "INSERT INTO ballast SELECT hex(randomblob(2000)) FROM (WITH RECURSIVE c(x) AS \
+         (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300) SELECT x FROM c)",
+    ] {
+        sqlx::query(statement).execute(&db).await.expect("ballast");
+    }
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&db)
+        .await
+        .expect("page count");
+    let mut capped = options(&url);
+    capped.sqlite_max_pages = Some(pages as u64 + 12);
+    let server = start_with(&capped, None).await;
+    let (created, path) = seat_session(&server, 400).await;
+    let seat = created.seat("candidate");
+    let view = server.wait_asked(&path, seat).await;
+    let offer = greedy_offer(&view);
+
+    let started = std::time::Instant::now();
+    let mut acknowledged: Vec<Value> = Vec::new();
+    let mut unavailable = 0;
+    let act = |server: &Server| {
+        let offer = offer.clone();
+        let path = path.clone();
+        let seat = seat.to_string();
+        let client = server.client.clone();
+        let base = server.base.clone();
+        async move {
+            let r = client
+                .post(format!("{base}{path}/actions"))
+                .bearer_auth(&seat)
+                .json(&offer)
+                .send()
+                .await
+                .expect("answer");
+            let status = r.status();
+            let retry_after = r.headers().get("retry-after").cloned();
+            let body: Value = r.json().await.expect("json");
+            (status, retry_after, body)
+        }
+    };
+    // Until the disk is full: acknowledged actions, then 503s.
+    for _ in 0..3000 {
+        let (status, retry_after, body) = act(&server).await;
+        match status {
+            StatusCode::OK => acknowledged.push(body["receipt"].clone()),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(retry_after.is_some(), "a 503 says when to retry");
+                unavailable += 1;
+                if unavailable >= 3 {
+                    break;
+                }
+            }
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        unavailable >= 3,
+        "the disk never filled ({} acknowledged)",
+        acknowledged.len()
+    );
+    let before = acknowledged.len();
+    assert!(before > 0);
+    eprintln!(
+        "full after {before} acknowledged actions ({:?})",
+        started.elapsed()
+    );
+    // Health says so too.
+    let health = server
+        .client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Free the space: the server stores again by itself.
+    sqlx::query("DELETE FROM ballast")
+        .execute(&db)
+        .await
+        .expect("free");
+    let mut recovered = 0;
+    for _ in 0..3000 {
+        let (status, _, body) = act(&server).await;
+        match status {
+            StatusCode::OK => {
+                acknowledged.push(body["receipt"].clone());
+                recovered += 1;
+                if recovered >= 5 {
+                    break;
+                }
+            }
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(recovered >= 5, "the server never stored again");
+    eprintln!("stored again ({:?})", started.elapsed());
+    // A restart: every acknowledged action is in the log, and the log is whole.
+    let restarted = start_on(&url, Some(dir)).await;
+    let mut store_ok = 0;
+    for receipt in &acknowledged {
+        let checked = parley_server::verify_receipt(&url, None, receipt)
+            .await
+            .expect("the check runs");
+        assert!(checked.is_ok(), "{checked:?}");
+        store_ok += 1;
+    }
+    assert_eq!(store_ok, acknowledged.len());
+    let report = parley_server::audit(&url, None, None).await.expect("audit");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let view = restarted.call("GET", &path, Some(seat), None).await;
+    assert_eq!(view.status, StatusCode::OK);
+    assert_ne!(view.body["status"], "failed", "{}", view.body);
+}
+
+/// A client that drops its request right after sending it: the action is applied or
+/// not, never half-applied, and the seat is asked again either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_request_leaves_no_session_stuck() {
+    let server = crate::common::start().await;
+    let (created, path) = seat_session(&server, 200).await;
+    let seat = created.seat("candidate");
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut applied = 0;
+    for i in 0..40 {
+        let view = server.wait_asked(&path, seat).await;
+        if view["status"] == "ended" {
+            break;
+        }
+        let before = view["events"].as_array().map_or(0, Vec::len);
+        let body = greedy_offer(&view).to_string();
+        let request = format!(
+            "POST {path}/actions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {seat}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        // Gone at once, or after a moment (while the action is being logged).
+        if i % 2 == 1 {
+            tokio::time::sleep(Duration::from_micros(300)).await;
+        }
+        drop(stream);
+        // The seat is asked again (by a later round if the action went through).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let v = server.wait_asked(&path, seat).await;
+        if v["events"].as_array().map_or(0, Vec::len) > before {
+            applied += 1;
+        }
+    }
+    // The talks go on: an ordinary action is taken.
+    let view = server.wait_asked(&path, seat).await;
+    if view["status"] != "ended" {
+        let r = server
+            .call(
+                "POST",
+                &format!("{path}/actions"),
+                Some(seat),
+                Some(greedy_offer(&view)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert!(
+        applied > 0,
+        "no dropped request was applied: the test did not exercise it"
+    );
+}
+
+/// With an `Idempotency-Key`, a retried action returns the first answer and does not
+/// act twice, even after a restart; the same key for another action is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_action_counts_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    let server = start_on(&url, None).await;
+    let (created, path) = seat_session(&server, 50).await;
+    let seat = created.seat("candidate");
+    let view = server.wait_asked(&path, seat).await;
+    let offer = greedy_offer(&view);
+    let post = |server: &Server, key: &'static str, body: Value| {
+        let client = server.client.clone();
+        let url = format!("{}{path}/actions", server.base);
+        let seat = seat.to_string();
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(seat)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("answer");
+            let status = r.status();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, first) = post(&server, "offer-1", offer.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let inputs = |trace: Value| {
+        trace["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter(|r| r["kind"] == "input")
+            .count()
+    };
+    let logged = inputs(server.trace(&created).await.body);
+    for _ in 0..3 {
+        let (status, again) = post(&server, "offer-1", offer.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["receipt"], first["receipt"]);
+    }
+    assert_eq!(inputs(server.trace(&created).await.body), logged);
+    // The same key for another action.
+    let (status, refused) = post(&server, "offer-1", json!({"type": "walk-away"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    // After a restart, the retry still gets its first answer.
+    let restarted = start_on(&url, Some(dir)).await;
+    let (status, again) = post(&restarted, "offer-1", offer.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["receipt"], first["receipt"]);
+    assert_eq!(inputs(restarted.trace(&created).await.body), logged);
+    // A malformed key is refused.
+    let r = restarted
+        .client
+        .post(format!("{}{path}/actions", restarted.base))
+        .bearer_auth(seat)
+        .header("idempotency-key", "has space")
+        .json(&offer)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
