@@ -140,7 +140,11 @@ pub enum Action {
 
 /// A strategy that plays a party. Each method gets the party's own context; the
 /// engine never hands it anything another party keeps private.
-pub trait Negotiator: Send {
+///
+/// A negotiator need not be `Send`: a session runs on one thread from start to end
+/// (the live server runs each session's engine as a coroutine pinned to one worker,
+/// and a seat's negotiator suspends that coroutine while it waits for a person).
+pub trait Negotiator {
     /// The strategy's name with its parameters.
     fn name(&self) -> String;
 
@@ -235,8 +239,8 @@ impl Tabled {
     }
 }
 
-/// A strategy that plays the mediator.
-pub trait Mediator: Send {
+/// A strategy that plays the mediator (need not be `Send`, as [`Negotiator`]).
+pub trait Mediator {
     /// The strategy's name with its parameters.
     fn name(&self) -> String;
 

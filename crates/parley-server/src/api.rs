@@ -1,15 +1,18 @@
 //! The HTTP routes: API, WebSocket, web UI.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
+};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use rand::RngCore;
 use serde::Deserialize;
@@ -18,7 +21,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::live::{Access, ActionBody, Live, TokenEntry};
+use crate::limits::{ClientKey, Limiter, Limits};
+use crate::live::{Access, ActionBody, Live, Status, TokenEntry};
 use crate::spec::{CreateRequest, Holder};
 use crate::store::{hex, SessionRow, TokenRow};
 use crate::App;
@@ -31,8 +35,17 @@ const APP_JS: &str = include_str!("../assets/app.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
-/// The server's routes.
+/// The server's routes, with the default [`Limits`].
 pub fn router(app: Arc<App>) -> Router {
+    router_with(app, Limits::default())
+}
+
+/// The server's routes with these limits (the connection-level ones, such as the
+/// header timeout, are the accept loop's: [`crate::serve_listener`]). The client's
+/// address, for the per-address limits, is the request's `ConnectInfo<SocketAddr>`
+/// extension; without one every request counts as from one unknown address.
+pub fn router_with(app: Arc<App>, limits: Limits) -> Router {
+    let limiter = Arc::new(Limiter::new(limits));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi))
@@ -75,9 +88,10 @@ pub fn router(app: Arc<App>) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&app),
+            (Arc::clone(&app), Arc::clone(&limiter)),
             guard,
         ))
+        .layer(Extension(limiter))
         .with_state(app)
 }
 
@@ -100,15 +114,18 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
                        base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
                        object-src 'none'";
 
-/// Every request: a host name the server does not answer to (DNS rebinding), a
-/// cross-site request (its `Origin` is not this host) and a body that is not declared
-/// JSON are refused; every answer carries the security headers.
+/// Every request: one over its rate limit (`docs/api.md`, "Limits"), for a host name
+/// the server does not answer to (DNS rebinding), a cross-site request (its `Origin`
+/// is not this host) and a body that is not declared JSON are refused; every answer
+/// carries the security headers.
 async fn guard(
-    State(app): State<Arc<App>>,
+    State((app, limiter)): State<(Arc<App>, Arc<Limiter>)>,
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let refused = unknown_host(&app, req.headers())
+    let refused = rate_limit(&app, &limiter, &req)
+        .err()
+        .or_else(|| unknown_host(&app, req.headers()))
         .or_else(|| cross_site(req.headers()))
         .or_else(|| {
             (req.method() == axum::http::Method::POST)
@@ -138,6 +155,37 @@ async fn guard(
         header::HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+/// The rate limit a request counts against: `POST /api/sessions` per client address;
+/// a request with a token the server issued (a session's, even expired) per token;
+/// any other (no token, an unknown or malformed one) per client address. `GET
+/// /healthz` is never limited, so that a supervisor always sees the server's health.
+fn rate_limit(app: &App, limiter: &Limiter, req: &Request) -> Result<(), ApiError> {
+    let client = || {
+        ClientKey::of(
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        )
+    };
+    let path = req.uri().path();
+    if path == "/healthz" {
+        return Ok(());
+    }
+    if path == "/api/sessions" && req.method() == axum::http::Method::POST {
+        return limiter.create(client());
+    }
+    let known = bearer(req.headers()).ok().map(token_hash).filter(|hash| {
+        app.token_index
+            .read()
+            .map(|index| index.contains_key(hash))
+            .unwrap_or(false)
+    });
+    match known {
+        Some(hash) => limiter.token(hash),
+        None => limiter.address(client()),
+    }
 }
 
 /// A request for a host name this server does not answer to: 421.
@@ -235,14 +283,30 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let status = e.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, format!("the body is larger than {MAX_BODY} bytes"))
-            } else {
-                ApiError::new(status, format!("the body could not be read: {e}"))
-            }
-        })?;
+        // The body must arrive within the body timeout (its headers had theirs).
+        let wait = req
+            .extensions()
+            .get::<Arc<Limiter>>()
+            .map_or_else(|| Limits::default().body_timeout, |l| l.limits.body_timeout);
+        let read = tokio::time::timeout(wait, Bytes::from_request(req, state)).await;
+        let bytes = read
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body did not arrive within {} s (--body-timeout)",
+                        wait.as_secs_f64()
+                    ),
+                )
+            })?
+            .map_err(|e| {
+                let status = e.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(status, format!("the body is larger than {MAX_BODY} bytes"))
+                } else {
+                    ApiError::new(status, format!("the body could not be read: {e}"))
+                }
+            })?;
         // An empty body stands for `{}` (so `join` needs none).
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -371,13 +435,15 @@ fn creator(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 
 async fn create(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<JsonBody<CreateRequest>, ApiError>,
+    Extension(limiter): Extension<Arc<Limiter>>,
+    req: Request,
 ) -> Result<Response, ApiError> {
     // Who asks comes first: a caller without the token learns nothing of the body's
-    // checks.
-    creator(&app, &headers)?;
-    let JsonBody(request) = body?;
+    // checks, and its body (up to 1 MiB of JSON) is not even read.
+    creator(&app, req.headers())?;
+    // A place among the live sessions, held until this one is counted among them.
+    let _slot = limiter.reserve_session(live_sessions(&app))?;
+    let JsonBody(request) = JsonBody::<CreateRequest>::from_request(req, &()).await?;
     let confide_agents = request.confide.clone();
     let bundled = |id: &str| {
         app.bundled
@@ -385,7 +451,7 @@ async fn create(
             .find(|b| b.id == id)
             .map(|b| b.json.clone())
     };
-    let (spec, scenario) = request.into_spec(&bundled)?;
+    let (spec, scenario) = request.into_spec(&bundled, &limiter.limits)?;
     let mut confide = vec![false; scenario.n_parties()];
     for name in &confide_agents {
         let idx = spec
@@ -493,6 +559,21 @@ async fn create(
         })),
     )
         .into_response())
+}
+
+/// Sessions waiting or running.
+fn live_sessions(app: &App) -> usize {
+    // Not holding the map's lock while each session's is taken.
+    let all: Vec<Arc<Live>> = app
+        .sessions
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    all.iter()
+        .filter(|live| matches!(live.status(), Status::Waiting | Status::Running))
+        .count()
 }
 
 async fn view(
@@ -607,11 +688,7 @@ async fn detached<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::time::timeout(ACTION_WAIT, tokio::spawn(work)).await {
         Ok(joined) => joined.map_err(ApiError::internal)?,
-        Err(_) => Err(ApiError::unavailable(
-            "the server could not store this in time (a storage problem); it may still \
-             be stored and take effect: retry with the same Idempotency-Key to learn \
-             what became of it",
-        )),
+        Err(_) => Err(ApiError::unavailable(crate::live::NOT_YET_STORED)),
     }
 }
 
@@ -675,6 +752,7 @@ async fn trace(
 
 async fn ws(
     State(app): State<Arc<App>>,
+    Extension(limiter): Extension<Arc<Limiter>>,
     SessionId(id): SessionId,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -683,7 +761,7 @@ async fn ws(
         .map_err(|e| ApiError::new(e.status(), format!("this endpoint is a WebSocket: {e}")))?;
     Ok(upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| stream(app, live, socket)))
+        .on_upgrade(move |socket| stream(app, limiter, live, socket)))
 }
 
 #[derive(Deserialize)]
@@ -693,17 +771,19 @@ struct Hello {
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-            code,
-            reason: reason.to_string().into(),
-        })))
-        .await;
+    let frame = Message::Close(Some(axum::extract::ws::CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    }));
+    // A client that reads nothing does not hold the socket open either.
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.send(frame)).await;
 }
 
 /// A seat's live view: authenticate with the first message, then a `view` message at
-/// every change.
-async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
+/// every change. At most `max_sockets_per_token` open per token (the next is closed
+/// with 4429); pinged every `ws_ping_interval` and closed with 4408 when the client
+/// sent nothing, a pong included, for `ws_idle_timeout`.
+async fn stream(app: Arc<App>, limiter: Arc<Limiter>, live: Arc<Live>, mut socket: WebSocket) {
     let first = tokio::time::timeout(Duration::from_secs(5), socket.recv()).await;
     let hello: Option<Hello> = match first {
         Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(text.as_str()).ok(),
@@ -723,8 +803,15 @@ async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
             return close(socket, code, &e.message).await;
         }
     };
-    // The socket closes when its token expires, as a request with it would be refused.
     let hash = token_hash(&hello.token);
+    let Some(_open) = limiter.open_socket(hash) else {
+        let reason = format!(
+            "too many open sockets for this token (at most {}, --max-sockets-per-token)",
+            limiter.limits.max_sockets_per_token
+        );
+        return close(socket, 4429, &reason).await;
+    };
+    // The socket closes when its token expires, as a request with it would be refused.
     let expires_at = live
         .tokens
         .iter()
@@ -745,6 +832,19 @@ async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
     {
         return;
     }
+    // Liveness: a ping every interval; silence (no pong, nothing) for the idle
+    // timeout closes the socket.
+    let (ping_every, idle) = (
+        limiter
+            .limits
+            .ws_ping_interval
+            .max(Duration::from_millis(10)),
+        limiter.limits.ws_idle_timeout,
+    );
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let silence = tokio::time::sleep(idle);
+    tokio::pin!(silence);
     loop {
         tokio::select! {
             next = views.recv() => {
@@ -758,14 +858,31 @@ async fn stream(app: Arc<App>, live: Arc<Live>, mut socket: WebSocket) {
                     continue;
                 }
                 last = message;
-                if socket.send(Message::Text(last.to_string().into())).await.is_err() {
+                // A client that reads nothing cannot hold the task: the send must
+                // complete within the idle timeout.
+                let view = Message::Text(last.to_string().into());
+                if !matches!(tokio::time::timeout(idle, socket.send(view)).await, Ok(Ok(()))) {
                     return;
                 }
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                _ => {}
+                // Anything the client sends (a pong, say) shows it is there.
+                _ => silence.as_mut().reset(tokio::time::Instant::now() + idle),
             },
+            _ = pings.tick() => {
+                let ping = Message::Ping(Bytes::new());
+                if !matches!(tokio::time::timeout(idle, socket.send(ping)).await, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            () = &mut silence => {
+                let reason = format!(
+                    "no answer for {} s (pings unanswered; --ws-idle-timeout)",
+                    idle.as_secs_f64()
+                );
+                return close(socket, 4408, &reason).await;
+            }
             () = &mut expiry => return close(socket, 4401, "this token has expired").await,
         }
     }

@@ -6,8 +6,13 @@
 //! wait for their holders ([`live`]); the web UI is embedded ([`api`]).
 
 pub mod api;
+pub mod dblock;
+pub mod engines;
 pub mod error;
+pub mod limits;
+pub mod listen;
 pub mod live;
+pub mod records;
 pub mod seal;
 pub mod spec;
 pub mod store;
@@ -16,7 +21,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-pub use api::router;
+pub use api::{router, router_with};
+pub use limits::{Limits, Rate};
+pub use listen::serve_listener;
 pub use store::Store;
 
 use live::{Access, Live, TokenEntry};
@@ -66,6 +73,8 @@ pub struct App {
     pub create_token: [u8; 32],
     /// The host names the server answers to (see [`HostPolicy`]).
     pub hosts: RwLock<HostPolicy>,
+    /// The database's lock, held while the server runs (see [`dblock`]).
+    _lock: Option<dblock::DbLock>,
 }
 
 /// Which `Host` headers the server answers (against DNS rebinding: a page on
@@ -133,6 +142,12 @@ pub struct Options {
     /// A cap on a SQLite database's size, in pages (`PRAGMA max_page_count`): past it,
     /// writes fail as on a full disk (and the server answers 503 until they work).
     pub sqlite_max_pages: Option<u64>,
+    /// The resource limits: connections, timeouts, rates, what a session may be
+    /// (`docs/api.md`, "Limits"); [`Limits::default`] by default.
+    pub limits: Limits,
+    /// Take the database's lock (see [`dblock`]): on by default. Off only for tests
+    /// that open a second server on a database in one process.
+    pub lock: bool,
 }
 
 impl Options {
@@ -144,6 +159,8 @@ impl Options {
             create_token: create_token.to_string(),
             allowed_hosts: Vec::new(),
             sqlite_max_pages: None,
+            limits: Limits::default(),
+            lock: true,
         }
     }
 
@@ -174,7 +191,7 @@ pub fn key_path(url: &str, given: Option<&Path>) -> Result<PathBuf, store::Store
 }
 
 /// The file of a `sqlite://FILE?…` URL.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -207,6 +224,12 @@ impl App {
     /// checks (its chain, MACs, pinned configuration, tokens, status or anchors) is
     /// not served, and the server's log says why.
     pub async fn open(options: &Options) -> Result<Arc<App>, StartError> {
+        // One server per database: taken before anything is read or changed.
+        let lock = if options.lock {
+            Some(dblock::lock(&options.db).await?)
+        } else {
+            None
+        };
         let key = options.key_path()?;
         let seal = Arc::new(Seal::open(&key, true)?);
         let store = Store::connect_sealed(
@@ -239,6 +262,7 @@ impl App {
             seal: Arc::clone(&seal),
             create_token: api::token_hash(&options.create_token),
             hosts: RwLock::new(HostPolicy::Any),
+            _lock: lock,
         });
         let read = seal.read_anchors()?;
         seal.set_tip(read.tip.clone());
@@ -454,9 +478,10 @@ pub fn now_rfc3339() -> String {
     )
 }
 
-/// Runs the server on `addr` until Ctrl-C. `listening` is called once with the
-/// lobby's address, creator token included (`http://ADDR/#create=TOKEN`), and the
-/// number of stored sessions served.
+/// Runs the server on `addr` until Ctrl-C, within `options.limits` (see
+/// [`serve_listener`]). `listening` is called once with the lobby's address, creator
+/// token included (`http://ADDR/#create=TOKEN`), and the number of stored sessions
+/// served.
 pub async fn serve(
     options: &Options,
     addr: &str,
@@ -486,11 +511,10 @@ pub async fn serve(
         &format!("http://{local}/#create={}", options.create_token),
         count,
     );
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    serve_listener(app, listener, &options.limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 //! session by feeding its logged actions, in order, to a fresh engine run; the events
 //! it regenerates are checked against the logged ones instead of being written again.
 
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use parley_core::Scenario;
@@ -20,7 +20,9 @@ use parley_engine::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::engines::{Engine, Pool, Suspend};
 use crate::error::ApiError;
+use crate::records::{self, LogRecord};
 use crate::seal::Seal;
 use crate::spec::{Holder, OwnerSees, SessionSpec};
 use crate::store::{chain_hash, Record, Store, TokenRow, CHAIN_VERSION, GENESIS};
@@ -126,6 +128,8 @@ struct Answer {
     receipt: Value,
     /// Handed to the engine (else held for ratification).
     delivered: bool,
+    /// Stored once this many of the engine's queued records are (0: stored).
+    stored_at: u64,
 }
 
 /// The body of `POST /actions`.
@@ -201,6 +205,11 @@ struct Watch {
 /// the server's log, never to the parties.
 const FAILED: &str = "the session stopped: the server could not go on with it (its log is \
                       intact; the host can find the details in the server's log)";
+
+/// The answer to an action that was taken but is not stored yet (the database fails).
+pub const NOT_YET_STORED: &str = "the server could not store this yet (a storage problem); it \
+                                  may still be stored and take effect: retry with the same \
+                                  Idempotency-Key to learn what became of it";
 
 /// Where the hash chain is, and what seals its records.
 struct Chain {
@@ -281,6 +290,14 @@ struct Inner {
     engine_idle: bool,
     /// Staged talks: the default text of the direct phase, once tabled.
     default: Option<Vec<u32>>,
+    /// Records the engine has queued for the log, and how many of them are stored.
+    appended: u64,
+    durable: u64,
+    /// Events whose records are stored: views show no others (nothing is shown that
+    /// a crash could take back).
+    durable_events: usize,
+    /// Where the engine runs, to resume it.
+    engine: Option<Engine>,
 }
 
 /// What became of an action.
@@ -416,6 +433,10 @@ impl Live {
                 inputs_taken: 0,
                 engine_idle: false,
                 default: None,
+                appended: 0,
+                durable: 0,
+                durable_events: 0,
+                engine: None,
             }),
             spec,
             parties: scenario.parties().iter().map(|p| p.name.clone()).collect(),
@@ -470,6 +491,7 @@ impl Live {
             "created",
             json!({
                 "chain": CHAIN_VERSION,
+                "log_schema": records::LOG_SCHEMA,
                 "config_sha256": crate::store::hex(&Sha256::digest(spec_json.as_bytes())),
                 "owner_sees": self.spec.owner_sees.name(),
                 "tokens": tokens.iter().map(|t| json!({
@@ -529,34 +551,27 @@ impl Live {
             let mut inner = self.lock();
             let mut events = 0usize;
             for r in log {
-                let body: Value = serde_json::from_str(&r.body)
-                    .map_err(|e| format!("record {} is not JSON: {e}", r.seq))?;
-                match r.kind.as_str() {
-                    "joined" => {
-                        let role = body["role"].as_str().and_then(|n| self.spec.role_index(n));
-                        let Some(role) = role else {
-                            return Err(format!("record {}: unknown role", r.seq));
-                        };
-                        inner.joined[role] = true;
-                        if role < self.n_parties() {
-                            inner.confide[role] = body["confide"].as_bool().unwrap_or(false);
-                        }
-                    }
-                    "started" => {
-                        started = true;
-                        if let Some(flags) = body["confide"].as_array() {
-                            for (p, f) in flags.iter().enumerate().take(self.n_parties()) {
-                                inner.confide[p] = f.as_bool().unwrap_or(false);
-                            }
-                        }
-                    }
-                    "input" => {
-                        let input: InputRecord = serde_json::from_value(body)
-                            .map_err(|e| format!("record {}: {e}", r.seq))?;
+                let unknown_role = || format!("record {}: unknown role", r.seq);
+                match LogRecord::parse(r)? {
+                    LogRecord::Created(_) => {}
+                    LogRecord::Joined(joined) => {
                         let role = self
                             .spec
-                            .role_index(&input.role)
-                            .ok_or_else(|| format!("record {}: unknown role", r.seq))?;
+                            .role_index(&joined.role)
+                            .ok_or_else(unknown_role)?;
+                        inner.joined[role] = true;
+                        if role < self.n_parties() {
+                            inner.confide[role] = joined.confide;
+                        }
+                    }
+                    LogRecord::Started(s) => {
+                        started = true;
+                        for (p, f) in s.confide.iter().enumerate().take(self.n_parties()) {
+                            inner.confide[p] = *f;
+                        }
+                    }
+                    LogRecord::Input(input) => {
+                        let role = self.spec.role_index(&input.role).ok_or_else(unknown_role)?;
                         let engine_input = self
                             .to_input(&input.action)
                             .map_err(|e| format!("record {}: {}", r.seq, e.message))?;
@@ -566,57 +581,48 @@ impl Live {
                         }
                         inner.held[role] = None;
                         if let Some(key) = &input.key {
-                            self.remember(role, "act", key, &input.action, r, true);
+                            self.remember(role, "act", key, &input.action, r, true, 0);
                         }
                     }
-                    "notice" => {
-                        let role = body["role"]
-                            .as_str()
-                            .and_then(|n| self.spec.role_index(n))
-                            .ok_or_else(|| format!("record {}: unknown role", r.seq))?;
-                        let kind = body["type"].as_str().unwrap_or_default().to_string();
-                        match kind.as_str() {
-                            "ratification-pending" => {
-                                let key = body["key"].as_str().map(str::to_string);
-                                inner.held[role] = serde_json::from_value(body["action"].clone())
-                                    .ok()
-                                    .map(|action| InputRecord {
-                                        role: self.spec.roles[role].name.clone(),
-                                        action,
-                                        key,
-                                    });
-                                if let Some(held) = &inner.held[role] {
-                                    if let Some(key) = &held.key {
-                                        self.remember(role, "act", key, &held.action, r, false);
-                                    }
+                    LogRecord::Notice(notice) => {
+                        let role = self
+                            .spec
+                            .role_index(notice.role())
+                            .ok_or_else(unknown_role)?;
+                        match &notice {
+                            records::Notice::RatificationPending { action, key, .. } => {
+                                inner.held[role] = Some(InputRecord {
+                                    role: self.spec.roles[role].name.clone(),
+                                    action: action.clone(),
+                                    key: key.clone(),
+                                });
+                                if let Some(key) = key {
+                                    self.remember(role, "act", key, action, r, false, 0);
                                 }
                             }
-                            "ratification-refused" => inner.held[role] = None,
-                            _ => {}
-                        }
-                        if let (Some(key), "ratified" | "ratification-refused") =
-                            (body["key"].as_str(), kind.as_str())
-                        {
-                            let confirm = kind == "ratified";
-                            self.remember_ratify(role, key, confirm, r);
-                        }
-                        // Viewers see the notice without the client's key.
-                        let mut body = body;
-                        if let Some(fields) = body.as_object_mut() {
-                            fields.remove("key");
+                            records::Notice::Ratified { key, .. } => {
+                                if let Some(key) = key {
+                                    self.remember_ratify(role, key, true, r);
+                                }
+                            }
+                            records::Notice::RatificationRefused { key, .. } => {
+                                inner.held[role] = None;
+                                if let Some(key) = key {
+                                    self.remember_ratify(role, key, false, r);
+                                }
+                            }
                         }
                         inner.notices.push(Notice {
                             after: events,
                             role,
-                            body,
+                            body: notice.shown(),
                         });
                     }
-                    "event" => {
+                    LogRecord::Event(_) => {
                         inner.logged_events.push(r.body.clone());
                         events += 1;
                     }
-                    "ended" => inner.ended_logged = true,
-                    _ => {}
+                    LogRecord::Ended(_) => inner.ended_logged = true,
                 }
             }
             inner.status = if inner.ended_logged {
@@ -648,32 +654,22 @@ impl Live {
         let mut jsons = Vec::new();
         let mut result = None;
         for r in log {
-            let body: Value = serde_json::from_str(&r.body)
-                .map_err(|e| format!("record {} is not JSON: {e}", r.seq))?;
-            match r.kind.as_str() {
-                "event" => {
+            match LogRecord::parse(r)? {
+                LogRecord::Event(body) => {
                     let event = Event::from_json(&body, self.scenario.space(), &self.parties)
                         .map_err(|e| format!("record {}: {e}", r.seq))?;
                     events.push(event);
                     jsons.push(body);
                 }
-                "ended" => {
-                    let agreement = match &body["agreement"] {
-                        Value::Null => None,
-                        v => {
-                            let map: std::collections::BTreeMap<String, String> =
-                                serde_json::from_value(v.clone())
-                                    .map_err(|e| format!("record {}: {e}", r.seq))?;
-                            Some(
-                                labels_to_outcome(&self.scenario, &map)
-                                    .map_err(|e| format!("record {}: {}", r.seq, e.message))?,
-                            )
-                        }
+                LogRecord::Ended(ended) => {
+                    let agreement = match &ended.agreement {
+                        None => None,
+                        Some(map) => Some(
+                            labels_to_outcome(&self.scenario, map)
+                                .map_err(|e| format!("record {}: {}", r.seq, e.message))?,
+                        ),
                     };
-                    let reason = body["reason"].as_str().unwrap_or_default().to_string();
-                    let utilities: Vec<f64> = serde_json::from_value(body["utilities"].clone())
-                        .map_err(|e| format!("record {}: {e}", r.seq))?;
-                    result = Some((agreement, reason, utilities));
+                    result = Some((agreement, ended.reason, ended.utilities));
                 }
                 _ => {}
             }
@@ -687,6 +683,7 @@ impl Live {
                 _ => {}
             }
         }
+        inner.durable_events = events.len();
         inner.events = events;
         inner.event_json = jsons;
         inner.result = Some(result);
@@ -734,15 +731,123 @@ impl Live {
             slots.iter_mut().map(Option::take).collect()
         };
         let live = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name(format!("session {}", self.id))
-            .spawn(move || live.run_engine(receivers));
-        if let Err(e) = spawned {
-            self.lock().failed = Some(format!("could not start the session's thread: {e}"));
+        let stopped = Arc::clone(self);
+        // The engine is registered before it can first suspend: the worker runs it
+        // only after this call returns the lock.
+        let mut inner = self.lock();
+        let started = Pool::global().start(
+            move |suspend| live.run_engine(receivers, suspend),
+            move |panic| stopped.fail(format!("the engine stopped: {panic}")),
+        );
+        match started {
+            Ok(engine) => inner.engine = Some(engine),
+            Err(e) => {
+                drop(inner);
+                self.fail(format!("could not start the engine: {e}"));
+            }
         }
     }
 
-    fn run_engine(self: Arc<Self>, mut receivers: Vec<Option<Receiver<Input>>>) {
+    /// Wakes the engine to look again at what it waits for.
+    fn resume(&self) {
+        if let Some(engine) = self.lock().engine {
+            Pool::global().resume(engine);
+        }
+    }
+
+    /// Waits until the first `n` records queued through [`Live::pipeline`] are stored;
+    /// an error if the session failed first (then they may never be).
+    async fn until_stored(&self, n: u64) -> Result<(), ApiError> {
+        let mut changes = self.subscribe();
+        loop {
+            {
+                let inner = self.lock();
+                if inner.durable >= n {
+                    return Ok(());
+                }
+                if inner.failed.is_some() {
+                    return Err(ApiError::conflict(FAILED));
+                }
+            }
+            if !self.store.healthy() {
+                // Kept for the log until the database stores again: the outcome is
+                // not known yet.
+                return Err(ApiError::unavailable(NOT_YET_STORED));
+            }
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_millis(100), changes.changed())
+                    .await;
+            if let Ok(Err(_)) = waited {
+                return Err(ApiError::internal("the session is gone"));
+            }
+        }
+    }
+
+    /// Suspends the engine until every record it queued is stored (or the session
+    /// failed).
+    fn until_durable(&self, suspend: &Suspend) {
+        loop {
+            {
+                let inner = self.lock();
+                if inner.durable >= inner.appended || inner.failed.is_some() {
+                    return;
+                }
+            }
+            suspend.suspend(());
+        }
+    }
+
+    /// Queues the engine's records for the log; when they are stored, the views may
+    /// show the events up to `events_after`, and an engine waiting for them resumes.
+    fn pipeline(self: &Arc<Self>, records: Vec<Record>, status: Option<&str>, events_after: usize) {
+        let n = records.len() as u64;
+        self.lock().appended += n;
+        match self.store.append_pipelined(&self.id, records, status) {
+            Ok(stored) => {
+                let live = Arc::clone(self);
+                self.runtime.spawn(async move {
+                    let result = stored.await;
+                    live.stored(n, events_after, result);
+                });
+            }
+            Err(e) => self.fail(format!("could not log: {e}")),
+        }
+    }
+
+    fn stored(
+        &self,
+        n: u64,
+        events_after: usize,
+        result: Result<
+            Result<(), crate::store::StoreError>,
+            tokio::sync::oneshot::error::RecvError,
+        >,
+    ) {
+        match result {
+            Ok(Ok(())) => {
+                let all = {
+                    let mut inner = self.lock();
+                    inner.durable += n;
+                    inner.durable_events = inner.durable_events.max(events_after);
+                    inner.durable >= inner.appended
+                };
+                self.changed();
+                if all {
+                    self.resume();
+                }
+            }
+            Ok(Err(e)) => {
+                self.fail(format!("could not log: {e}"));
+                self.resume();
+            }
+            Err(_) => {
+                self.fail("the database writer stopped".into());
+                self.resume();
+            }
+        }
+    }
+
+    fn run_engine(self: Arc<Self>, mut receivers: Vec<Option<Receiver<Input>>>, suspend: &Suspend) {
         let spec = &self.spec;
         let scenario = Arc::clone(&self.scenario);
         let n = scenario.n_parties();
@@ -756,11 +861,11 @@ impl Live {
             post_settlement: spec.post_settlement,
             clock: None,
             bids: None,
-            observer: Some(Arc::new(move |event: &Event| hook.on_event(event))),
+            observer: Some(Arc::new(move |event: &Event| Live::on_event(&hook, event))),
         };
-        let mut negotiators: Vec<Box<dyn Negotiator>> = Vec::with_capacity(n);
+        let mut negotiators: Vec<Box<dyn Negotiator + '_>> = Vec::with_capacity(n);
         for (index, role) in spec.roles.iter().enumerate().take(n) {
-            let built: Box<dyn Negotiator> = match &role.holder {
+            let built: Box<dyn Negotiator + '_> = match &role.holder {
                 Holder::Agent { spec: s } => {
                     match negotiator(s, role_seed(spec.seed, index as u64)) {
                         Ok(b) => b,
@@ -772,13 +877,14 @@ impl Live {
                         live: Arc::clone(&self),
                         role: index,
                         rx,
+                        suspend,
                     }),
                     None => return self.fail("a seat has no channel".into()),
                 },
             };
             negotiators.push(built);
         }
-        let mediator_box: Option<Box<dyn Mediator>> = match spec.mediator_index() {
+        let mediator_box: Option<Box<dyn Mediator + '_>> = match spec.mediator_index() {
             None => None,
             Some(m) => match &spec.roles[m].holder {
                 Holder::Agent { spec: s } => match mediator(s, role_seed(spec.seed, u64::MAX)) {
@@ -790,6 +896,7 @@ impl Live {
                         live: Arc::clone(&self),
                         role: m,
                         rx,
+                        suspend,
                         progress: 0.0,
                         last: None,
                     })),
@@ -798,7 +905,12 @@ impl Live {
             },
         };
         match run_session(&scenario, &config, negotiators, mediator_box) {
-            Ok(result) => self.finish(result.agreement, result.ended_by.name(), result.utilities),
+            Ok(result) => self.finish(
+                result.agreement,
+                result.ended_by.name(),
+                result.utilities,
+                suspend,
+            ),
             Err(e) => self.fail(format!("the engine refused the session: {e}")),
         }
     }
@@ -814,7 +926,7 @@ impl Live {
     }
 
     /// The engine's hook: log the event (or, replaying, check it against the log).
-    fn on_event(&self, event: &Event) {
+    fn on_event(self: &Arc<Self>, event: &Event) {
         let json = event.to_json(self.scenario.space(), &self.parties);
         let body = json.to_string();
         let replayed = {
@@ -840,21 +952,20 @@ impl Live {
             }
         };
         if !replayed {
+            // Queued, not waited for: the engine goes on, and waits for the log only
+            // before it asks a seat or ends (see `until_durable`). The chain moves on
+            // at once; the writer stores a session's records in order.
             let mut chain = self.chain.blocking_lock();
             let records = chain.records(vec![("event", body)]);
-            // Waits out a storage outage: the event must reach the log, in order.
-            match self
-                .runtime
-                .block_on(self.store.append_patiently(&self.id, &records, None))
-            {
-                Ok(()) => chain.advance(&records),
-                Err(e) => {
-                    drop(chain);
-                    return self.fail(format!("could not log event {}: {e}", event.seq));
-                }
-            }
+            chain.advance(&records);
+            drop(chain);
+            let events_after = self.lock().events.len() + 1;
+            self.pipeline(records, None, events_after);
         }
         let mut inner = self.lock();
+        if replayed {
+            inner.durable_events = inner.events.len() + 1;
+        }
         inner.round = event.round;
         match &event.kind {
             EventKind::Phase { to, .. } => inner.phase = *to,
@@ -867,7 +978,13 @@ impl Live {
         self.changed();
     }
 
-    fn finish(&self, agreement: Option<Vec<u32>>, reason: &str, utilities: Vec<f64>) {
+    fn finish(
+        self: &Arc<Self>,
+        agreement: Option<Vec<u32>>,
+        reason: &str,
+        utilities: Vec<f64>,
+        suspend: &Suspend,
+    ) {
         let (already, failed) = {
             let inner = self.lock();
             (inner.ended_logged, inner.failed.is_some())
@@ -884,17 +1001,15 @@ impl Live {
             .to_string();
             let mut chain = self.chain.blocking_lock();
             let records = chain.records(vec![("ended", body)]);
-            match self.runtime.block_on(self.store.append_patiently(
-                &self.id,
-                &records,
-                Some("ended"),
-            )) {
-                Ok(()) => chain.advance(&records),
-                Err(e) => {
-                    drop(chain);
-                    return self.fail(format!("could not log the end: {e}"));
-                }
-            }
+            chain.advance(&records);
+            drop(chain);
+            let events = self.lock().events.len();
+            self.pipeline(records, Some("ended"), events);
+        }
+        // The end is shown only once it, and everything before it, is stored.
+        self.until_durable(suspend);
+        if self.lock().failed.is_some() {
+            return;
         }
         // The closing analysis, here on the engine's thread (never in a request), and
         // before the view says the talks are over.
@@ -917,16 +1032,33 @@ impl Live {
         pending: Pending,
         round: u32,
         rx: &Receiver<Input>,
+        suspend: &Suspend,
     ) -> Option<Input> {
+        // A seat is asked only once everything before is stored.
+        self.until_durable(suspend);
         {
             let mut inner = self.lock();
+            if inner.failed.is_some() {
+                return None;
+            }
             inner.pending[role] = Some(pending);
             inner.pending_round[role] = round;
             inner.engine_idle = true;
         }
         self.changed();
         self.publish();
-        let input = rx.recv().ok();
+        let input = loop {
+            match rx.try_recv() {
+                Ok(input) => break Some(input),
+                Err(TryRecvError::Disconnected) => break None,
+                Err(TryRecvError::Empty) => {
+                    if self.lock().failed.is_some() {
+                        break None;
+                    }
+                    suspend.suspend(());
+                }
+            }
+        };
         {
             let mut inner = self.lock();
             inner.pending[role] = None;
@@ -939,14 +1071,20 @@ impl Live {
 
     /// Hands an action to the engine: the number to wait for with [`Live::settled`].
     fn deliver(&self, role: usize, input: Input) -> u64 {
-        let mut inner = self.lock();
-        if let Some(Some(tx)) = self.senders.get(role) {
-            if tx.send(input).is_ok() {
-                inner.inputs_sent += 1;
-                inner.engine_idle = false;
+        let (sent, engine) = {
+            let mut inner = self.lock();
+            if let Some(Some(tx)) = self.senders.get(role) {
+                if tx.send(input).is_ok() {
+                    inner.inputs_sent += 1;
+                    inner.engine_idle = false;
+                }
             }
+            (inner.inputs_sent, inner.engine)
+        };
+        if let Some(engine) = engine {
+            Pool::global().resume(engine);
         }
-        inner.inputs_sent
+        sent
     }
 
     /// Waits until the engine has taken action number `sent` and logged everything it
@@ -1047,12 +1185,18 @@ impl Live {
         if let Some(k) = &key {
             let action_json = serde_json::to_string(&action).map_err(ApiError::internal)?;
             if let Some(first) = self.first_answer(role, "act", k, &action_json)? {
+                drop(chain);
+                self.until_stored(first.stored_at).await?;
                 return Ok(Acted {
                     receipt: first.receipt,
                     delivered: first.delivered,
                     settled: true,
                 });
             }
+        }
+        if !self.store.healthy() {
+            // Nothing is taken while the database fails.
+            return Err(crate::store::StoreError::Unavailable.into());
         }
         let (held_for_ratification, asked) = {
             let mut inner = self.lock();
@@ -1155,7 +1299,7 @@ impl Live {
             chain.advance(&records);
             let receipt = self.receipt(role, &records)?;
             if let Some(k) = &key {
-                self.remember(role, "act", k, &action, &records[0], false);
+                self.remember(role, "act", k, &action, &records[0], false, 0);
             }
             drop(chain);
             let mut inner = self.lock();
@@ -1172,19 +1316,29 @@ impl Live {
             });
         }
         let body = serde_json::to_string(&record).map_err(ApiError::internal)?;
-        let records = chain.records(vec![("input", body)]);
-        if let Err(e) = self.store.append(&self.id, &records, None).await {
-            // Nothing was logged and the engine still waits: the seat is still asked.
+        if !self.store.healthy() {
+            // Nothing is taken while the database fails: the seat is still asked.
             self.lock().pending[role] = Some(asked);
-            return Err(e.into());
+            return Err(crate::store::StoreError::Unavailable.into());
         }
+        // The input is queued for the log and handed to the engine at once, so that
+        // it is stored together with what the engine makes of it (one commit, not
+        // two); the answer waits until the input is stored.
+        let records = chain.records(vec![("input", body)]);
         chain.advance(&records);
         let receipt = self.receipt(role, &records)?;
+        let (stored_at, events) = {
+            let inner = self.lock();
+            (inner.appended + 1, inner.events.len())
+        };
+        let first = records[0].clone();
+        self.pipeline(records, None, events);
         if let Some(k) = &key {
-            self.remember(role, "act", k, &action, &records[0], true);
+            self.remember(role, "act", k, &action, &first, true, stored_at);
         }
         drop(chain);
         let sent = self.deliver(role, input);
+        self.until_stored(stored_at).await?;
         let settled = self.settled(sent).await;
         Ok(Acted {
             receipt,
@@ -1215,6 +1369,7 @@ impl Live {
     }
 
     /// Keeps the answer to an action sent with an `Idempotency-Key`.
+    #[allow(clippy::too_many_arguments)]
     fn remember(
         &self,
         role: usize,
@@ -1223,6 +1378,7 @@ impl Live {
         action: &ActionBody,
         record: &Record,
         delivered: bool,
+        stored_at: u64,
     ) {
         let Ok(action) = serde_json::to_string(action) else {
             return;
@@ -1239,6 +1395,7 @@ impl Live {
                     action,
                     receipt,
                     delivered,
+                    stored_at,
                 },
             );
     }
@@ -1256,6 +1413,7 @@ impl Live {
                     action: format!("ratify:{confirm}"),
                     receipt,
                     delivered: confirm,
+                    stored_at: 0,
                 },
             );
     }
@@ -1407,7 +1565,12 @@ impl Live {
             _ => Phase::Indirect,
         };
         let mut notices = inner.notices.iter().peekable();
-        for (k, (event, json)) in inner.events.iter().zip(&inner.event_json).enumerate() {
+        let shown = inner.durable_events.min(inner.events.len());
+        for (k, (event, json)) in inner.events[..shown]
+            .iter()
+            .zip(&inner.event_json)
+            .enumerate()
+        {
             while let Some(notice) = notices.next_if(|n| n.after <= k) {
                 if let Some(v) = self.notice_for(notice, access, viewer) {
                     events.push(v);
@@ -1644,17 +1807,31 @@ impl Live {
         out
     }
 
-    /// Computes the closing analysis in the background (a blocking task), once.
+    /// Computes the closing analysis in the background, once: on a blocking thread,
+    /// at most two at a time for the whole server (a burst of new sessions does not
+    /// become a burst of threads).
     pub fn prepare_analysis(self: &Arc<Self>) {
-        if self.analysis.get().is_none() {
-            let live = Arc::clone(self);
-            // Detached: nothing waits for it; views show it once it is there.
-            drop(self.runtime.spawn_blocking(move || {
-                live.analysis_base();
-                live.changed();
-                live.publish();
-            }));
+        static RUNNING: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
+        if self.analysis.get().is_some() {
+            return;
         }
+        let permits = Arc::clone(RUNNING.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(2))));
+        let live = Arc::clone(self);
+        // Detached: nothing waits for it; views show it once it is there.
+        drop(self.runtime.spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let runtime = live.runtime.clone();
+            let _ = runtime
+                .spawn_blocking(move || {
+                    // Not published: a push now would come at a time no viewer's own
+                    // moves explain; views show it from their next change (or GET).
+                    live.analysis_base();
+                    live.changed();
+                })
+                .await;
+        }));
     }
 
     /// The frontier, Nash, KS and welfare, computed once (bounded by a work budget and
@@ -1730,13 +1907,14 @@ fn action_name(a: &ActionBody) -> &'static str {
 }
 
 /// A party seat: the engine asks, the holder answers over the API.
-struct Seat {
+struct Seat<'s> {
     live: Arc<Live>,
     role: usize,
     rx: Receiver<Input>,
+    suspend: &'s Suspend,
 }
 
-impl Negotiator for Seat {
+impl Negotiator for Seat<'_> {
     fn name(&self) -> String {
         "seat".into()
     }
@@ -1745,7 +1923,10 @@ impl Negotiator for Seat {
         let pending = Pending::Act {
             standing: standing.map(<[u32]>::to_vec),
         };
-        match self.live.wait(self.role, pending, state.round, &self.rx) {
+        match self
+            .live
+            .wait(self.role, pending, state.round, &self.rx, self.suspend)
+        {
             Some(Input::Act(action)) => action,
             // Checked before it was sent; only a closed channel gets here.
             _ => Action::WalkAway,
@@ -1753,10 +1934,13 @@ impl Negotiator for Seat {
     }
 
     fn propose(&mut self, _ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
-        match self
-            .live
-            .wait(self.role, Pending::Propose, state.round, &self.rx)
-        {
+        match self.live.wait(
+            self.role,
+            Pending::Propose,
+            state.round,
+            &self.rx,
+            self.suspend,
+        ) {
             Some(Input::Propose(p)) => p,
             _ => None,
         }
@@ -1773,40 +1957,50 @@ impl Negotiator for Seat {
             text: text.to_vec(),
         };
         matches!(
-            self.live.wait(self.role, pending, state.round, &self.rx),
+            self.live
+                .wait(self.role, pending, state.round, &self.rx, self.suspend),
             Some(Input::Vote(true))
         )
     }
 
     fn consent(&mut self, _ctx: &PartyContext<'_>, state: &State) -> bool {
         matches!(
-            self.live
-                .wait(self.role, Pending::Consent, state.round, &self.rx),
+            self.live.wait(
+                self.role,
+                Pending::Consent,
+                state.round,
+                &self.rx,
+                self.suspend
+            ),
             Some(Input::Consent(true))
         )
     }
 }
 
 /// A mediator seat.
-struct MediatorSeat {
+struct MediatorSeat<'s> {
     live: Arc<Live>,
     role: usize,
     rx: Receiver<Input>,
+    suspend: &'s Suspend,
     progress: f64,
     /// The last text put (the default if the talks go direct).
     last: Option<Vec<u32>>,
 }
 
-impl Mediator for MediatorSeat {
+impl Mediator for MediatorSeat<'_> {
     fn name(&self) -> String {
         "seat".into()
     }
 
     fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled {
-        let text = match self
-            .live
-            .wait(self.role, Pending::Text, state.round, &self.rx)
-        {
+        let text = match self.live.wait(
+            self.role,
+            Pending::Text,
+            state.round,
+            &self.rx,
+            self.suspend,
+        ) {
             Some(Input::Text(outcome, progress)) => {
                 if let Some(p) = progress {
                     self.progress = p;

@@ -254,6 +254,18 @@ impl Seal {
                     v["mac"].as_str()?.to_string(),
                 ))
             });
+            // A line as parley wrote them before anchors were chained (no "n", a v1
+            // MAC): accepted only before the first chained line; the next start
+            // rewrites the file chained.
+            if parsed.is_none() && out.tip.is_none() {
+                if let Some((session, seq, head)) = self.legacy_anchor(line) {
+                    let newer = out.heads.get(&session).is_none_or(|a| a.seq <= seq);
+                    if newer {
+                        out.heads.insert(session, Anchor { seq, head });
+                    }
+                    continue;
+                }
+            }
             let Some((n, prev, session, seq, head, mac)) = parsed else {
                 if torn {
                     out.warnings.push(format!(
@@ -311,6 +323,25 @@ impl Seal {
             }
         }
         Ok(out)
+    }
+
+    /// A verified anchor line of the first format (`{"session", "seq", "head",
+    /// "mac"}`, MAC "parley-anchor-v1"): its session, sequence number and head.
+    fn legacy_anchor(&self, line: &str) -> Option<(String, i64, String)> {
+        let v: Value = serde_json::from_str(line).ok()?;
+        if v.get("n").is_some() {
+            return None;
+        }
+        let session = v["session"].as_str()?;
+        let seq = v["seq"].as_i64()?;
+        let head = v["head"].as_str()?;
+        let mac = v["mac"].as_str()?;
+        self.check(
+            mac,
+            "parley-anchor-v1",
+            &[session.as_bytes(), &seq.to_be_bytes(), head.as_bytes()],
+        )
+        .then(|| (session.to_string(), seq, head.to_string()))
     }
 
     /// Rewrites the anchor file atomically: a compaction mark (a line with no session),

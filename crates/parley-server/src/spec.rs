@@ -8,6 +8,7 @@ use parley_engine::ProtocolKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::limits::Limits;
 
 /// The body of `POST /api/sessions`.
 #[derive(Debug, Deserialize)]
@@ -187,11 +188,19 @@ fn bad(what: impl Into<String>) -> ApiError {
 }
 
 impl CreateRequest {
-    /// Checks the request against the scenario and the engine; the spec and the scenario.
+    /// Checks the request against the scenario, the engine and the server's `limits`
+    /// (an uploaded scenario's size before it is parsed); the spec and the scenario.
     pub fn into_spec(
         self,
         bundled: &dyn Fn(&str) -> Option<String>,
+        limits: &Limits,
     ) -> Result<(SessionSpec, Scenario), ApiError> {
+        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
+            return Err(bad(format!(
+                "rounds: must be 1 to {MAX_ROUNDS}, not {}",
+                self.rounds
+            )));
+        }
         let (json, scenario_id) = match self.scenario {
             ScenarioRef::Bundled(id) => (
                 bundled(&id).ok_or_else(|| {
@@ -199,16 +208,15 @@ impl CreateRequest {
                 })?,
                 Some(id),
             ),
-            ScenarioRef::Upload(Upload { upload }) => (upload.to_string(), None),
+            ScenarioRef::Upload(Upload { upload }) => {
+                // Sized before it is parsed: parsing builds per-value tables.
+                prescan_upload(&upload, limits)?;
+                (upload.to_string(), None)
+            }
         };
         let scenario = parley_formats::native::parse_json(&json, "scenario.upload")
             .map_err(|e| bad(e.to_string()))?;
-        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
-            return Err(bad(format!(
-                "rounds: must be 1 to {MAX_ROUNDS}, not {}",
-                self.rounds
-            )));
-        }
+        check_scenario_size(&scenario, limits)?;
         let protocol = match self.protocol.as_str() {
             "saop" => ProtocolKind::Saop,
             "single-text" => ProtocolKind::SingleText,
@@ -253,6 +261,31 @@ impl CreateRequest {
             return Err(bad(
                 "indirect, threshold and indirect_rounds apply only to protocol staged",
             ));
+        }
+        // What the session may write: every round, each role may move.
+        let n_roles = scenario.n_parties() + usize::from(protocol.needs_mediator());
+        if n_roles > limits.max_roles {
+            return Err(bad(format!(
+                "roles: this session would have {n_roles} roles ({} parties{}); a session \
+                 may have at most {} (--max-roles)",
+                scenario.n_parties(),
+                if protocol.needs_mediator() {
+                    " and the mediator"
+                } else {
+                    ""
+                },
+                limits.max_roles
+            )));
+        }
+        let role_rounds = u64::from(self.rounds) * n_roles as u64;
+        if role_rounds > limits.max_role_rounds {
+            return Err(bad(format!(
+                "rounds: {} rounds × {n_roles} roles = {role_rounds}; a session may have at \
+                 most {} (rounds × roles, --max-role-rounds): give at most {} rounds",
+                self.rounds,
+                limits.max_role_rounds,
+                limits.max_role_rounds / n_roles as u64
+            )));
         }
         // Role names are compared in their canonical (NFC) spelling, as labels are.
         let canonical_keys = |what: &str, map: Vec<String>| -> Result<(), ApiError> {
@@ -393,6 +426,141 @@ impl CreateRequest {
             scenario,
         ))
     }
+}
+
+/// An issue's or a party's name for an error message, when it is short enough to
+/// quote (the scanned upload is not checked yet: a label could be huge).
+fn quoted(name: Option<&str>) -> String {
+    match name {
+        Some(n) if n.chars().count() <= parley_core::label::MAX_LABEL_CHARS => {
+            format!(" ({})", parley_core::label::escaped(n))
+        }
+        _ => String::new(),
+    }
+}
+
+fn too_many_values(where_: &str, count: u128, limits: &Limits) -> ApiError {
+    bad(format!(
+        "{where_}: {count} values; an issue may have at most {} (--max-issue-values)",
+        limits.max_issue_values
+    ))
+}
+
+fn too_many_outcomes(count: &str, limits: &Limits) -> ApiError {
+    bad(format!(
+        "scenario: its outcome space has {count} outcomes (the product of its issues' \
+         numbers of values); a session's may have at most {} (--max-outcomes)",
+        limits.max_outcomes
+    ))
+}
+
+fn too_many_issues(count: usize, limits: &Limits) -> ApiError {
+    bad(format!(
+        "scenario.issues: {count} issues; a scenario may have at most {} (--max-issues)",
+        limits.max_issues
+    ))
+}
+
+fn party_count(count: usize, limits: &Limits) -> Result<(), ApiError> {
+    if count < 2 {
+        return Err(bad(format!(
+            "scenario.parties: a negotiation needs at least two parties; this scenario has \
+             {count}"
+        )));
+    }
+    if count > limits.max_roles {
+        return Err(bad(format!(
+            "scenario.parties: {count} parties; a session may have at most {} roles \
+             (--max-roles)",
+            limits.max_roles
+        )));
+    }
+    Ok(())
+}
+
+/// Sizes an uploaded scenario from its JSON before it is parsed: parsing an issue
+/// allocates per value, so an issue of 2^24 values (a few bytes of JSON for an
+/// integer range) must be refused first. Whatever is malformed is left to the parser
+/// to report.
+fn prescan_upload(upload: &serde_json::Value, limits: &Limits) -> Result<(), ApiError> {
+    if let Some(issues) = upload.get("issues").and_then(serde_json::Value::as_array) {
+        if issues.len() > limits.max_issues {
+            return Err(too_many_issues(issues.len(), limits));
+        }
+        let mut outcomes: u128 = 1;
+        for (pos, issue) in issues.iter().enumerate() {
+            let field = |key: &str| issue.get(key);
+            let count: Option<u128> = match field("type").and_then(serde_json::Value::as_str) {
+                Some("integer") => {
+                    match (
+                        field("min").and_then(serde_json::Value::as_i64),
+                        field("max").and_then(serde_json::Value::as_i64),
+                    ) {
+                        (Some(min), Some(max)) if min <= max => {
+                            Some((i128::from(max) - i128::from(min) + 1) as u128)
+                        }
+                        _ => None,
+                    }
+                }
+                Some("real") => Some(
+                    field("steps")
+                        .and_then(serde_json::Value::as_u64)
+                        .map_or(u128::from(parley_core::DEFAULT_REAL_STEPS), u128::from),
+                ),
+                _ => field("values")
+                    .and_then(serde_json::Value::as_array)
+                    .map(|v| v.len() as u128),
+            };
+            let Some(count) = count else { continue };
+            if count > u128::from(limits.max_issue_values) {
+                let name = quoted(field("name").and_then(serde_json::Value::as_str));
+                return Err(too_many_values(
+                    &format!("scenario.upload.issues[{pos}]{name}"),
+                    count,
+                    limits,
+                ));
+            }
+            outcomes = outcomes.saturating_mul(count.max(1));
+        }
+        if outcomes > u128::from(limits.max_outcomes) {
+            return Err(too_many_outcomes(&outcomes.to_string(), limits));
+        }
+    }
+    if let Some(parties) = upload.get("parties").and_then(serde_json::Value::as_array) {
+        party_count(parties.len(), limits)?;
+    }
+    Ok(())
+}
+
+/// The same limits on a parsed scenario (a bundled one, or an upload once parsed).
+fn check_scenario_size(scenario: &Scenario, limits: &Limits) -> Result<(), ApiError> {
+    let space = scenario.space();
+    if space.n_issues() > limits.max_issues {
+        return Err(too_many_issues(space.n_issues(), limits));
+    }
+    for (pos, issue) in space.issues().iter().enumerate() {
+        let count = u128::from(issue.cardinality());
+        if count > u128::from(limits.max_issue_values) {
+            return Err(too_many_values(
+                &format!(
+                    "scenario.issues[{pos}] ({})",
+                    parley_core::label::escaped(issue.name())
+                ),
+                count,
+                limits,
+            ));
+        }
+    }
+    match space.outcome_count().as_u64() {
+        Some(n) if n <= limits.max_outcomes => {}
+        _ => {
+            return Err(too_many_outcomes(
+                &space.outcome_count().to_string(),
+                limits,
+            ))
+        }
+    }
+    party_count(scenario.n_parties(), limits)
 }
 
 /// A mandate checked against the scenario, with its issues and values in their

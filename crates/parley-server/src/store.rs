@@ -4,7 +4,7 @@
 //! the common subset (TEXT, BIGINT, `$n` parameters). Migrations run at start.
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Connection as _, Row};
 
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -21,34 +21,13 @@ pub enum StoreError {
     Unavailable,
 }
 
-/// The migrations, in order; each runs once, in a transaction.
+/// The migrations (`migrations/*.sql`), in order; each runs once, in a transaction,
+/// and `parley_schema` records the last one run. A database with a later version
+/// than this parley knows is refused.
 const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        created_at TEXT NOT NULL,
-        config TEXT NOT NULL,
-        status TEXT NOT NULL
-    );
-    CREATE TABLE tokens (
-        hash TEXT PRIMARY KEY,
-        session_id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        expires_at BIGINT NOT NULL
-    );
-    CREATE TABLE log (
-        session_id TEXT NOT NULL,
-        seq BIGINT NOT NULL,
-        kind TEXT NOT NULL,
-        body TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        at TEXT NOT NULL,
-        PRIMARY KEY (session_id, seq)
-    );",
-    // Every record is sealed with the server's key (see `seal`).
-    "ALTER TABLE log ADD COLUMN mac TEXT",
-    // Where the writer proves, after a storage error, that writes work again.
-    "CREATE TABLE parley_probe (at TEXT NOT NULL)",
+    include_str!("../migrations/0001_sessions_tokens_log.sql"),
+    include_str!("../migrations/0002_record_macs.sql"),
+    include_str!("../migrations/0003_probe.sql"),
 ];
 
 /// A log record as stored.
@@ -148,6 +127,7 @@ async fn writer(
     use std::sync::atomic::Ordering;
     const MAX_GROUP: usize = 256;
     let mut backoff = std::time::Duration::from_millis(50);
+    let mut failed: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let next = if healthy.load(Ordering::SeqCst) {
             jobs.recv().await
@@ -175,6 +155,21 @@ async fn writer(
                 Err(_) => break,
             }
         }
+        // A session whose append failed writes nothing more: its next records would
+        // follow one that is not stored.
+        group.retain_mut(|job| {
+            if failed.contains(&job.session_id) {
+                let (done, _) = tokio::sync::oneshot::channel();
+                let done = std::mem::replace(&mut job.done, done);
+                let _ = done.send(Err(StoreError::Corrupt(format!(
+                    "session {}: an earlier append failed",
+                    job.session_id
+                ))));
+                false
+            } else {
+                true
+            }
+        });
         while !group.is_empty() {
             let result = match write_group(&pool, &group).await {
                 Ok(()) if healthy.load(Ordering::SeqCst) => Ok(()),
@@ -198,11 +193,11 @@ async fn writer(
                     tracing::error!("a write failed ({} appends wait): {e}", group.len());
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    group = settle(&pool, seal.as_deref(), group).await;
+                    group = settle(&pool, seal.as_deref(), group, &mut failed).await;
                     if !group.is_empty() && refused(&e) {
                         // The database refused an append (a constraint), not a
                         // write: find it, fail it alone, store the others.
-                        group = alone(&pool, seal.as_deref(), group).await;
+                        group = alone(&pool, seal.as_deref(), group, &mut failed).await;
                     }
                 }
             }
@@ -238,6 +233,7 @@ async fn settle(
     pool: &AnyPool,
     seal: Option<&crate::seal::Seal>,
     group: Vec<AppendJob>,
+    failed: &mut std::collections::HashSet<String>,
 ) -> Vec<AppendJob> {
     let mut rest = Vec::with_capacity(group.len());
     for job in group {
@@ -257,6 +253,7 @@ async fn settle(
                 let _ = job.done.send(Ok(()));
             }
             Ok(Some(_)) => {
+                failed.insert(job.session_id.clone());
                 let _ = job.done.send(Err(StoreError::Corrupt(format!(
                     "session {}: record {} is in the log already, with other content",
                     job.session_id, first.seq
@@ -280,13 +277,22 @@ async fn alone(
     pool: &AnyPool,
     seal: Option<&crate::seal::Seal>,
     group: Vec<AppendJob>,
+    failed: &mut std::collections::HashSet<String>,
 ) -> Vec<AppendJob> {
     for job in group {
+        if failed.contains(&job.session_id) {
+            let _ = job.done.send(Err(StoreError::Corrupt(format!(
+                "session {}: an earlier append failed",
+                job.session_id
+            ))));
+            continue;
+        }
         let result = write_group(pool, std::slice::from_ref(&job)).await;
         if result.is_ok() {
             anchor(seal, std::slice::from_ref(&job));
         } else if let Err(e) = &result {
             tracing::error!(session = %job.session_id, "an append failed: {e}");
+            failed.insert(job.session_id.clone());
         }
         let _ = job.done.send(result);
     }
@@ -365,15 +371,25 @@ async fn write_group(pool: &AnyPool, group: &[AppendJob]) -> Result<(), StoreErr
     result
 }
 
+/// Log rows per `INSERT` statement: a group's records go in a few statements, not one
+/// each (8 parameters a row, far below SQLite's and PostgreSQL's limits).
+const ROWS_PER_INSERT: usize = 64;
+
 async fn write_on(conn: &mut sqlx::AnyConnection, group: &[AppendJob]) -> Result<(), StoreError> {
     let mut tx = sqlx::Connection::begin(conn).await?;
     for job in group {
         if let Some(new) = &job.create {
             insert_session(&mut tx, new).await?;
         }
-        for record in &job.records {
-            insert_record(&mut tx, &job.session_id, record).await?;
-        }
+    }
+    let rows: Vec<(&str, &Record)> = group
+        .iter()
+        .flat_map(|job| job.records.iter().map(|r| (job.session_id.as_str(), r)))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        insert_records(&mut tx, chunk).await?;
+    }
+    for job in group {
         if let Some(status) = &job.status {
             sqlx::query("UPDATE sessions SET status = $1 WHERE id = $2")
                 .bind(status)
@@ -430,6 +446,30 @@ impl Store {
     ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        // One connection first, to say clearly (and at once, not after the pool's
+        // timeout) that the database cannot be opened or read.
+        let unreadable = |e: sqlx::Error| {
+            StoreError::Corrupt(format!(
+                "cannot open the database {}: {e} (is it a parley database, and whole? \
+                 nothing was changed)",
+                crate::redact(url)
+            ))
+        };
+        {
+            let mut first = sqlx::AnyConnection::connect(url)
+                .await
+                .map_err(unreadable)?;
+            let check = if sqlite {
+                "SELECT count(*) FROM sqlite_master"
+            } else {
+                "SELECT 1"
+            };
+            sqlx::query(check)
+                .execute(&mut first)
+                .await
+                .map_err(unreadable)?;
+            let _ = first.close().await;
+        }
         let pool = AnyPoolOptions::new()
             // SQLite in WAL mode: readers beside the one writer.
             .max_connections(if sqlite { 4 } else { 8 })
@@ -543,16 +583,30 @@ impl Store {
         self.queue(None, session_id, records, status).await
     }
 
-    /// Appends as [`Store::append`], but waits out an unhealthy store: for records the
-    /// engine has produced, which must reach the log in order however long the
-    /// database is away.
-    pub async fn append_patiently(
+    /// Queues records the engine has produced, which must reach the log in order
+    /// however long the database is away (an unhealthy store keeps them until it
+    /// stores again), without waiting: the receiver says when they are stored. Once an
+    /// append of a session has failed, its later appends fail too (they would follow a
+    /// record that is not there).
+    pub fn append_pipelined(
         &self,
         session_id: &str,
-        records: &[Record],
+        records: Vec<Record>,
         status: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.send(None, session_id, records, status, true).await
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+        let (done, stored) = tokio::sync::oneshot::channel();
+        let job = AppendJob {
+            create: None,
+            session_id: session_id.to_string(),
+            records,
+            status: status.map(str::to_string),
+            patient: true,
+            done,
+        };
+        self.appends
+            .send(job)
+            .map_err(|_| StoreError::Corrupt("the database writer has stopped".into()))?;
+        Ok(stored)
     }
 
     async fn queue(
@@ -565,24 +619,13 @@ impl Store {
         if !self.healthy() {
             return Err(StoreError::Unavailable);
         }
-        self.send(create, session_id, records, status, false).await
-    }
-
-    async fn send(
-        &self,
-        create: Option<NewSession>,
-        session_id: &str,
-        records: &[Record],
-        status: Option<&str>,
-        patient: bool,
-    ) -> Result<(), StoreError> {
         let (done, stored) = tokio::sync::oneshot::channel();
         let job = AppendJob {
             create,
             session_id: session_id.to_string(),
             records: records.to_vec(),
             status: status.map(str::to_string),
-            patient,
+            patient: false,
             done,
         };
         let gone = || StoreError::Corrupt("the database writer has stopped".into());
@@ -667,24 +710,44 @@ fn record(r: &AnyRow) -> Result<Record, StoreError> {
     })
 }
 
-async fn insert_record(
+/// Inserts log rows in one statement.
+async fn insert_records(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    session_id: &str,
-    r: &Record,
+    rows: &[(&str, &Record)],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO log (session_id, seq, kind, body, prev_hash, hash, at, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(session_id)
-    .bind(r.seq)
-    .bind(&r.kind)
-    .bind(&r.body)
-    .bind(&r.prev_hash)
-    .bind(&r.hash)
-    .bind(&r.at)
-    .bind(&r.mac)
-    .execute(&mut **tx)
-    .await?;
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "INSERT INTO log (session_id, seq, kind, body, prev_hash, hash, at, mac) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let p = i * 8;
+        let _ = write!(
+            sql,
+            "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            if i == 0 { "" } else { ", " },
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8
+        );
+    }
+    let mut query = sqlx::query(&sql);
+    for (session_id, r) in rows {
+        query = query
+            .bind(*session_id)
+            .bind(r.seq)
+            .bind(&r.kind)
+            .bind(&r.body)
+            .bind(&r.prev_hash)
+            .bind(&r.hash)
+            .bind(&r.at)
+            .bind(&r.mac);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -18,9 +18,19 @@ pub struct Server {
 pub const CREATOR: &str = "test-creator-token-0123456789";
 
 /// The options of a test server on `url`: its key next to a SQLite file, or, for
-/// PostgreSQL, one key file per test process (every test shares the database).
+/// PostgreSQL, one key file per test process (every test shares the database). The
+/// tests drive the server flat out from one address and token, so the rate limits are
+/// off (they have tests of their own, in `limits.rs`); every other limit is the
+/// default.
 pub fn options(url: &str) -> parley_server::Options {
     let mut options = parley_server::Options::new(url, CREATOR);
+    options.limits.create_rate = None;
+    options.limits.address_rate = None;
+    options.limits.token_rate = None;
+    // Tests open a second server on a database in the same process (a restart, or a
+    // check of what a restarted server would serve): no lock (a test of the lock
+    // turns it on).
+    options.lock = false;
     if url.starts_with("postgres") {
         options.key =
             Some(std::env::temp_dir().join(format!("parley-test-pg-{}.key", std::process::id())));
@@ -54,8 +64,10 @@ pub async fn start_with(
     let addr = listener.local_addr().expect("addr");
     // As `parley serve` does on a loopback address.
     *app.hosts.write().expect("hosts") = parley_server::HostPolicy::for_listener(addr, &[]);
+    // Through the accept loop of `parley serve`, with the options' limits.
+    let limits = options.limits.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, parley_server::router(app)).await;
+        let _ = parley_server::serve_listener(app, listener, &limits, std::future::pending()).await;
     });
     Server {
         base: format!("http://{addr}"),

@@ -308,3 +308,62 @@ async fn a_retried_action_counts_once() {
         .expect("answer");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+/// One server per database: a second one refuses to start, saying why; once the first
+/// is gone, a new one starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_database_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    let mut locked = options(&url);
+    locked.lock = true;
+    let first = parley_server::App::open(&locked)
+        .await
+        .expect("the first starts");
+    let second = parley_server::App::open(&locked).await;
+    let error = second.err().expect("the second is refused").to_string();
+    assert!(
+        error.contains("another parley server is using this database"),
+        "{error}"
+    );
+    drop(first);
+    parley_server::App::open(&locked)
+        .await
+        .expect("a server starts once the first is gone");
+}
+
+/// A file that is not a database, or a damaged one: a clear error within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_database_is_refused_quickly_and_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("t.db");
+    std::fs::write(
+        &file,
+        b"this is not a database, it is a text file\n".repeat(200),
+    )
+    .expect("write");
+    let url = parley_server::database_url(&file.display().to_string());
+    let started = std::time::Instant::now();
+    let error = parley_server::App::open(&options(&url))
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        error.contains("t.db"),
+        "the error names the database: {error}"
+    );
+    assert!(
+        error.contains("not a database") || error.contains("corrupt"),
+        "{error}"
+    );
+    // The file is left as it was.
+    assert!(std::fs::read(&file)
+        .expect("read")
+        .starts_with(b"this is not a database"));
+}

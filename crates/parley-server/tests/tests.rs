@@ -2,9 +2,11 @@
 
 mod audit;
 mod common;
+mod compat;
 mod faults;
 mod guard;
 mod input;
+mod limits;
 mod privacy;
 mod side_channels;
 mod talks;
