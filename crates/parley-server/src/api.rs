@@ -580,10 +580,14 @@ async fn view(
     State(app): State<Arc<App>>,
     SessionId(id): SessionId,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let live = session(&app, &id)?;
     let access = authorize(&app, &live, bearer(&headers)?)?;
-    Ok(Json(live.view(access)))
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        live.view(access),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

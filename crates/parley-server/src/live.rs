@@ -1537,15 +1537,15 @@ impl Live {
     }
 
     /// The view of a token holder: only what its role may see.
-    pub fn view(&self, access: Access) -> Value {
+    pub fn view(&self, access: Access) -> String {
         let inner = self.lock();
-        self.render(&inner, access)
+        text(&self.render(&inner, access))
     }
 
     /// The view of `access` in the state `inner`. Everything in it is derived from
     /// what the viewer may see: its events are numbered in the view, and its round and
     /// phase are those of the last event it saw (or of the question it is asked).
-    fn render(&self, inner: &Inner, access: Access) -> Value {
+    fn render<'a>(&'a self, inner: &'a Inner, access: Access) -> Rendered<'a> {
         let n = self.n_parties();
         let viewer = self.viewer(access);
         let sees_all = matches!(viewer, Viewer::Owner);
@@ -1573,7 +1573,10 @@ impl Live {
         {
             while let Some(notice) = notices.next_if(|n| n.after <= k) {
                 if let Some(v) = self.notice_for(notice, access, viewer) {
-                    events.push(v);
+                    events.push(Shown {
+                        json: v,
+                        my_utility: None,
+                    });
                 }
             }
             if !visible_to(event, viewer) {
@@ -1592,21 +1595,17 @@ impl Live {
                 EventKind::End { agreement, .. } => agreement.as_deref(),
                 _ => None,
             };
-            let mut v = json.clone();
-            if let (Some(u), Some(obj)) = (outcome.and_then(utility), v.as_object_mut()) {
-                obj.insert("my_utility".into(), u.into());
-            }
-            events.push(v);
+            events.push(Shown {
+                json,
+                my_utility: outcome.and_then(utility),
+            });
         }
         for notice in notices {
             if let Some(v) = self.notice_for(notice, access, viewer) {
-                events.push(v);
-            }
-        }
-        // Numbered in the view: a gap would tell of an event the viewer did not see.
-        for (k, e) in events.iter_mut().enumerate() {
-            if let Some(obj) = e.as_object_mut() {
-                obj.insert("seq".into(), (k as u64).into());
+                events.push(Shown {
+                    json: v,
+                    my_utility: None,
+                });
             }
         }
         let asked = role_index.and_then(|r| inner.pending[r].as_ref().map(|p| (r, p)));
@@ -1719,7 +1718,6 @@ impl Live {
             "scenario": self.public_scenario(),
             "role": role,
             "roles": roles,
-            "events": events,
             "pending": pending,
             "ratification": ratification,
             "result": result,
@@ -1736,7 +1734,7 @@ impl Live {
             // who runs it) may see the utility plane, never forwarded to anyone else.
             view["plane"] = self.analysis_of(agreement);
         }
-        view
+        Rendered { head: view, events }
     }
 
     /// Publishes each live subscriber's view if it changed. Called only where the
@@ -1751,9 +1749,7 @@ impl Live {
         watchers.retain(|_, w| w.tx.receiver_count() > 0);
         let inner = self.lock();
         for (access, watch) in watchers.iter_mut() {
-            let message: Arc<str> = json!({"type": "view", "view": self.render(&inner, *access)})
-                .to_string()
-                .into();
+            let message: Arc<str> = message(&self.render(&inner, *access)).into();
             if message != watch.last {
                 watch.last = Arc::clone(&message);
                 let _ = watch.tx.send(message);
@@ -1766,9 +1762,7 @@ impl Live {
         let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         let watch = watchers.entry(access).or_insert_with(|| {
             let inner = self.lock();
-            let last: Arc<str> = json!({"type": "view", "view": self.render(&inner, access)})
-                .to_string()
-                .into();
+            let last: Arc<str> = message(&self.render(&inner, access)).into();
             Watch {
                 last,
                 tx: tokio::sync::broadcast::channel(64).0,
@@ -1779,9 +1773,14 @@ impl Live {
 
     /// A ratification notice, to the delegate, its principal, and an owner who sees
     /// everything; no one else learns that an acceptance was held.
-    fn notice_for(&self, notice: &Notice, access: Access, viewer: Viewer) -> Option<Value> {
+    fn notice_for<'a>(
+        &self,
+        notice: &'a Notice,
+        access: Access,
+        viewer: Viewer,
+    ) -> Option<&'a Value> {
         let own = matches!(access, Access::Seat(r) | Access::Principal(r) if r == notice.role);
-        (own || matches!(viewer, Viewer::Owner)).then(|| notice.body.clone())
+        (own || matches!(viewer, Viewer::Owner)).then_some(&notice.body)
     }
 
     /// Issues and values: what every role may know.
@@ -1868,6 +1867,87 @@ impl Live {
             "records": records,
         }))
     }
+}
+
+/// A view, rendered without copying the session's events: the small parts as JSON,
+/// the events borrowed and serialized as they are written out.
+struct Rendered<'a> {
+    head: Value,
+    events: Vec<Shown<'a>>,
+}
+
+/// One line of a view's story: an event's (or a notice's) JSON, with the viewer's own
+/// utility of its outcome. Numbered in the view (`seq` from 0, the engine's own
+/// numbering left out): a gap would tell of an event the viewer did not see.
+struct Shown<'a> {
+    json: &'a Value,
+    my_utility: Option<f64>,
+}
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let head = self.head.as_object();
+        let mut map = serializer.serialize_map(head.map(|h| h.len() + 1))?;
+        for (k, v) in head.into_iter().flatten() {
+            map.serialize_entry(k, v)?;
+        }
+        let numbered: Vec<Numbered<'_>> = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(seq, shown)| Numbered { seq, shown })
+            .collect();
+        map.serialize_entry("events", &numbered)?;
+        map.end()
+    }
+}
+
+struct Numbered<'a> {
+    seq: usize,
+    shown: &'a Shown<'a>,
+}
+
+impl Serialize for Numbered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (k, v) in self.shown.json.as_object().into_iter().flatten() {
+            if k != "seq" && k != "my_utility" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        if let Some(u) = self.shown.my_utility {
+            map.serialize_entry("my_utility", &u)?;
+        }
+        map.serialize_entry("seq", &self.seq)?;
+        map.end()
+    }
+}
+
+/// A view as one JSON text.
+fn text(view: &Rendered<'_>) -> String {
+    serde_json::to_string(view).unwrap_or_else(|e| {
+        tracing::error!("a view could not be written: {e}");
+        "{}".into()
+    })
+}
+
+/// A view as a WebSocket message.
+fn message(view: &Rendered<'_>) -> String {
+    #[derive(Serialize)]
+    struct Message<'a, 'b> {
+        r#type: &'static str,
+        view: &'a Rendered<'b>,
+    }
+    serde_json::to_string(&Message {
+        r#type: "view",
+        view,
+    })
+    .unwrap_or_else(|e| {
+        tracing::error!("a view could not be written: {e}");
+        "{}".into()
+    })
 }
 
 /// The public part of a scenario.
