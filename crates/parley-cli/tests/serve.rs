@@ -463,3 +463,37 @@ fn serve_prints_the_lobby_address_with_a_fresh_creator_token() {
     child.kill().expect("stop");
     child.wait().expect("reaped");
 }
+
+/// One server per database: a second `parley serve` on the same database exits at
+/// once with a message saying why, and the first goes on serving.
+#[test]
+fn a_second_server_on_the_same_database_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("talks.db");
+    let mut first = start(&db, free_port());
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "serve",
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--addr",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env("PARLEY_CREATE_TOKEN", CREATOR)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another parley server is using this database"),
+        "{stderr}"
+    );
+    let client = Client::new();
+    let health = client
+        .get(format!("{}/healthz", first.base))
+        .send()
+        .expect("the first server still answers");
+    assert!(health.status().is_success());
+    first.child.kill().expect("stop");
+    let _ = first.child.wait();
+}

@@ -398,8 +398,10 @@ fn authorize(app: &App, live: &Live, token: &str) -> Result<Access, ApiError> {
     }
 }
 
-fn session(app: &App, id: &str) -> Result<Arc<Live>, ApiError> {
-    app.session(id)
+async fn session(app: &App, id: &str) -> Result<Arc<Live>, ApiError> {
+    app.load(id)
+        .await
+        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("there is no session {id:?}")))
 }
 
@@ -581,7 +583,7 @@ async fn view(
     SessionId(id): SessionId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let live = session(&app, &id)?;
+    let live = session(&app, &id).await?;
     let access = authorize(&app, &live, bearer(&headers)?)?;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
@@ -603,7 +605,7 @@ async fn join(
     headers: HeaderMap,
     body: Result<JsonBody<JoinBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let live = session(&app, &id)?;
+    let live = session(&app, &id).await?;
     let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only a seat's holder joins it"));
     };
@@ -627,7 +629,7 @@ async fn evaluate(
     headers: HeaderMap,
     body: Result<JsonBody<EvaluateBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let live = session(&app, &id)?;
+    let live = session(&app, &id).await?;
     let access = authorize(&app, &live, bearer(&headers)?)?;
     let JsonBody(body) = body?;
     match access {
@@ -646,7 +648,7 @@ async fn act(
     headers: HeaderMap,
     body: Result<JsonBody<ActionBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let live = session(&app, &id)?;
+    let live = session(&app, &id).await?;
     let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only a seat's holder acts for it"));
     };
@@ -723,7 +725,7 @@ async fn ratify(
     headers: HeaderMap,
     body: Result<JsonBody<RatifyBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let live = session(&app, &id)?;
+    let live = session(&app, &id).await?;
     let Access::Principal(role) = authorize(&app, &live, bearer(&headers)?)? else {
         return Err(forbidden("only the seat's principal ratifies"));
     };
@@ -739,7 +741,7 @@ async fn trace(
     SessionId(id): SessionId,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let live = session(&app, &id)?;
+    let live = session(&app, &id).await?;
     match authorize(&app, &live, bearer(&headers)?)? {
         Access::Auditor => Ok(Json(live.trace().await?)),
         Access::Owner if live.spec.owner_sees == crate::spec::OwnerSees::All => {
@@ -760,7 +762,7 @@ async fn ws(
     SessionId(id): SessionId,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let live = session(&app, &id)?;
+    let live = session(&app, &id).await?;
     let upgrade = upgrade
         .map_err(|e| ApiError::new(e.status(), format!("this endpoint is a WebSocket: {e}")))?;
     Ok(upgrade

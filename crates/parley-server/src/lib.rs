@@ -75,7 +75,27 @@ pub struct App {
     pub hosts: RwLock<HostPolicy>,
     /// The database's lock, held while the server runs (see [`dblock`]).
     _lock: Option<dblock::DbLock>,
+    /// Ended sessions not in memory: read back from the store when asked for.
+    evicted: RwLock<BTreeSet<String>>,
+    /// One load from the store at a time (so a session is never loaded twice).
+    loading: tokio::sync::Mutex<()>,
 }
+
+/// Notes a checked log's last record as its session's anchored head.
+fn anchors_head(anchors: &mut BTreeMap<String, Anchor>, id: &str, log: &[Record]) {
+    if let Some(last) = log.last() {
+        anchors.insert(
+            id.to_string(),
+            Anchor {
+                seq: last.seq,
+                head: last.hash.clone(),
+            },
+        );
+    }
+}
+
+/// How long an ended session stays in memory after the last request for it.
+pub const EVICT_AFTER_SECS: i64 = 300;
 
 /// Which `Host` headers the server answers (against DNS rebinding: a page on
 /// `evil.example` whose name is made to point at 127.0.0.1 reaches a loopback server
@@ -263,6 +283,8 @@ impl App {
             create_token: api::token_hash(&options.create_token),
             hosts: RwLock::new(HostPolicy::Any),
             _lock: lock,
+            evicted: RwLock::new(BTreeSet::new()),
+            loading: tokio::sync::Mutex::new(()),
         });
         let read = seal.read_anchors()?;
         seal.set_tip(read.tip.clone());
@@ -304,17 +326,19 @@ impl App {
                 tracing::error!(session = %row.id, "not served: {problem}");
                 continue;
             }
+            if row.status == "ended" {
+                // Checked; read back from the store only when someone asks for it.
+                app.index_rows(&row.id, &own_tokens);
+                anchors_head(&mut anchors, &row.id, &log);
+                app.evicted
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(row.id.clone());
+                continue;
+            }
             match app.rebuild(row, own_tokens, &log) {
                 Ok(live) => {
-                    if let Some(last) = log.last() {
-                        anchors.insert(
-                            row.id.clone(),
-                            Anchor {
-                                seq: last.seq,
-                                head: last.hash.clone(),
-                            },
-                        );
-                    }
+                    anchors_head(&mut anchors, &row.id, &log);
                     app.index(&live);
                     app.write_sessions().insert(row.id.clone(), live);
                 }
@@ -337,6 +361,16 @@ impl App {
                  run `parley audit`"
             );
         }
+        // Ended sessions nobody asks about leave memory.
+        let weak = Arc::downgrade(&app);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let Some(app) = weak.upgrade() else { return };
+                app.evict(EVICT_AFTER_SECS);
+            }
+        });
         Ok(app)
     }
 
@@ -407,6 +441,79 @@ impl App {
         ));
         live.restore(log)?;
         Ok(live)
+    }
+
+    /// Adds the tokens of a session that is not in memory to the index.
+    fn index_rows(&self, id: &str, tokens: &[TokenRow]) {
+        let mut index = self.token_index.write().unwrap_or_else(|e| e.into_inner());
+        for t in tokens {
+            if let Some(hash) = unhex(&t.hash) {
+                index.insert(hash, id.to_string());
+            }
+        }
+    }
+
+    /// A session, from memory or (an ended one that left memory) read back from the
+    /// store and checked again.
+    pub async fn load(&self, id: &str) -> Result<Option<Arc<Live>>, StartError> {
+        if let Some(live) = self.session(id) {
+            live.touch();
+            return Ok(Some(live));
+        }
+        let evicted = self
+            .evicted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id);
+        if !evicted {
+            return Ok(None);
+        }
+        let _one = self.loading.lock().await;
+        if let Some(live) = self.session(id) {
+            return Ok(Some(live));
+        }
+        let Some(row) = self.store.session_row(id).await? else {
+            return Ok(None);
+        };
+        let tokens = self.store.tokens_of(id).await?;
+        let log = self.store.log(id).await?;
+        let anchors = self.seal.read_anchors()?;
+        let report = check_session(&row, &log, &tokens, &self.seal, anchors.heads.get(id));
+        if let Some(problem) = report.problems.first() {
+            tracing::error!(session = %id, "not served: {problem}");
+            return Ok(None);
+        }
+        let live = self
+            .rebuild(&row, tokens, &log)
+            .map_err(|message| StartError::Session {
+                id: id.to_string(),
+                message,
+            })?;
+        live.touch();
+        self.write_sessions()
+            .insert(id.to_string(), Arc::clone(&live));
+        self.evicted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        Ok(Some(live))
+    }
+
+    /// Lets ended sessions nobody has asked about for `idle_secs` leave memory (their
+    /// tokens stay indexed; [`App::load`] reads them back). Returns how many left.
+    pub fn evict(&self, idle_secs: i64) -> usize {
+        let mut sessions = self.write_sessions();
+        let gone: Vec<String> = sessions
+            .iter()
+            .filter(|(_, live)| live.evictable(idle_secs))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut evicted = self.evicted.write().unwrap_or_else(|e| e.into_inner());
+        for id in &gone {
+            sessions.remove(id);
+            evicted.insert(id.clone());
+        }
+        gone.len()
     }
 
     /// Adds a session's tokens to the index.

@@ -347,6 +347,9 @@ pub struct Live {
     watchers: Mutex<std::collections::HashMap<Access, Watch>>,
     /// First answers by (role, who answered: "act" or "ratify", Idempotency-Key).
     answers: Mutex<std::collections::HashMap<(usize, &'static str, String), Answer>>,
+    /// When a request last looked the session up (Unix seconds): an ended session
+    /// nobody asks about leaves memory (see `App::evict`).
+    last_used: std::sync::atomic::AtomicI64,
 }
 
 fn labels_to_outcome(
@@ -452,7 +455,28 @@ impl Live {
             analysis: OnceLock::new(),
             watchers: Mutex::new(std::collections::HashMap::new()),
             answers: Mutex::new(std::collections::HashMap::new()),
+            last_used: std::sync::atomic::AtomicI64::new(crate::unix_now()),
         }
+    }
+
+    /// Notes that a request looked the session up.
+    pub fn touch(&self) {
+        self.last_used
+            .store(crate::unix_now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the session may leave memory: over, no live subscriber, and not looked
+    /// up for `idle_secs`.
+    pub fn evictable(&self, idle_secs: i64) -> bool {
+        let idle = crate::unix_now() - self.last_used.load(std::sync::atomic::Ordering::Relaxed);
+        idle >= idle_secs
+            && self.status() == Status::Ended
+            && self
+                .watchers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .all(|w| w.tx.receiver_count() == 0)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -669,6 +669,42 @@ impl Store {
             .collect()
     }
 
+    /// One session's row, if it exists.
+    pub async fn session_row(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
+        let row = sqlx::query("SELECT id, config, status FROM sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(SessionRow {
+                id: r.try_get("id")?,
+                config: r.try_get("config")?,
+                status: r.try_get("status")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// One session's tokens.
+    pub async fn tokens_of(&self, id: &str) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hash, session_id, role, expires_at FROM tokens WHERE session_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenRow {
+                    hash: r.try_get("hash")?,
+                    session_id: r.try_get("session_id")?,
+                    role: r.try_get("role")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// Every token.
     pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let rows = sqlx::query("SELECT hash, session_id, role, expires_at FROM tokens")

@@ -71,7 +71,7 @@ async fn served(server: &Server, id: &str) -> bool {
     let app = parley_server::App::open(&options(&server.url))
         .await
         .expect("the server starts");
-    app.session(id).is_some()
+    app.load(id).await.expect("loads").is_some()
 }
 
 async fn clean(server: &Server, id: &str) {

@@ -367,3 +367,79 @@ async fn a_corrupt_database_is_refused_quickly_and_clearly() {
         .expect("read")
         .starts_with(b"this is not a database"));
 }
+
+/// Ended sessions leave memory when nobody asks about them, and come back, unchanged,
+/// when someone does; at start, ended sessions are not loaded at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_sessions_leave_memory_and_come_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    let app = parley_server::App::open(&options(&url))
+        .await
+        .expect("opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = std::sync::Arc::clone(&app);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, parley_server::router(served)).await;
+    });
+    let server = Server {
+        base,
+        url: url.clone(),
+        client: reqwest::Client::new(),
+        _dir: None,
+    };
+    let created = server
+        .create(
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 10,
+            "roles": {"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"}}}),
+        )
+        .await;
+    let mut before = Value::Null;
+    for _ in 0..2000 {
+        before = server.owner_view(&created).await;
+        if before["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(before["status"], "ended");
+    assert!(app.session(created.id()).is_some());
+    // Not idle long enough: stays.
+    assert_eq!(app.evict(3600), 0);
+    assert_eq!(app.evict(0), 1);
+    assert!(app.session(created.id()).is_none(), "left memory");
+    // Asked for: read back from the store, the same view (its closing analysis is
+    // computed again off the request path, and shows once it is there).
+    let mut after = server.owner_view(&created).await;
+    assert_eq!(after["events"], before["events"]);
+    for _ in 0..2000 {
+        if after["analysis"]["pending"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        after = server.owner_view(&created).await;
+    }
+    assert_eq!(after, before);
+    assert!(app.session(created.id()).is_some());
+    // A seat token of an evicted session still authenticates, another session's
+    // still gets 403.
+    assert_eq!(app.evict(0), 1);
+    let r = server
+        .call(
+            "GET",
+            &format!("/api/sessions/{}", created.id()),
+            Some("not-a-token"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // A restarted server does not load ended sessions until asked.
+    let restarted = parley_server::App::open(&options(&url))
+        .await
+        .expect("opens");
+    assert!(restarted.session(created.id()).is_none());
+    assert!(restarted.load(created.id()).await.expect("loads").is_some());
+}
