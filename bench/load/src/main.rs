@@ -78,6 +78,10 @@ struct Args {
     /// POST /evaluate before every offer, as a real client would.
     #[arg(long)]
     evaluate: bool,
+    /// Read the whole view every time (as `bench/server_load.py` does) instead of
+    /// only the events not yet read (`GET …?since=N`).
+    #[arg(long)]
+    full_views: bool,
     /// Worker threads of the client's tokio runtime.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -239,6 +243,7 @@ struct Report {
     rounds: u32,
     seed: u64,
     evaluate: bool,
+    full_views: bool,
     db_kind: String,
     server: String,
     server_pid: Option<u32>,
@@ -629,6 +634,7 @@ async fn run(
             http: Arc::clone(&http),
             issues: scenario.issues.clone(),
             evaluate: args.evaluate,
+            full_views: args.full_views,
             deadline: Instant::now() + Duration::from_secs_f64(args.max_seconds),
             actions: AtomicU64::new(0),
             active: AtomicUsize::new(0),
@@ -789,6 +795,7 @@ async fn run(
         rounds: args.rounds,
         seed: args.seed,
         evaluate: args.evaluate,
+        full_views: args.full_views,
         db_kind: String::new(),
         server: target.base.clone(),
         server_pid: pid,
@@ -844,6 +851,14 @@ fn markdown(r: &Report) -> String {
             ", POST /evaluate before each offer"
         } else {
             ""
+        }
+    ));
+    line(format!(
+        "views read {}",
+        if r.full_views {
+            "whole (every event each time)"
+        } else {
+            "incrementally (GET …?since=N: the events not yet read)"
         }
     ));
     line(String::new());

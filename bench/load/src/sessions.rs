@@ -74,6 +74,8 @@ struct View {
     #[serde(default)]
     events: Vec<EventV>,
     #[serde(default)]
+    events_total: Option<usize>,
+    #[serde(default)]
     pending: Option<PendingV>,
     #[serde(default)]
     result: Option<ResultV>,
@@ -163,6 +165,8 @@ pub struct Ctx {
     pub issues: Vec<Issue>,
     /// `POST /evaluate` before each offer.
     pub evaluate: bool,
+    /// Read whole views (else only the events not yet read).
+    pub full_views: bool,
     /// Give up at this time.
     pub deadline: Instant,
     /// Actions answered `200` so far (for the progress lines).
@@ -391,6 +395,7 @@ pub async fn drive_session(ctx: Arc<Ctx>, sess: Sess) -> Stats {
     let mut idle = 0u32;
     let mut handoff: Option<Instant> = None;
     let mut first = vec![true; n];
+    let mut seen = vec![0usize; n];
     let mut pick = Vec::with_capacity(ctx.issues.len());
     let now_active = ctx.active.fetch_add(1, Ordering::Relaxed) + 1;
     ctx.peak.fetch_max(now_active, Ordering::Relaxed);
@@ -400,16 +405,18 @@ pub async fn drive_session(ctx: Arc<Ctx>, sess: Sess) -> Stats {
             break;
         }
         let token = sess.seats[turn].as_str();
+        let since_url;
+        let url = if ctx.full_views || seen[turn] == 0 {
+            &view_url
+        } else {
+            let mut u = view_url.clone();
+            u.set_query(Some(&format!("since={}", seen[turn])));
+            since_url = u;
+            &since_url
+        };
         let Ok(ans) = ctx
             .http
-            .call_url(
-                Method::GET,
-                &view_url,
-                Some(token),
-                None,
-                &mut st,
-                Kind::GetView,
-            )
+            .call_url(Method::GET, url, Some(token), None, &mut st, Kind::GetView)
             .await
         else {
             st.bump("sessions_failed", 1);
@@ -428,6 +435,7 @@ pub async fn drive_session(ctx: Arc<Ctx>, sess: Sess) -> Stats {
                 break;
             }
         };
+        seen[turn] = view.events_total.unwrap_or(0);
         if first[turn] {
             first[turn] = false;
             if turn == 0 && view.status == Some(Status::Running) {

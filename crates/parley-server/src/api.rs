@@ -582,14 +582,26 @@ async fn view(
     State(app): State<Arc<App>>,
     SessionId(id): SessionId,
     headers: HeaderMap,
+    query: Result<axum::extract::Query<ViewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let since = match query {
+        Ok(axum::extract::Query(q)) => q.since.unwrap_or(0),
+        Err(e) => return Err(ApiError::bad_request(format!("query: {}", e.body_text()))),
+    };
     let live = session(&app, &id).await?;
     let access = authorize(&app, &live, bearer(&headers)?)?;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        live.view(access),
+        live.view(access, since),
     )
         .into_response())
+}
+
+/// `GET /api/sessions/{id}?since=N`: only the events from number N on.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewQuery {
+    since: Option<usize>,
 }
 
 #[derive(Deserialize)]

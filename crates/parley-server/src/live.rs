@@ -350,6 +350,8 @@ pub struct Live {
     /// When a request last looked the session up (Unix seconds): an ended session
     /// nobody asks about leaves memory (see `App::evict`).
     last_used: std::sync::atomic::AtomicI64,
+    /// Woken whenever queued records are stored (or the session fails).
+    stored_notify: tokio::sync::Notify,
 }
 
 fn labels_to_outcome(
@@ -456,6 +458,7 @@ impl Live {
             watchers: Mutex::new(std::collections::HashMap::new()),
             answers: Mutex::new(std::collections::HashMap::new()),
             last_used: std::sync::atomic::AtomicI64::new(crate::unix_now()),
+            stored_notify: tokio::sync::Notify::new(),
         }
     }
 
@@ -743,8 +746,11 @@ impl Live {
     }
 
     fn start_engine(self: &Arc<Self>) {
-        // The mediator's plane (when the parties confide) and the closing analysis.
-        self.prepare_analysis();
+        // The mediator's plane (shown to a mediator when both parties confide); the
+        // closing analysis of other sessions is computed when they end.
+        if self.spec.mediator_index().is_some() && self.n_parties() == 2 {
+            self.prepare_analysis();
+        }
         let receivers: Vec<Option<Receiver<Input>>> = {
             let mut inner = self.lock();
             if inner.engine_started {
@@ -782,8 +788,11 @@ impl Live {
     /// Waits until the first `n` records queued through [`Live::pipeline`] are stored;
     /// an error if the session failed first (then they may never be).
     async fn until_stored(&self, n: u64) -> Result<(), ApiError> {
-        let mut changes = self.subscribe();
         loop {
+            // Registered before the check, so that a store in between still wakes it.
+            let stored = self.stored_notify.notified();
+            tokio::pin!(stored);
+            stored.as_mut().enable();
             {
                 let inner = self.lock();
                 if inner.durable >= n {
@@ -798,12 +807,9 @@ impl Live {
                 // not known yet.
                 return Err(ApiError::unavailable(NOT_YET_STORED));
             }
-            let waited =
-                tokio::time::timeout(std::time::Duration::from_millis(100), changes.changed())
-                    .await;
-            if let Ok(Err(_)) = waited {
-                return Err(ApiError::internal("the session is gone"));
-            }
+            // Woken by every store (and, while the database fails, by the check of
+            // its health above, every 100 ms).
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), stored).await;
         }
     }
 
@@ -856,12 +862,14 @@ impl Live {
                     inner.durable >= inner.appended
                 };
                 self.changed();
+                self.stored_notify.notify_waiters();
                 if all {
                     self.resume();
                 }
             }
             Ok(Err(e)) => {
                 self.fail(format!("could not log: {e}"));
+                self.stored_notify.notify_waiters();
                 self.resume();
             }
             Err(_) => {
@@ -1035,9 +1043,13 @@ impl Live {
         if self.lock().failed.is_some() {
             return;
         }
-        // The closing analysis, here on the engine's thread (never in a request), and
-        // before the view says the talks are over.
-        self.analysis_base();
+        // The closing analysis, before the view says the talks are over: computed on
+        // a blocking thread (never in a request, nor on the engines' workers, which
+        // serve other sessions meanwhile), the engine suspended until it is there.
+        self.prepare_analysis();
+        while self.analysis.get().is_none() {
+            suspend.suspend(());
+        }
         let mut inner = self.lock();
         inner.ended_logged = true;
         inner.engine_idle = true;
@@ -1561,9 +1573,14 @@ impl Live {
     }
 
     /// The view of a token holder: only what its role may see.
-    pub fn view(&self, access: Access) -> String {
+    /// With `since`, the view lists only the events from number `since` on (its
+    /// `events_total` says how many there are): a client that keeps the story it has
+    /// read asks for what is new, at a cost that does not grow with the session.
+    pub fn view(&self, access: Access, since: usize) -> String {
         let inner = self.lock();
-        text(&self.render(&inner, access))
+        let mut rendered = self.render(&inner, access);
+        rendered.since = since;
+        text(&rendered)
     }
 
     /// The view of `access` in the state `inner`. Everything in it is derived from
@@ -1758,7 +1775,11 @@ impl Live {
             // who runs it) may see the utility plane, never forwarded to anyone else.
             view["plane"] = self.analysis_of(agreement);
         }
-        Rendered { head: view, events }
+        Rendered {
+            head: view,
+            events,
+            since: 0,
+        }
     }
 
     /// Publishes each live subscriber's view if it changed. Called only where the
@@ -1852,6 +1873,8 @@ impl Live {
                     // moves explain; views show it from their next change (or GET).
                     live.analysis_base();
                     live.changed();
+                    // An engine ending its talks waits for it.
+                    live.resume();
                 })
                 .await;
         }));
@@ -1898,6 +1921,8 @@ impl Live {
 struct Rendered<'a> {
     head: Value,
     events: Vec<Shown<'a>>,
+    /// Events before this number are left out.
+    since: usize,
 }
 
 /// One line of a view's story: an event's (or a notice's) JSON, with the viewer's own
@@ -1912,7 +1937,7 @@ impl Serialize for Rendered<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let head = self.head.as_object();
-        let mut map = serializer.serialize_map(head.map(|h| h.len() + 1))?;
+        let mut map = serializer.serialize_map(head.map(|h| h.len() + 2))?;
         for (k, v) in head.into_iter().flatten() {
             map.serialize_entry(k, v)?;
         }
@@ -1920,9 +1945,11 @@ impl Serialize for Rendered<'_> {
             .events
             .iter()
             .enumerate()
+            .skip(self.since)
             .map(|(seq, shown)| Numbered { seq, shown })
             .collect();
         map.serialize_entry("events", &numbered)?;
+        map.serialize_entry("events_total", &self.events.len())?;
         map.end()
     }
 }

@@ -226,6 +226,26 @@ fn refused(e: &StoreError) -> bool {
     }
 }
 
+/// Copies a SQLite database's write-ahead log into the database file every half
+/// second, on a connection of its own (a passive checkpoint: it never blocks the
+/// writer, and the log cannot grow without bound).
+async fn checkpoints(pool: AnyPool) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!("checkpoint: {e}");
+        }
+    }
+}
+
 /// Settles the appends of a failed group whose first record is in the database
 /// already (stored, or a conflicting record: that append fails), and a request's
 /// appends known not to be stored (503); the rest, in order.
@@ -487,6 +507,12 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
+                        // Checkpoints run beside the writer (see `checkpoints`), not
+                        // inside one of its commits, which would hold every append
+                        // waiting behind it.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                            .execute(&mut *conn)
+                            .await?;
                         if let Some(pages) = max_pages {
                             sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
                                 .execute(&mut *conn)
@@ -506,6 +532,9 @@ impl Store {
             std::sync::Arc::clone(&healthy),
             jobs,
         ));
+        if sqlite {
+            tokio::spawn(checkpoints(pool.clone()));
+        }
         let store = Store {
             pool,
             appends,

@@ -647,3 +647,64 @@ async fn staged_talks_replay_through_the_move_to_direct() {
     );
     drop(dir);
 }
+
+/// `?since=N` gives the events from number N on, numbered as in the full view, with
+/// `events_total`; a malformed `since` is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_since_an_event_lists_only_what_is_new() {
+    let server = start().await;
+    let created = server
+        .create(
+            json!({"scenario": "job-offer", "protocol": "saop", "rounds": 10,
+            "roles": {"candidate": {"agent": "conceder"}, "employer": {"agent": "boulware"}}}),
+        )
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let mut full = server.owner_view(&created).await;
+    for _ in 0..2000 {
+        if full["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        full = server.owner_view(&created).await;
+    }
+    let events = full["events"].as_array().expect("events").clone();
+    assert!(events.len() > 5);
+    assert_eq!(full["events_total"], events.len());
+    let since = server
+        .call(
+            "GET",
+            &format!("{path}?since=5"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(since.status, StatusCode::OK);
+    assert_eq!(
+        since.body["events"].as_array().expect("events")[..],
+        events[5..]
+    );
+    assert_eq!(since.body["events"][0]["seq"], 5);
+    assert_eq!(since.body["events_total"], events.len());
+    let past = server
+        .call(
+            "GET",
+            &format!("{path}?since=100000"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(past.body["events"], json!([]));
+    let bad = server
+        .call(
+            "GET",
+            &format!("{path}?since=-1"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("since")));
+}
