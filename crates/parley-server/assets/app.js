@@ -1708,6 +1708,10 @@ function ownerUI(main, id, token, firstView) {
     if (key === anaKey) return;
     anaKey = key;
     anaSec.hidden = false;
+    if (a.pending) {
+      fill(anaSec, h('h2', { id: 'ana-h' }, 'Closing analysis'), h('p', { class: 'muted', testid: 'analysis-pending' }, 'Computing the frontier, Nash and Kalai–Smorodinsky points…'));
+      return;
+    }
     if (a.error) {
       fill(anaSec, h('h2', { id: 'ana-h' }, 'Closing analysis'), h('p', { class: 'error', testid: 'analysis-error' }, `The analysis failed: ${a.error}`));
       return;

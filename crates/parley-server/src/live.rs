@@ -1043,13 +1043,10 @@ impl Live {
         if self.lock().failed.is_some() {
             return;
         }
-        // The closing analysis, before the view says the talks are over: computed on
-        // a blocking thread (never in a request, nor on the engines' workers, which
-        // serve other sessions meanwhile), the engine suspended until it is there.
+        // The closing analysis: computed on a blocking thread, never in a request nor
+        // on the engines' workers; views say `"pending": true` until it is there, and
+        // it is pushed when it is (the talks are over: that moment tells nothing).
         self.prepare_analysis();
-        while self.analysis.get().is_none() {
-            suspend.suspend(());
-        }
         let mut inner = self.lock();
         inner.ended_logged = true;
         inner.engine_idle = true;
@@ -1869,12 +1866,14 @@ impl Live {
             let runtime = live.runtime.clone();
             let _ = runtime
                 .spawn_blocking(move || {
-                    // Not published: a push now would come at a time no viewer's own
-                    // moves explain; views show it from their next change (or GET).
                     live.analysis_base();
                     live.changed();
-                    // An engine ending its talks waits for it.
-                    live.resume();
+                    // Pushed only once the talks are over: before, a push at this
+                    // moment would come at a time no viewer's own moves explain (views
+                    // show it from their next change, or a GET).
+                    if live.status() == Status::Ended {
+                        live.publish();
+                    }
                 })
                 .await;
         }));

@@ -83,6 +83,19 @@ pub struct Reply {
 }
 
 impl Server {
+    /// The owner's view of a session once it has ended and its closing analysis is
+    /// computed (it is computed after the end, off the request path).
+    pub async fn analysed(&self, created: &Created) -> Value {
+        for _ in 0..4000 {
+            let v = self.owner_view(created).await;
+            if v["status"] == "ended" && v["analysis"]["pending"].is_null() {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the session did not end with its analysis");
+    }
+
     /// The owner's view of a created session.
     pub async fn owner_view(&self, created: &Created) -> Value {
         let path = format!("/api/sessions/{}", created.id());

@@ -289,7 +289,8 @@ async fn the_host_sees_what_owner_sees_allows() {
         async move {
             for _ in 0..2000 {
                 let v = server.call("GET", &path, Some(&token), None).await.body;
-                if v["status"] == "ended" {
+                // Ended, and its closing analysis (if the viewer gets one) computed.
+                if v["status"] == "ended" && v["analysis"]["pending"].is_null() {
                     return v;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;

@@ -89,7 +89,7 @@ async fn staged_between_two_remote_seats(server: Server) {
         assert_eq!(view["status"], "ended");
         assert!(view["result"]["my_utility"].is_number());
     }
-    let owner = server.owner_view(&created).await;
+    let owner = server.analysed(&created).await;
     let kinds = types(&owner);
     assert!(kinds.contains(&"confide".to_string()));
     assert!(kinds.contains(&"proposal".to_string()));
