@@ -926,7 +926,10 @@ def main():
         db = args.db or os.path.join(tmpdir, "load.db")
         host, port = "127.0.0.1", free_port()
         server_log = open(os.path.join(tmpdir, "server.log"), "wb")
-        cmd = [str(binary), "serve", "--db", db, "--addr", f"{host}:{port}", *args.serve_arg]
+        # The benchmark creates its sessions as fast as it can: lift the per-address
+        # creation limit (a --serve-arg given later wins).
+        cmd = [str(binary), "serve", "--db", db, "--addr", f"{host}:{port}",
+               "--create-rate", "0", *args.serve_arg]
         log(f"starting: {' '.join(cmd)}")
         args.create_token = secrets.token_urlsafe(32)
         env = {**os.environ, "PARLEY_CREATE_TOKEN": args.create_token}

@@ -70,6 +70,9 @@ pub fn start(
         .arg(&db)
         .arg("--addr")
         .arg("127.0.0.1:0")
+        // The benchmark creates its sessions as fast as it can: no per-address
+        // creation limit (a --serve-arg given later wins).
+        .args(["--create-rate", "0"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
