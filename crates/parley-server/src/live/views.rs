@@ -1,0 +1,465 @@
+//! What each viewer sees: views rendered per viewer (numbered per view, only stored
+//! events), pushes to live subscribers, and the closing analysis.
+
+use super::*;
+
+impl Live {
+    /// Which part of the record `access` sees: a party its own view, a mediator seat
+    /// the mediator's, the owner as the session's `owner_sees` says, an auditor all.
+    pub fn viewer(&self, access: Access) -> Viewer {
+        let n = self.n_parties();
+        match access {
+            Access::Auditor => Viewer::Owner,
+            Access::Owner => match self.spec.owner_sees {
+                OwnerSees::All => Viewer::Owner,
+                OwnerSees::Confided if self.spec.mediator_index().is_some() => Viewer::Mediator,
+                OwnerSees::Confided | OwnerSees::Public => Viewer::Public,
+            },
+            Access::Seat(r) | Access::Principal(r) if r < n => Viewer::Party(r),
+            Access::Seat(_) | Access::Principal(_) => Viewer::Mediator,
+        }
+    }
+
+    /// The view of a token holder: only what its role may see.
+    /// With `since`, the view lists only the events from number `since` on (its
+    /// `events_total` says how many there are): a client that keeps the story it has
+    /// read asks for what is new, at a cost that does not grow with the session.
+    pub fn view(&self, access: Access, since: usize) -> String {
+        let inner = self.lock();
+        let mut rendered = self.render(&inner, access);
+        rendered.since = since;
+        text(&rendered)
+    }
+
+    /// The view of `access` in the state `inner`. Everything in it is derived from
+    /// what the viewer may see: its events are numbered in the view, and its round and
+    /// phase are those of the last event it saw (or of the question it is asked).
+    pub(super) fn render<'a>(&'a self, inner: &'a Inner, access: Access) -> Rendered<'a> {
+        let n = self.n_parties();
+        let viewer = self.viewer(access);
+        let sees_all = matches!(viewer, Viewer::Owner);
+        let party = match viewer {
+            Viewer::Party(p) => Some(p),
+            _ => None,
+        };
+        let role_index = match access {
+            Access::Seat(r) | Access::Principal(r) => Some(r),
+            _ => None,
+        };
+        let utility = |o: &[u32]| party.map(|p| self.scenario.utilities()[p].value(o));
+        let mut events = Vec::new();
+        let mut round = 0;
+        let mut phase = match self.spec.protocol {
+            parley_engine::ProtocolKind::Saop => Phase::Direct,
+            _ => Phase::Indirect,
+        };
+        let mut notices = inner.notices.iter().peekable();
+        let shown = inner.durable_events.min(inner.events.len());
+        for (k, (event, json)) in inner.events[..shown]
+            .iter()
+            .zip(&inner.event_json)
+            .enumerate()
+        {
+            while let Some(notice) = notices.next_if(|n| n.after <= k) {
+                if let Some(v) = self.notice_for(notice, access, viewer) {
+                    events.push(Shown {
+                        json: v,
+                        my_utility: None,
+                    });
+                }
+            }
+            if !visible_to(event, viewer) {
+                continue;
+            }
+            round = event.round;
+            if let EventKind::Phase { to, .. } = &event.kind {
+                phase = *to;
+            }
+            let outcome: Option<&[u32]> = match &event.kind {
+                EventKind::Offer { outcome, .. }
+                | EventKind::Proposal { outcome, .. }
+                | EventKind::Carry { outcome, .. }
+                | EventKind::Text { outcome }
+                | EventKind::Default { outcome } => Some(outcome),
+                EventKind::End { agreement, .. } => agreement.as_deref(),
+                _ => None,
+            };
+            events.push(Shown {
+                json,
+                my_utility: outcome.and_then(utility),
+            });
+        }
+        for notice in notices {
+            if let Some(v) = self.notice_for(notice, access, viewer) {
+                events.push(Shown {
+                    json: v,
+                    my_utility: None,
+                });
+            }
+        }
+        let asked = role_index.and_then(|r| inner.pending[r].as_ref().map(|p| (r, p)));
+        if let Some((r, _)) = asked {
+            round = round.max(inner.pending_round[r]);
+        }
+        let pending = asked.map(|(_, p)| match p {
+            Pending::Act { standing } => json!({
+                "kind": "act",
+                "standing": standing.as_ref().map(|s| outcome_map(&self.scenario, s)),
+                "standing_utility": standing.as_ref().and_then(|s| utility(s)),
+            }),
+            Pending::Propose => json!({"kind": "propose"}),
+            Pending::Vote { text } => json!({
+                "kind": "vote",
+                "text": outcome_map(&self.scenario, text),
+                "text_utility": utility(text),
+            }),
+            Pending::Text => json!({"kind": "text"}),
+            Pending::Consent => json!({"kind": "consent"}),
+        });
+        let ratification = role_index
+            .and_then(|r| inner.held[r].as_ref())
+            .map(|h| json!({"status": "pending", "action": h.action}));
+        let confided_names = || {
+            json!(self
+                .scenario
+                .parties()
+                .iter()
+                .zip(&inner.confide)
+                .filter(|(_, &c)| c)
+                .map(|(p, _)| p.name.clone())
+                .collect::<Vec<_>>())
+        };
+        let role = match access {
+            Access::Owner | Access::Auditor => {
+                let mut v = json!({
+                    "kind": if access == Access::Owner { "owner" } else { "auditor" },
+                    "sees": self.spec.owner_sees.name(),
+                });
+                if matches!(viewer, Viewer::Owner | Viewer::Mediator) {
+                    v["confided"] = confided_names();
+                }
+                v
+            }
+            Access::Seat(r) | Access::Principal(r) => {
+                let mut v = json!({
+                    "kind": if r < n { "party" } else { "mediator" },
+                    "name": self.spec.roles[r].name,
+                    "principal": matches!(access, Access::Principal(_)),
+                });
+                if r < n {
+                    let party = &self.scenario.parties()[r];
+                    v["reservation"] = party.reservation.into();
+                    v["discount"] = party.discount.into();
+                    v["confided"] = inner.confide[r].into();
+                    if let Holder::Seat {
+                        mandate: Some(m), ..
+                    } = &self.spec.roles[r].holder
+                    {
+                        v["mandate"] = json!(m);
+                        v["delegate"] = true.into();
+                    }
+                } else {
+                    v["confided"] = confided_names();
+                }
+                v
+            }
+        };
+        let is_owner = matches!(access, Access::Owner | Access::Auditor);
+        let roles: Vec<Value> = self
+            .spec
+            .roles
+            .iter()
+            .zip(&inner.joined)
+            .map(|(r, &joined)| match &r.holder {
+                Holder::Agent { spec } => json!({
+                    "name": r.name,
+                    "held_by": "agent",
+                    // Which strategy plays a role is the host's business: it chose it.
+                    "agent": is_owner.then(|| spec.clone()),
+                }),
+                Holder::Seat { kind, .. } => {
+                    json!({"name": r.name, "held_by": kind, "joined": joined})
+                }
+            })
+            .collect();
+        let result = inner.result.as_ref().map(|(agreement, reason, utilities)| {
+            let mut v = json!({
+                "agreement": agreement.as_ref().map(|a| outcome_map(&self.scenario, a)),
+                "reason": reason,
+            });
+            if let Some(p) = party {
+                v["my_utility"] = utilities[p].into();
+            }
+            if sees_all {
+                v["utilities"] = json!(utilities);
+            }
+            v
+        });
+        let mut view = json!({
+            "id": self.id,
+            "status": if inner.failed.is_some() { "failed" } else { inner.status.name() },
+            "protocol": self.spec.protocol.name(),
+            "settings": self.spec.protocol,
+            "owner_sees": self.spec.owner_sees.name(),
+            "rounds": self.spec.rounds,
+            "round": round,
+            "phase": phase.name(),
+            "scenario": self.public_scenario(),
+            "role": role,
+            "roles": roles,
+            "pending": pending,
+            "ratification": ratification,
+            "result": result,
+        });
+        if inner.failed.is_some() {
+            view["error"] = Value::from(FAILED);
+        }
+        let agreement = inner.result.as_ref().and_then(|r| r.0.as_deref());
+        if sees_all && inner.status == Status::Ended {
+            view["analysis"] = self.analysis_of(agreement);
+        }
+        if matches!(viewer, Viewer::Mediator) && n == 2 && inner.confide.iter().all(|&c| c) {
+            // Both parties confided their preferences to the mediator: it (and a host
+            // who runs it) may see the utility plane, never forwarded to anyone else.
+            view["plane"] = self.analysis_of(agreement);
+        }
+        Rendered {
+            head: view,
+            events,
+            since: 0,
+        }
+    }
+
+    /// Publishes each live subscriber's view if it changed. Called only where the
+    /// engine waits (or has stopped) and on joins and ratification answers, never
+    /// in the middle of the engine's work: a subscriber is sent a view when, and only
+    /// when, what it may see changed.
+    pub(super) fn publish(&self) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if watchers.is_empty() {
+            return;
+        }
+        watchers.retain(|_, w| w.tx.receiver_count() > 0);
+        let inner = self.lock();
+        for (access, watch) in watchers.iter_mut() {
+            let message: Arc<str> = message(&self.render(&inner, *access)).into();
+            if message != watch.last {
+                watch.last = Arc::clone(&message);
+                let _ = watch.tx.send(message);
+            }
+        }
+    }
+
+    /// Subscribes to `access`'s view: the view now, and every later change.
+    pub fn watch(&self, access: Access) -> (Arc<str>, tokio::sync::broadcast::Receiver<Arc<str>>) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let watch = watchers.entry(access).or_insert_with(|| {
+            let inner = self.lock();
+            let last: Arc<str> = message(&self.render(&inner, access)).into();
+            Watch {
+                last,
+                tx: tokio::sync::broadcast::channel(64).0,
+            }
+        });
+        (Arc::clone(&watch.last), watch.tx.subscribe())
+    }
+
+    /// A ratification notice, to the delegate, its principal, and an owner who sees
+    /// everything; no one else learns that an acceptance was held.
+    pub(super) fn notice_for<'a>(
+        &self,
+        notice: &'a Notice,
+        access: Access,
+        viewer: Viewer,
+    ) -> Option<&'a Value> {
+        let own = matches!(access, Access::Seat(r) | Access::Principal(r) if r == notice.role);
+        (own || matches!(viewer, Viewer::Owner)).then_some(&notice.body)
+    }
+
+    /// Issues and values: what every role may know.
+    pub fn public_scenario(&self) -> Value {
+        public_scenario(&self.scenario)
+    }
+
+    /// The closing analysis: frontier, Nash, KS and welfare computed once, the
+    /// agreement's utilities added as they are known.
+    pub(super) fn analysis_of(&self, agreement: Option<&[u32]>) -> Value {
+        // Computed off the request path (at the end of the talks, or when a session
+        // is loaded): a view asked for before then says it is on its way.
+        let Some(base) = self.analysis.get() else {
+            return json!({"pending": true});
+        };
+        let mut out = base.clone();
+        out["agreement_utilities"] = json!(agreement.map(|o| self
+            .scenario
+            .utilities()
+            .iter()
+            .map(|u| u.value(o))
+            .collect::<Vec<_>>()));
+        out
+    }
+
+    /// Computes the closing analysis in the background, once: on a blocking thread,
+    /// at most two at a time for the whole server (a burst of new sessions does not
+    /// become a burst of threads).
+    pub fn prepare_analysis(self: &Arc<Self>) {
+        static RUNNING: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
+        if self.analysis.get().is_some() {
+            return;
+        }
+        let permits = Arc::clone(RUNNING.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(2))));
+        let live = Arc::clone(self);
+        // Detached: nothing waits for it; views show it once it is there.
+        drop(self.runtime.spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let runtime = live.runtime.clone();
+            let _ = runtime
+                .spawn_blocking(move || {
+                    live.analysis_base();
+                    live.changed();
+                    // Pushed only once the talks are over: before, a push at this
+                    // moment would come at a time no viewer's own moves explain (views
+                    // show it from their next change, or a GET).
+                    if live.status() == Status::Ended {
+                        live.publish();
+                    }
+                })
+                .await;
+        }));
+    }
+
+    /// The frontier, Nash, KS and welfare, computed once (bounded by a work budget and
+    /// by the outcome-space cap of the scenarios a session may use).
+    pub(super) fn analysis_base(&self) -> &Value {
+        self.analysis.get_or_init(|| {
+            let config = parley_core::analysis::AnalysisConfig {
+                work_budget: Some(2_000_000),
+                ..Default::default()
+            };
+            match parley_core::analysis::analyze(&self.scenario, &config) {
+                Ok(a) => json!({
+                    "parties": self.scenario.parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                    "reserved": a.reserved,
+                    "frontier": a.pareto.iter().map(|p| p.utilities.clone()).collect::<Vec<_>>(),
+                    "frontier_exact": a.pareto_exact,
+                    "nash": a.nash.as_ref().map(|p| p.utilities.clone()),
+                    "kalai_smorodinsky": a.kalai_smorodinsky.as_ref().map(|p| p.utilities.clone()),
+                    "max_welfare": a.max_welfare.as_ref().map(|p| p.utilities.clone()),
+                }),
+                Err(e) => json!({"error": e.to_string()}),
+            }
+        })
+    }
+
+    /// The full log, for the owner and auditors.
+    pub async fn trace(&self) -> Result<Value, ApiError> {
+        let records = self.store.log(&self.id).await?;
+        let chain = crate::store::verify_chain(&records, &self.id, Some(&self.seal));
+        Ok(json!({
+            "id": self.id,
+            "chain_ok": chain.is_ok(),
+            "chain_error": chain.err(),
+            "records": records,
+        }))
+    }
+}
+
+/// A view, rendered without copying the session's events: the small parts as JSON,
+/// the events borrowed and serialized as they are written out.
+pub(super) struct Rendered<'a> {
+    head: Value,
+    events: Vec<Shown<'a>>,
+    /// Events before this number are left out.
+    since: usize,
+}
+
+/// One line of a view's story: an event's (or a notice's) JSON, with the viewer's own
+/// utility of its outcome. Numbered in the view (`seq` from 0, the engine's own
+/// numbering left out): a gap would tell of an event the viewer did not see.
+pub(super) struct Shown<'a> {
+    json: &'a Value,
+    my_utility: Option<f64>,
+}
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let head = self.head.as_object();
+        let mut map = serializer.serialize_map(head.map(|h| h.len() + 2))?;
+        for (k, v) in head.into_iter().flatten() {
+            map.serialize_entry(k, v)?;
+        }
+        let numbered: Vec<Numbered<'_>> = self
+            .events
+            .iter()
+            .enumerate()
+            .skip(self.since)
+            .map(|(seq, shown)| Numbered { seq, shown })
+            .collect();
+        map.serialize_entry("events", &numbered)?;
+        map.serialize_entry("events_total", &self.events.len())?;
+        map.end()
+    }
+}
+
+pub(super) struct Numbered<'a> {
+    seq: usize,
+    shown: &'a Shown<'a>,
+}
+
+impl Serialize for Numbered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (k, v) in self.shown.json.as_object().into_iter().flatten() {
+            if k != "seq" && k != "my_utility" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        if let Some(u) = self.shown.my_utility {
+            map.serialize_entry("my_utility", &u)?;
+        }
+        map.serialize_entry("seq", &self.seq)?;
+        map.end()
+    }
+}
+
+/// A view as one JSON text.
+pub(super) fn text(view: &Rendered<'_>) -> String {
+    serde_json::to_string(view).unwrap_or_else(|e| {
+        tracing::error!("a view could not be written: {e}");
+        "{}".into()
+    })
+}
+
+/// A view as a WebSocket message.
+pub(super) fn message(view: &Rendered<'_>) -> String {
+    #[derive(Serialize)]
+    struct Message<'a, 'b> {
+        r#type: &'static str,
+        view: &'a Rendered<'b>,
+    }
+    serde_json::to_string(&Message {
+        r#type: "view",
+        view,
+    })
+    .unwrap_or_else(|e| {
+        tracing::error!("a view could not be written: {e}");
+        "{}".into()
+    })
+}
+
+/// The public part of a scenario.
+pub fn public_scenario(scenario: &Scenario) -> Value {
+    json!({
+        "name": scenario.name(),
+        "description": scenario.description(),
+        "parties": scenario.parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+        "issues": scenario.space().issues().iter().map(|i| json!({
+            "name": i.name(),
+            "values": (0..i.cardinality()).map(|v| i.value_label(v)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
