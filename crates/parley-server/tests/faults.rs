@@ -436,3 +436,145 @@ async fn ended_sessions_leave_memory_and_come_back() {
     assert!(restarted.session(created.id()).is_none());
     assert!(restarted.load(created.id()).await.expect("loads").is_some());
 }
+
+/// A database of its own on the test PostgreSQL server (`PARLEY_TEST_POSTGRES`), so
+/// that an outage can be made for it alone; `None` (and a note) when there is none.
+async fn own_postgres_database(name: &str) -> Option<(String, String)> {
+    let Ok(base) = std::env::var("PARLEY_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set PARLEY_TEST_POSTGRES"
+        );
+        eprintln!("skipped: set PARLEY_TEST_POSTGRES=postgres://… to run the PostgreSQL test");
+        return None;
+    };
+    let db = format!("{name}_{}_{}", std::process::id(), rand_suffix());
+    let admin = pool(&base).await;
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
+    Some((base.clone(), format!("{prefix}/{db}")))
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+}
+
+/// PostgreSQL: one server per database (the advisory lock), and an outage of the
+/// database in the middle of talks: requests get 503, nothing acknowledged is lost,
+/// and once the database is back the session goes on (a retry with the same
+/// `Idempotency-Key` learns what became of the action sent during the outage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgresql_outage_leaves_no_session_stuck() {
+    let Some((base, url)) = own_postgres_database("parley_outage").await else {
+        return;
+    };
+    let db_name = url.rsplit('/').next().expect("name").to_string();
+    // The lock: a second server on the same database refuses.
+    let mut locked = options(&url);
+    locked.lock = true;
+    let first = parley_server::App::open(&locked)
+        .await
+        .expect("the first starts");
+    let error = parley_server::App::open(&locked)
+        .await
+        .err()
+        .expect("the second is refused")
+        .to_string();
+    assert!(error.contains("another parley server"), "{error}");
+    drop(first);
+
+    let server = start_on(&url, None).await;
+    let (created, path) = seat_session(&server, 100).await;
+    let seat = created.seat("candidate");
+    let view = server.wait_asked(&path, seat).await;
+    let offer = greedy_offer(&view);
+    let admin = pool(&base).await;
+    // The outage: no new connections, and the server's own cut off.
+    for statement in [
+        format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS false"),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db_name}'"
+        ),
+    ] {
+        sqlx::query(&statement)
+            .execute(&admin)
+            .await
+            .expect("outage");
+    }
+    let post = |key: &'static str| {
+        let client = server.client.clone();
+        let url = format!("{}{path}/actions", server.base);
+        let seat = seat.to_string();
+        let offer = offer.clone();
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(seat)
+                .header("idempotency-key", key)
+                .json(&offer)
+                .send()
+                .await
+                .expect("answer");
+            let status = r.status();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, body) = post("during-outage").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let health = server
+        .client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The database comes back: the server stores again by itself.
+    sqlx::query(&format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .expect("back");
+    let mut answered = None;
+    for _ in 0..400 {
+        let (status, body) = post("during-outage").await;
+        if status == StatusCode::OK {
+            answered = Some(body);
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answered = answered.expect("the action's outcome is known once the database is back");
+    let receipt = &answered["receipt"];
+    let key = dir_free_key_path(&url);
+    let checked = parley_server::verify_receipt(&url, Some(&key), receipt)
+        .await
+        .expect("the check runs");
+    assert!(checked.is_ok(), "{checked:?}");
+    // Not stuck: the seat is asked again and an ordinary action is taken.
+    let view = server.wait_asked(&path, seat).await;
+    if view["status"] != "ended" {
+        let r = server
+            .call(
+                "POST",
+                &format!("{path}/actions"),
+                Some(seat),
+                Some(greedy_offer(&view)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    drop(server);
+    let _ = sqlx::query(&format!("DROP DATABASE {db_name} WITH (FORCE)"))
+        .execute(&admin)
+        .await;
+}
+
+/// The key file the test servers use on PostgreSQL (see `common::options`).
+fn dir_free_key_path(url: &str) -> std::path::PathBuf {
+    options(url).key.expect("a key file for PostgreSQL")
+}
