@@ -138,9 +138,7 @@ impl Seal {
     }
 
     fn check(&self, expected: &str, domain: &str, parts: &[&[u8]]) -> bool {
-        use subtle::ConstantTimeEq;
-        let actual = self.mac(domain, parts);
-        actual.len() == expected.len() && bool::from(actual.as_bytes().ct_eq(expected.as_bytes()))
+        same(&self.mac(domain, parts), expected)
     }
 
     /// The MAC of a record of `session` (its hash covers everything stored with it).
@@ -279,17 +277,7 @@ impl Seal {
                 }
                 continue;
             };
-            if !self.check(
-                &mac,
-                "parley-anchor-v2",
-                &[
-                    &n.to_be_bytes(),
-                    prev.as_bytes(),
-                    session.as_bytes(),
-                    &seq.to_be_bytes(),
-                    head.as_bytes(),
-                ],
-            ) {
+            if !same(&self.anchor_mac(n, &prev, &session, seq, &head), &mac) {
                 out.problems
                     .push(format!("anchor line {} does not verify", i + 1));
                 continue;
@@ -414,8 +402,7 @@ impl Seal {
             field("mac")?,
         );
         let expected = self.receipt_mac(&session, &role, &kind, &hash, &at);
-        use subtle::ConstantTimeEq;
-        if expected.len() != mac.len() || !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
+        if !same(&expected, &mac) {
             return Err(
                 "the receipt's MAC does not verify: it was not issued by this server's \
                         key, or it was altered"
@@ -424,6 +411,12 @@ impl Seal {
         }
         Ok((session, hash, at))
     }
+}
+
+/// Whether two MACs are equal, in constant time.
+fn same(actual: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    actual.len() == expected.len() && bool::from(actual.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 fn parse_key(bytes: &[u8]) -> Option<[u8; 32]> {

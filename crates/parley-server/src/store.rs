@@ -687,15 +687,7 @@ impl Store {
         let rows = sqlx::query("SELECT id, config, status FROM sessions ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SessionRow {
-                    id: r.try_get("id")?,
-                    config: r.try_get("config")?,
-                    status: r.try_get("status")?,
-                })
-            })
-            .collect()
+        rows.iter().map(session_row).collect()
     }
 
     /// One session's row, if it exists.
@@ -704,14 +696,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(SessionRow {
-                id: r.try_get("id")?,
-                config: r.try_get("config")?,
-                status: r.try_get("status")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(session_row).transpose()
     }
 
     /// One session's tokens.
@@ -722,16 +707,7 @@ impl Store {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TokenRow {
-                    hash: r.try_get("hash")?,
-                    session_id: r.try_get("session_id")?,
-                    role: r.try_get("role")?,
-                    expires_at: r.try_get("expires_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(token_row).collect()
     }
 
     /// Every token.
@@ -739,16 +715,7 @@ impl Store {
         let rows = sqlx::query("SELECT hash, session_id, role, expires_at FROM tokens")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TokenRow {
-                    hash: r.try_get("hash")?,
-                    session_id: r.try_get("session_id")?,
-                    role: r.try_get("role")?,
-                    expires_at: r.try_get("expires_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(token_row).collect()
     }
 
     /// A session's log, in order.
@@ -761,6 +728,23 @@ impl Store {
         .await?;
         rows.iter().map(record).collect()
     }
+}
+
+fn session_row(r: &AnyRow) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        id: r.try_get("id")?,
+        config: r.try_get("config")?,
+        status: r.try_get("status")?,
+    })
+}
+
+fn token_row(r: &AnyRow) -> Result<TokenRow, StoreError> {
+    Ok(TokenRow {
+        hash: r.try_get("hash")?,
+        session_id: r.try_get("session_id")?,
+        role: r.try_get("role")?,
+        expires_at: r.try_get("expires_at")?,
+    })
 }
 
 fn record(r: &AnyRow) -> Result<Record, StoreError> {

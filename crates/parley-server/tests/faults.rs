@@ -53,6 +53,27 @@ fn greedy_offer(view: &Value) -> Value {
     json!({"type": "offer", "outcome": outcome})
 }
 
+/// `POST {path}/actions` with an `Idempotency-Key`: the status and the JSON answer.
+async fn keyed_action(
+    server: &Server,
+    path: &str,
+    seat: &str,
+    key: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let r = server
+        .client
+        .post(format!("{}{path}/actions", server.base))
+        .bearer_auth(seat)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    let status = r.status();
+    (status, r.json::<Value>().await.expect("json"))
+}
+
 /// A full disk (a SQLite size cap reached): the server answers 503 with `Retry-After`
 /// and acknowledges nothing it did not store; once space is freed it stores again;
 /// after a restart every acknowledged action is in the log and the audit is clean.
@@ -253,24 +274,7 @@ async fn a_retried_action_counts_once() {
     let seat = created.seat("candidate");
     let view = server.wait_asked(&path, seat).await;
     let offer = greedy_offer(&view);
-    let post = |server: &Server, key: &'static str, body: Value| {
-        let client = server.client.clone();
-        let url = format!("{}{path}/actions", server.base);
-        let seat = seat.to_string();
-        async move {
-            let r = client
-                .post(url)
-                .bearer_auth(seat)
-                .header("idempotency-key", key)
-                .json(&body)
-                .send()
-                .await
-                .expect("answer");
-            let status = r.status();
-            (status, r.json::<Value>().await.expect("json"))
-        }
-    };
-    let (status, first) = post(&server, "offer-1", offer.clone()).await;
+    let (status, first) = keyed_action(&server, &path, seat, "offer-1", offer.clone()).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     let inputs = |trace: Value| {
         trace["records"]
@@ -282,17 +286,24 @@ async fn a_retried_action_counts_once() {
     };
     let logged = inputs(server.trace(&created).await.body);
     for _ in 0..3 {
-        let (status, again) = post(&server, "offer-1", offer.clone()).await;
+        let (status, again) = keyed_action(&server, &path, seat, "offer-1", offer.clone()).await;
         assert_eq!(status, StatusCode::OK, "{again}");
         assert_eq!(again["receipt"], first["receipt"]);
     }
     assert_eq!(inputs(server.trace(&created).await.body), logged);
     // The same key for another action.
-    let (status, refused) = post(&server, "offer-1", json!({"type": "walk-away"})).await;
+    let (status, refused) = keyed_action(
+        &server,
+        &path,
+        seat,
+        "offer-1",
+        json!({"type": "walk-away"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     // After a restart, the retry still gets its first answer.
     let restarted = start_on(&url, Some(dir)).await;
-    let (status, again) = post(&restarted, "offer-1", offer.clone()).await;
+    let (status, again) = keyed_action(&restarted, &path, seat, "offer-1", offer.clone()).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["receipt"], first["receipt"]);
     assert_eq!(inputs(restarted.trace(&created).await.body), logged);
@@ -506,24 +517,7 @@ async fn a_postgresql_outage_leaves_no_session_stuck() {
             .await
             .expect("outage");
     }
-    let post = |key: &'static str| {
-        let client = server.client.clone();
-        let url = format!("{}{path}/actions", server.base);
-        let seat = seat.to_string();
-        let offer = offer.clone();
-        async move {
-            let r = client
-                .post(url)
-                .bearer_auth(seat)
-                .header("idempotency-key", key)
-                .json(&offer)
-                .send()
-                .await
-                .expect("answer");
-            let status = r.status();
-            (status, r.json::<Value>().await.expect("json"))
-        }
-    };
+    let post = |key: &'static str| keyed_action(&server, &path, seat, key, offer.clone());
     let (status, body) = post("during-outage").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let health = server
