@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use http::{pct, Http, Kind, Stats, KINDS};
 use procfs::{Group, Mem, Sample, Sampler};
-use sessions::{Ctx, ScenarioInfo, SetupCfg};
+use sessions::{Ctx, ScenarioInfo, Sess, SetupCfg};
 
 /// Load benchmark of `parley serve`: drives N live sessions at once (or holds N
 /// idle ones) and reports throughput, latency, and the CPU, threads and memory of
@@ -459,6 +459,30 @@ async fn wait_ready(http: &Http, timeout: Duration) -> anyhow::Result<Vec<Scenar
     }
 }
 
+/// Creates `n` sessions and joins their seats: the sessions, the setup's statistics
+/// and how long it took (s).
+async fn set_up(
+    http: &Arc<Http>,
+    create_token: &Arc<str>,
+    scenario: &ScenarioInfo,
+    args: &Args,
+    n: usize,
+    seed0: u64,
+    progress: bool,
+) -> (Vec<Sess>, Stats, f64) {
+    let t0 = Instant::now();
+    let cfg = SetupCfg {
+        rounds: args.rounds,
+        n,
+        seed0,
+        concurrency: args.setup_concurrency,
+        progress,
+    };
+    let (sess, st) =
+        sessions::setup(Arc::clone(http), Arc::clone(create_token), scenario, &cfg).await;
+    (sess, st, t0.elapsed().as_secs_f64())
+}
+
 async fn run(
     args: &Args,
     target: &Target,
@@ -496,22 +520,16 @@ async fn run(
                 args.setup_concurrency
             );
         }
-        let t0 = Instant::now();
-        let cfg = SetupCfg {
-            rounds: args.rounds,
-            n,
-            seed0: args.seed + 1_000_000,
-            concurrency: args.setup_concurrency,
-            progress,
-        };
-        let (sess, st) = sessions::setup(
-            Arc::clone(&http),
-            Arc::clone(&create_token),
+        let (sess, st, setup_seconds) = set_up(
+            &http,
+            &create_token,
             &scenario,
-            &cfg,
+            args,
+            n,
+            args.seed + 1_000_000,
+            progress,
         )
         .await;
-        let setup_seconds = t0.elapsed().as_secs_f64();
         let (c1, s1) = (client_cpu(tck), server_cpu(pid, tck));
         all.merge(st);
         let after_setup = mem_now();
@@ -578,22 +596,16 @@ async fn run(
                 args.setup_concurrency
             );
         }
-        let t0 = Instant::now();
-        let cfg = SetupCfg {
-            rounds: args.rounds,
-            n,
-            seed0: args.seed,
-            concurrency: args.setup_concurrency,
-            progress,
-        };
-        let (sess, st) = sessions::setup(
-            Arc::clone(&http),
-            Arc::clone(&create_token),
+        let (sess, st, setup_seconds) = set_up(
+            &http,
+            &create_token,
             &scenario,
-            &cfg,
+            args,
+            n,
+            args.seed,
+            progress,
         )
         .await;
-        let setup_seconds = t0.elapsed().as_secs_f64();
         let create_errors: u64 = st
             .errors
             .iter()

@@ -53,6 +53,22 @@ fn greedy_offer(view: &Value) -> Value {
     json!({"type": "offer", "outcome": outcome})
 }
 
+/// The seat is asked again, and an ordinary action is taken (unless the talks ended).
+async fn goes_on(server: &Server, path: &str, seat: &str) {
+    let view = server.wait_asked(path, seat).await;
+    if view["status"] != "ended" {
+        let r = server
+            .call(
+                "POST",
+                &format!("{path}/actions"),
+                Some(seat),
+                Some(greedy_offer(&view)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+}
+
 /// `POST {path}/actions` with an `Idempotency-Key`: the status and the JSON answer.
 async fn keyed_action(
     server: &Server,
@@ -244,19 +260,8 @@ async fn a_dropped_request_leaves_no_session_stuck() {
             applied += 1;
         }
     }
-    // The talks go on: an ordinary action is taken.
-    let view = server.wait_asked(&path, seat).await;
-    if view["status"] != "ended" {
-        let r = server
-            .call(
-                "POST",
-                &format!("{path}/actions"),
-                Some(seat),
-                Some(greedy_offer(&view)),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    }
+    // The talks go on.
+    goes_on(&server, &path, seat).await;
     assert!(
         applied > 0,
         "no dropped request was applied: the test did not exercise it"
@@ -549,19 +554,8 @@ async fn a_postgresql_outage_leaves_no_session_stuck() {
         .await
         .expect("the check runs");
     assert!(checked.is_ok(), "{checked:?}");
-    // Not stuck: the seat is asked again and an ordinary action is taken.
-    let view = server.wait_asked(&path, seat).await;
-    if view["status"] != "ended" {
-        let r = server
-            .call(
-                "POST",
-                &format!("{path}/actions"),
-                Some(seat),
-                Some(greedy_offer(&view)),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    }
+    // Not stuck.
+    goes_on(&server, &path, seat).await;
     drop(server);
     let _ = sqlx::query(&format!("DROP DATABASE {db_name} WITH (FORCE)"))
         .execute(&admin)
