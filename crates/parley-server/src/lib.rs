@@ -354,6 +354,7 @@ impl App {
                 tracing::error!(file = %seal.anchors_file().display(), "could not compact the anchors: {e}");
             }
         } else {
+            seal.keep_heads(&anchors);
             // Keep the evidence: a forged or removed line stays for `parley audit`.
             tracing::error!(
                 file = %seal.anchors_file().display(),
@@ -477,8 +478,8 @@ impl App {
         };
         let tokens = self.store.tokens_of(id).await?;
         let log = self.store.log(id).await?;
-        let anchors = self.seal.read_anchors()?;
-        let report = check_session(&row, &log, &tokens, &self.seal, anchors.heads.get(id));
+        let head = self.seal.head(id);
+        let report = check_session(&row, &log, &tokens, &self.seal, head.as_ref());
         if let Some(problem) = report.problems.first() {
             tracing::error!(session = %id, "not served: {problem}");
             return Ok(None);

@@ -31,12 +31,37 @@ pub struct Seal {
 }
 
 /// The anchor file as the server appends to it: the open file and the chain's tip.
-#[derive(Default)]
 struct Writer {
     file: Option<std::fs::File>,
     /// The number and MAC of the last line written.
     tip: Option<(u64, String)>,
+    /// Every session's last anchored head, as the file says (kept once the server has
+    /// read the file at start: see [`Seal::compact`]).
+    heads: Option<BTreeMap<String, Anchor>>,
+    /// Lines appended since the file was last compacted.
+    appended: u64,
+    /// Never rewritten: the server found the file damaged, and keeps it as evidence.
+    evidence: bool,
+    /// Rewritten once this many lines were appended (and more than four a session).
+    compact_after: u64,
 }
+
+impl Default for Writer {
+    fn default() -> Writer {
+        Writer {
+            file: None,
+            tip: None,
+            heads: None,
+            appended: 0,
+            evidence: false,
+            compact_after: COMPACT_AFTER_LINES,
+        }
+    }
+}
+
+/// The anchor file is compacted (while the server runs) once this many lines have
+/// been appended since the last compaction, and more than four lines a session.
+const COMPACT_AFTER_LINES: u64 = 100_000;
 
 /// What the anchor file says.
 #[derive(Debug, Default)]
@@ -206,6 +231,18 @@ impl Seal {
             .collect();
         let mut writer = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
         let (lines, tip) = self.anchor_lines(writer.tip.clone(), &heads);
+        if let Some(known) = writer.heads.as_mut() {
+            for (session, seq, head) in &heads {
+                known.insert(
+                    (*session).to_string(),
+                    Anchor {
+                        seq: *seq,
+                        head: (*head).to_string(),
+                    },
+                );
+            }
+        }
+        writer.appended += heads.len() as u64;
         if writer.file.is_none() {
             writer.file = Some(
                 std::fs::OpenOptions::new()
@@ -221,7 +258,24 @@ impl Seal {
             }
         }
         writer.tip = tip;
+        // The file grows with every commit: rewrite it as one line per session now and
+        // then (never if the server found it damaged: then it is evidence).
+        let sessions = writer.heads.as_ref().map_or(0, BTreeMap::len) as u64;
+        if writer.heads.is_some()
+            && !writer.evidence
+            && writer.appended > writer.compact_after
+            && writer.appended > 4 * sessions
+        {
+            self.rewrite(&mut writer)?;
+        }
         Ok(())
+    }
+
+    /// The last anchored head of `session`, as the server knows it (`None` before
+    /// [`Seal::compact`] has run, or for a session never anchored).
+    pub fn head(&self, session: &str) -> Option<Anchor> {
+        let writer = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
+        writer.heads.as_ref()?.get(session).cloned()
     }
 
     /// Reads the anchor file: every session's last anchored head, the lines that do not
@@ -334,8 +388,26 @@ impl Seal {
 
     /// Rewrites the anchor file atomically: a compaction mark (a line with no session),
     /// then one line per session (its last head), continuing the chain.
+    /// From then on the server keeps every session's head in memory, and rewrites the
+    /// file the same way whenever it has grown a lot.
     pub fn compact(&self, heads: &BTreeMap<String, Anchor>) -> std::io::Result<()> {
         let mut writer = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
+        writer.heads = Some(heads.clone());
+        self.rewrite(&mut writer)
+    }
+
+    /// Keeps the heads of a file the server will not rewrite (it found it damaged),
+    /// for [`Seal::head`].
+    pub fn keep_heads(&self, heads: &BTreeMap<String, Anchor>) {
+        let mut writer = self.anchors.lock().unwrap_or_else(|e| e.into_inner());
+        writer.heads = Some(heads.clone());
+        writer.evidence = true;
+    }
+
+    fn rewrite(&self, writer: &mut Writer) -> std::io::Result<()> {
+        let Some(heads) = writer.heads.as_ref() else {
+            return Ok(());
+        };
         // The mark first: a file that does not begin with line 0 or a mark lost lines.
         let list: Vec<(&str, i64, &str)> = std::iter::once(("", -1, "compacted"))
             .chain(
@@ -356,6 +428,7 @@ impl Seal {
         std::fs::rename(&tmp, &self.anchors_path)?;
         writer.file = None;
         writer.tip = tip;
+        writer.appended = 0;
         Ok(())
     }
 
@@ -450,4 +523,58 @@ fn write_new_key(path: &Path, key: &[u8; 32]) -> Result<(), StoreError> {
         .map_err(fail)?;
     f.sync_all().map_err(fail)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: i64, hash: &str) -> Record {
+        Record {
+            seq,
+            kind: "event".into(),
+            body: "{}".into(),
+            prev_hash: String::new(),
+            hash: hash.into(),
+            at: String::new(),
+            mac: None,
+        }
+    }
+
+    /// The anchor file is rewritten as one line per session once it has grown, and
+    /// still verifies, with every session's last head.
+    #[test]
+    fn the_anchor_file_is_compacted_while_the_server_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seal = Seal::open(&dir.path().join("t.key"), true).expect("a key");
+        seal.compact(&BTreeMap::new()).expect("compact");
+        seal.anchors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .compact_after = 50;
+        for seq in 0..200 {
+            for session in ["s_a", "s_b"] {
+                let r = record(seq, &format!("{session}-{seq}"));
+                seal.anchor(&[(session, &r)], false).expect("anchor");
+            }
+        }
+        let text = std::fs::read_to_string(seal.anchors_file()).expect("read");
+        assert!(text.lines().count() < 60, "{} lines", text.lines().count());
+        let read = seal.read_anchors().expect("reads");
+        assert!(read.problems.is_empty(), "{:?}", read.problems);
+        assert_eq!(read.heads["s_a"].head, "s_a-199");
+        assert_eq!(read.heads["s_b"].seq, 199);
+        assert_eq!(seal.head("s_b").map(|a| a.seq), Some(199));
+        // A damaged file is kept as it is.
+        seal.keep_heads(&read.heads);
+        let before = std::fs::read_to_string(seal.anchors_file()).expect("read");
+        for seq in 200..400 {
+            seal.anchor(&[("s_a", &record(seq, "x"))], false)
+                .expect("anchor");
+        }
+        let after = std::fs::read_to_string(seal.anchors_file()).expect("read");
+        assert!(
+            after.starts_with(&before) && after.lines().count() >= before.lines().count() + 200
+        );
+    }
 }
