@@ -85,10 +85,12 @@ impl Scenario {
                     label::twins(first, raw_name)
                 ))));
             }
-            if !party.reservation.is_finite() {
-                return Err(invalid(Error::InvalidUtility(
-                    "the reservation value must be a finite number".into(),
-                )));
+            if !(0.0..=1.0).contains(&party.reservation) {
+                return Err(invalid(Error::InvalidUtility(format!(
+                    "the reservation value {} must be in [0, 1] (utilities are normalised: \
+                     0 is the worst outcome, 1 the best)",
+                    party.reservation
+                ))));
             }
             if !(party.discount > 0.0 && party.discount <= 1.0) {
                 return Err(invalid(Error::InvalidUtility(format!(

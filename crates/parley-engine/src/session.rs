@@ -23,7 +23,8 @@
 //!
 //! Time is the fraction of the round deadline used (or of the wall-time limit, if that
 //! is larger), one clock for the whole session; a deal at time t is worth u·d^t to a
-//! party with discount factor d.
+//! party with discount factor d, and no deal at time t is worth r·d^t (its reservation
+//! value discounted the same way, as in Genius).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -194,7 +195,8 @@ impl SessionConfig {
 pub struct SessionResult {
     /// The agreement, if any.
     pub agreement: Option<Vec<u32>>,
-    /// Each party's utility: discounted utility of the deal, or its reservation value.
+    /// Each party's utility: of the deal, or its reservation value when there is none,
+    /// discounted to the end time (`d^t`).
     pub utilities: Vec<f64>,
     /// Normalised time of the deal (or of the end).
     pub time: f64,
@@ -1000,9 +1002,14 @@ pub fn run_session<'a>(
         .parties()
         .iter()
         .zip(scenario.utilities())
-        .map(|(party, ufun)| match &agreement {
-            Some(a) => ufun.value(a) * party.discount.powf(time),
-            None => party.reservation,
+        .map(|(party, ufun)| {
+            // Genius semantics: walking away is discounted exactly as a deal is, so
+            // accepting at time t is weighed against walking away at time t.
+            let worth = match &agreement {
+                Some(a) => ufun.value(a),
+                None => party.reservation,
+            };
+            worth * party.discount.powf(time)
         })
         .collect();
     Ok(SessionResult {

@@ -93,6 +93,14 @@ fn errors_name_the_file_the_place_and_what_was_expected() {
             &GOOD.replace("reservation = 0.2", "discount = 0"),
             &["discount factor 0"],
         ),
+        (
+            &GOOD.replace("reservation = 0.2", "reservation = 5.0"),
+            &["the reservation value 5 must be in [0, 1]"],
+        ),
+        (
+            &GOOD.replace("reservation = 0.2", "reservation = -3.0"),
+            &["the reservation value -3 must be in [0, 1]"],
+        ),
     ];
     for (text, needles) in cases {
         let message = toml_error(text);

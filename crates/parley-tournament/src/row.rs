@@ -26,9 +26,11 @@ pub struct Row {
     pub negotiators: Vec<String>,
     /// The agreement as one value label per issue, if there is one.
     pub agreement: Option<Vec<String>>,
-    /// Each role's utility: the discounted utility of the deal, or its reservation value.
+    /// Each role's utility: of the deal, or its reservation value when there is none,
+    /// discounted to the end time.
     pub utilities: Vec<f64>,
-    /// Each role's utility minus its reservation value.
+    /// Each role's utility minus what walking away would have paid it at that moment
+    /// (its reservation value, discounted the same way): 0 with no deal.
     pub advantages: Vec<f64>,
     /// Rounds used.
     pub rounds: u32,

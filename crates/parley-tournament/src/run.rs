@@ -222,10 +222,9 @@ pub fn play(
         .map(|spec| mediator(spec, role_seed(key.seed, u64::MAX)))
         .transpose()?;
     let result = run_session(scenario, config, negotiators, mediator)?;
-    let reservations = scenario.reservations();
     let reached: Vec<f64> = match &result.agreement {
         Some(a) => scenario.utilities().iter().map(|u| u.value(a)).collect(),
-        None => reservations.clone(),
+        None => scenario.reservations(),
     };
     Ok(Row {
         session: key.id,
@@ -239,11 +238,13 @@ pub fn play(
             .agreement
             .as_ref()
             .map(|a| scenario.space().outcome_labels(a)),
+        // What walking away would have paid at that moment: the reservation value,
+        // discounted as the deal is.
         advantages: result
             .utilities
             .iter()
-            .zip(&reservations)
-            .map(|(u, r)| u - r)
+            .zip(scenario.parties())
+            .map(|(u, p)| u - p.reservation * p.discount.powf(result.time))
             .collect(),
         welfare: result.utilities.iter().sum(),
         utilities: result.utilities,

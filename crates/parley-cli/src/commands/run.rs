@@ -381,10 +381,10 @@ fn transcript(
             for (i, party) in scenario.parties().iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "  {:<16} utility {:.4}  gain over reservation {:+.4}",
+                    "  {:<16} utility {:.4}  gain over walking away {:+.4}",
                     party.name,
                     result.utilities[i],
-                    result.utilities[i] - party.reservation
+                    result.utilities[i] - party.reservation * party.discount.powf(result.time)
                 );
             }
             let _ = writeln!(

@@ -323,9 +323,15 @@ impl RandomNegotiator {
                 return outcome;
             }
         }
-        match &self.mediation.default {
-            Some(default) => default.clone(),
-            None => outcome,
+        if let Some(default) = &self.mediation.default {
+            return default.clone();
+        }
+        // Few outcomes reach the floor: one of those, from its own bid space (the best
+        // when none does), never a bid below what walking away pays.
+        let bids = ctx.bid_space();
+        match bids.count_at_least(floor) {
+            0 => bids.outcome(0).to_vec(),
+            count => bids.outcome(self.rng.gen_range(0..count)).to_vec(),
         }
     }
 }
