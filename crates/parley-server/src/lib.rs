@@ -250,6 +250,8 @@ impl App {
         } else {
             None
         };
+        // The database first: a key is made only for a database that opens.
+        store::check_readable(&options.db).await?;
         let key = options.key_path()?;
         let seal = Arc::new(Seal::open(&key, true)?);
         let store = Store::connect_sealed(

@@ -246,6 +246,34 @@ async fn checkpoints(pool: AnyPool) {
     }
 }
 
+/// Opens one connection to the database at `url` and reads from it: a clear error,
+/// at once (not after a pool's timeout), if it cannot be opened or is not a database.
+/// Changes nothing (a missing SQLite file is created empty, as `mode=rwc` says).
+pub async fn check_readable(url: &str) -> Result<(), StoreError> {
+    sqlx::any::install_default_drivers();
+    let unreadable = |e: sqlx::Error| {
+        StoreError::Corrupt(format!(
+            "cannot open the database {}: {e} (is it a parley database, and whole? \
+             nothing was changed)",
+            crate::redact(url)
+        ))
+    };
+    let mut first = sqlx::AnyConnection::connect(url)
+        .await
+        .map_err(unreadable)?;
+    let check = if url.starts_with("sqlite:") {
+        "SELECT count(*) FROM sqlite_master"
+    } else {
+        "SELECT 1"
+    };
+    sqlx::query(check)
+        .execute(&mut first)
+        .await
+        .map_err(unreadable)?;
+    let _ = first.close().await;
+    Ok(())
+}
+
 /// Settles the appends of a failed group whose first record is in the database
 /// already (stored, or a conflicting record: that append fails), and a request's
 /// appends known not to be stored (503); the rest, in order.
@@ -466,30 +494,7 @@ impl Store {
     ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
-        // One connection first, to say clearly (and at once, not after the pool's
-        // timeout) that the database cannot be opened or read.
-        let unreadable = |e: sqlx::Error| {
-            StoreError::Corrupt(format!(
-                "cannot open the database {}: {e} (is it a parley database, and whole? \
-                 nothing was changed)",
-                crate::redact(url)
-            ))
-        };
-        {
-            let mut first = sqlx::AnyConnection::connect(url)
-                .await
-                .map_err(unreadable)?;
-            let check = if sqlite {
-                "SELECT count(*) FROM sqlite_master"
-            } else {
-                "SELECT 1"
-            };
-            sqlx::query(check)
-                .execute(&mut first)
-                .await
-                .map_err(unreadable)?;
-            let _ = first.close().await;
-        }
+        check_readable(url).await?;
         let pool = AnyPoolOptions::new()
             // SQLite in WAL mode: readers beside the one writer.
             .max_connections(if sqlite { 4 } else { 8 })

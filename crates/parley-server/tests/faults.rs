@@ -378,10 +378,11 @@ async fn a_corrupt_database_is_refused_quickly_and_clearly() {
         error.contains("not a database") || error.contains("corrupt"),
         "{error}"
     );
-    // The file is left as it was.
+    // The file is left as it was, and no server key was made for it.
     assert!(std::fs::read(&file)
         .expect("read")
         .starts_with(b"this is not a database"));
+    assert!(!dir.path().join("t.db.key").exists());
 }
 
 /// Ended sessions leave memory when nobody asks about them, and come back, unchanged,
