@@ -12,8 +12,8 @@
 //!     terms: vec![IssueTerm { issue: 0, weight: 1.0, value_function: ValueFunction::Linear { slope, offset } }],
 //! });
 //! let parties = vec![
-//!     Party { name: "buyer".into(), utility: linear(-0.1, 1.0), reservation: 0.0, discount: 1.0 },
-//!     Party { name: "seller".into(), utility: linear(0.1, 0.0), reservation: 0.0, discount: 1.0 },
+//!     Party { name: "buyer".into(), utility: linear(-0.1, 1.0), reservation: 0.0, discount: 1.0, alternative: None },
+//!     Party { name: "seller".into(), utility: linear(0.1, 0.0), reservation: 0.0, discount: 1.0, alternative: None },
 //! ];
 //! let scenario = Scenario::new("haggle", None, space, parties)?;
 //! let report = analysis::analyze(&scenario, &analysis::AnalysisConfig::default())?;
@@ -23,6 +23,7 @@
 //! # Ok::<(), parley_core::Error>(())
 //! ```
 
+pub mod alternative;
 pub mod analysis;
 mod error;
 pub mod exact;
@@ -31,6 +32,7 @@ mod scenario;
 mod space;
 mod ufun;
 
+pub use alternative::{Alternative, Consequence, Curve};
 pub use error::{Error, Result};
 pub use exact::{Residue, Utility};
 pub use label::{LabelError, MAX_LABEL_CHARS};

@@ -17,8 +17,27 @@ pub struct Party {
     pub utility: UtilityFunction,
     /// The utility of no deal (BATNA), in the same normalised units.
     pub reservation: f64,
-    /// d in (0, 1]: a deal at normalised time t is worth u·d^t.
+    /// d in (0, 1]: a deal at normalised time t is worth u·d^t (and so is walking away).
     pub discount: f64,
+    /// The alternative to a deal when it is a lottery that changes over time (then
+    /// `reservation` is its value at t = 0); `None`: walking away pays `reservation`.
+    pub alternative: Option<crate::Alternative>,
+}
+
+impl Party {
+    /// What walking away is worth to the party at normalised time `t`, undiscounted:
+    /// its alternative's value v(t), or its reservation value.
+    pub fn reservation_at(&self, t: f64) -> f64 {
+        self.alternative
+            .as_ref()
+            .map_or(self.reservation, |a| a.value(t))
+    }
+
+    /// What walking away pays the party at time `t`: [`Party::reservation_at`]
+    /// discounted as a deal is (`d^t`, Genius semantics).
+    pub fn walk_away(&self, t: f64) -> f64 {
+        self.reservation_at(t) * self.discount.powf(t)
+    }
 }
 
 /// An outcome space plus one party per side.

@@ -147,6 +147,7 @@ fn build(
                 utility,
                 reservation: spec.reservations[p] as f64 / 10.0,
                 discount: 1.0,
+                alternative: None,
             }
         })
         .collect();

@@ -30,6 +30,7 @@ pub struct PartyContext<'a> {
     space: &'a OutcomeSpace,
     utility: &'a CompiledUtility,
     reservation: f64,
+    alternative: Option<&'a parley_core::Alternative>,
     discount: f64,
     rounds: u32,
     /// Bid spaces shared between sessions of this scenario; only the engine sets it,
@@ -55,10 +56,21 @@ impl<'a> PartyContext<'a> {
             space,
             utility,
             reservation,
+            alternative: None,
             discount,
             rounds,
             bids: None,
         }
+    }
+
+    /// The same context, for a party whose alternative to a deal is a lottery over
+    /// time (see [`PartyContext::reservation_at`]).
+    pub fn with_alternative(
+        mut self,
+        alternative: Option<&'a parley_core::Alternative>,
+    ) -> PartyContext<'a> {
+        self.alternative = alternative;
+        self
     }
 
     /// The engine's context: the same, reading this party's slot of a shared cache.
@@ -93,6 +105,14 @@ impl<'a> PartyContext<'a> {
     /// This party's reservation value.
     pub fn reservation(&self) -> f64 {
         self.reservation
+    }
+
+    /// What walking away is worth to this party at normalised time `t`, in the same
+    /// (undiscounted) units as its utility: its alternative's value v(t), or its
+    /// reservation value. A deal worth less than this now is worse than no deal (both
+    /// are discounted alike).
+    pub fn reservation_at(&self, t: f64) -> f64 {
+        self.alternative.map_or(self.reservation, |a| a.value(t))
     }
 
     /// This party's discount factor.

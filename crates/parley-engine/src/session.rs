@@ -272,6 +272,7 @@ impl<'a> Session<'a> {
             party.discount,
             self.config.rounds,
         )
+        .with_alternative(party.alternative.as_ref())
         .with_cache(self.config.bids.as_deref())
     }
 
@@ -1005,11 +1006,10 @@ pub fn run_session<'a>(
         .map(|(party, ufun)| {
             // Genius semantics: walking away is discounted exactly as a deal is, so
             // accepting at time t is weighed against walking away at time t.
-            let worth = match &agreement {
-                Some(a) => ufun.value(a),
-                None => party.reservation,
-            };
-            worth * party.discount.powf(time)
+            match &agreement {
+                Some(a) => ufun.value(a) * party.discount.powf(time),
+                None => party.walk_away(time),
+            }
         })
         .collect();
     Ok(SessionResult {

@@ -178,6 +178,7 @@ fn discounting_lowers_late_deals() {
         .iter()
         .map(|p| parley_core::Party {
             discount: 0.5,
+            alternative: None,
             ..p.clone()
         })
         .collect();

@@ -242,6 +242,7 @@ fn read_profile(
         utility,
         reservation,
         discount,
+        alternative: None,
     })
 }
 

@@ -162,24 +162,76 @@ fn is_one(x: &f64) -> bool {
     *x == 1.0
 }
 
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
-}
-
 /// A party in a file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileParty {
     /// Name.
     pub name: String,
-    /// Reservation value (default 0).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub reservation: f64,
+    /// Reservation value (default 0); not with `alternative`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<f64>,
     /// Discount factor (default 1).
     #[serde(default = "default_discount", skip_serializing_if = "is_one")]
     pub discount: f64,
+    /// The alternative to a deal as a lottery over time; not with `reservation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternative: Option<FileAlternative>,
     /// The utility function.
     pub utility: FileUtility,
+}
+
+/// `[parties.alternative]`: the consequences of walking away.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAlternative {
+    /// The consequences, each with its chance and its worth over time.
+    pub consequences: Vec<FileConsequence>,
+}
+
+/// One consequence of walking away.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConsequence {
+    /// What it is.
+    pub label: String,
+    /// Its chance: a number, or `[[t, p], ...]`.
+    pub probability: FileCurve,
+    /// Its worth: a number, or `[[t, u], ...]`.
+    pub utility: FileCurve,
+}
+
+/// A number, or a piecewise-linear curve `[[t, y], ...]` over normalised time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a number, or a curve [[t, y], ...] with t from 0 to 1"
+)]
+pub enum FileCurve {
+    /// The same at every time.
+    Number(f64),
+    /// Breakpoints.
+    Points(Vec<[f64; 2]>),
+}
+
+impl FileCurve {
+    fn to_curve(&self) -> parley_core::Curve {
+        match self {
+            FileCurve::Number(y) => parley_core::Curve::Constant(*y),
+            FileCurve::Points(points) => {
+                parley_core::Curve::Piecewise(points.iter().map(|&[t, y]| (t, y)).collect())
+            }
+        }
+    }
+
+    fn from_curve(curve: &parley_core::Curve) -> FileCurve {
+        match curve {
+            parley_core::Curve::Constant(y) => FileCurve::Number(*y),
+            parley_core::Curve::Piecewise(points) => {
+                FileCurve::Points(points.iter().map(|&(t, y)| [t, y]).collect())
+            }
+        }
+    }
 }
 
 /// The kind of a utility function.
@@ -519,11 +571,38 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
                 UtilityFunction::HyperRectangles(HyperRectangles { max, rectangles })
             }
         };
+        let alternative = match (&party.alternative, party.reservation) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    path,
+                    format!("party {:?}", party.name),
+                    "give either `reservation` or `alternative`, not both",
+                ))
+            }
+            (Some(a), None) => Some(
+                parley_core::Alternative::new(
+                    a.consequences
+                        .iter()
+                        .map(|c| parley_core::Consequence {
+                            label: c.label.clone(),
+                            probability: c.probability.to_curve(),
+                            utility: c.utility.to_curve(),
+                        })
+                        .collect(),
+                )
+                .map_err(|e| invalid(path, format!("party {:?}", party.name), e.to_string()))?,
+            ),
+            (None, _) => None,
+        };
         parties.push(Party {
             name: party.name.clone(),
             utility,
-            reservation: party.reservation,
+            reservation: match &alternative {
+                Some(a) => a.value(0.0),
+                None => party.reservation.unwrap_or(0.0),
+            },
             discount: party.discount,
+            alternative,
         });
     }
     Scenario::new(
@@ -651,8 +730,20 @@ pub fn to_model(scenario: &Scenario) -> FileScenario {
             };
             FileParty {
                 name: party.name.clone(),
-                reservation: party.reservation,
+                reservation: (party.alternative.is_none() && party.reservation != 0.0)
+                    .then_some(party.reservation),
                 discount: party.discount,
+                alternative: party.alternative.as_ref().map(|a| FileAlternative {
+                    consequences: a
+                        .consequences()
+                        .iter()
+                        .map(|c| FileConsequence {
+                            label: c.label.clone(),
+                            probability: FileCurve::from_curve(&c.probability),
+                            utility: FileCurve::from_curve(&c.utility),
+                        })
+                        .collect(),
+                }),
                 utility,
             }
         })

@@ -1,5 +1,6 @@
 //! Integration tests of parley-formats.
 
+mod alternatives;
 mod bad_input;
 mod conformance;
 mod corpus;

@@ -244,7 +244,7 @@ pub fn play(
             .utilities
             .iter()
             .zip(scenario.parties())
-            .map(|(u, p)| u - p.reservation * p.discount.powf(result.time))
+            .map(|(u, p)| u - p.walk_away(result.time))
             .collect(),
         welfare: result.utilities.iter().sum(),
         utilities: result.utilities,

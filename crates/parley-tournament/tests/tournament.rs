@@ -442,7 +442,7 @@ fn check_rows(plan: &Plan, rows: &[Row]) {
         let walk_away: Vec<f64> = scenario
             .parties()
             .iter()
-            .map(|p| p.reservation * p.discount.powf(row.time))
+            .map(|p| p.walk_away(row.time))
             .collect();
         match &row.agreement {
             Some(labels) => {

@@ -384,7 +384,7 @@ fn transcript(
                     "  {:<16} utility {:.4}  gain over walking away {:+.4}",
                     party.name,
                     result.utilities[i],
-                    result.utilities[i] - party.reservation * party.discount.powf(result.time)
+                    result.utilities[i] - party.walk_away(result.time)
                 );
             }
             let _ = writeln!(

@@ -136,10 +136,12 @@ trait Bidding {
         }
         if let Some(offer) = standing {
             let offered = ctx.utility().value(offer);
-            if self
-                .acceptance()
-                .accepts(offered, accept_at, ctx.reservation(), state.time)
-            {
+            if self.acceptance().accepts(
+                offered,
+                accept_at,
+                ctx.reservation_at(state.time),
+                state.time,
+            ) {
                 return Action::Accept;
             }
         }
@@ -158,7 +160,7 @@ trait Bidding {
         current: Option<&[u32]>,
     ) -> bool {
         let u = ctx.utility().value(text);
-        if u < ctx.reservation() {
+        if u < ctx.reservation_at(state.time) {
             return false;
         }
         match (state.phase, current) {
@@ -257,7 +259,7 @@ impl Bidding for TimeBased {
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
         time_target(
             bid_space(&mut self.bids, ctx),
-            ctx.reservation(),
+            ctx.reservation_at(t),
             self.exponent,
             t,
         )
@@ -308,10 +310,10 @@ impl RandomNegotiator {
 
     /// A random outcome worth at least its reservation value (and, in the direct phase
     /// of staged talks, at least the default, which it offers when no random draw is).
-    fn random_bid(&mut self, ctx: &PartyContext<'_>) -> Vec<u32> {
+    fn random_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> Vec<u32> {
         let floor = match &self.mediation.default {
-            Some(default) => ctx.reservation().max(ctx.utility().value(default)),
-            None => ctx.reservation(),
+            Some(default) => ctx.reservation_at(t).max(ctx.utility().value(default)),
+            None => ctx.reservation_at(t),
         };
         let cards = ctx.space().cardinalities();
         let mut outcome = vec![0u32; cards.len()];
@@ -345,27 +347,29 @@ impl Negotiator for RandomNegotiator {
         self.mediation.observe(event);
     }
 
-    fn act(&mut self, ctx: &PartyContext<'_>, _state: &State, standing: Option<&[u32]>) -> Action {
+    fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
         if let Some(offer) = standing {
-            if ctx.utility().value(offer) >= ctx.reservation() && self.rng.gen_bool(0.5) {
+            if ctx.utility().value(offer) >= ctx.reservation_at(state.time)
+                && self.rng.gen_bool(0.5)
+            {
                 return Action::Accept;
             }
         }
-        Action::Offer(self.random_bid(ctx))
+        Action::Offer(self.random_bid(ctx, state.time))
     }
 
-    fn propose(&mut self, ctx: &PartyContext<'_>, _state: &State) -> Option<Vec<u32>> {
-        Some(self.random_bid(ctx))
+    fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
+        Some(self.random_bid(ctx, state.time))
     }
 
     fn vote(
         &mut self,
         ctx: &PartyContext<'_>,
-        _state: &State,
+        state: &State,
         text: &[u32],
         _current: Option<&[u32]>,
     ) -> bool {
-        ctx.utility().value(text) >= ctx.reservation() && self.rng.gen_bool(0.5)
+        ctx.utility().value(text) >= ctx.reservation_at(state.time) && self.rng.gen_bool(0.5)
     }
 }
 
@@ -459,13 +463,13 @@ impl Bidding for TitForTat {
     /// others' offers moved in direct talks. Texts measured from its worst outcome
     /// (it confided) stop counting in direct talks without a default: no text of the
     /// mediator stands there, so they were positions nobody committed to.
-    fn target(&mut self, ctx: &PartyContext<'_>, _t: f64) -> f64 {
+    fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
         let lapsed =
             self.confided && self.phase == Phase::Direct && self.mediation.default.is_none();
         let texts = if lapsed { 0.0 } else { self.texts.moved() };
         let conceded = texts + self.offers.moved();
         let bids = bid_space(&mut self.bids, ctx);
-        (bids.best() - conceded).max(floor(bids, ctx.reservation()))
+        (bids.best() - conceded).max(floor(bids, ctx.reservation_at(t)))
     }
 
     fn next_bid(&mut self, ctx: &PartyContext<'_>, t: f64) -> (Vec<u32>, f64) {
@@ -604,7 +608,7 @@ impl Bidding for FrequencyModel {
     fn target(&mut self, ctx: &PartyContext<'_>, t: f64) -> f64 {
         time_target(
             bid_space(&mut self.bids, ctx),
-            ctx.reservation(),
+            ctx.reservation_at(t),
             self.exponent,
             t,
         )
