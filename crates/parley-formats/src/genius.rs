@@ -767,9 +767,19 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
                 body += "  </ufun>\n  </utility>\n  </objective>\n";
             }
         }
+        if party.alternative.is_some() {
+            // Genius takes one reservation value: the alternative's value at the start.
+            body += &format!(
+                "  <!-- parley: this party's alternative to a deal is a lottery that changes \
+                 over time, which Genius cannot express; its value at t = 0 ({}) is written \
+                 as the reservation value -->\n",
+                party.reservation_at(0.0)
+            );
+        }
         body += &format!(
             "  <discount_factor value=\"{}\"/>\n  <reservation value=\"{}\"/>\n</utility_space>\n",
-            party.discount, party.reservation
+            party.discount,
+            party.reservation_at(0.0)
         );
         write(format!("{}.xml", file_stem(&party.name)), head + &body)?;
     }

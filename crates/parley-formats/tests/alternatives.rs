@@ -80,3 +80,29 @@ fn a_bad_alternative_is_an_error_naming_the_party_and_field() {
         assert!(error.contains(needle), "{error}\nlacks {needle:?}");
     }
 }
+
+/// Genius takes one reservation value: an alternative is written as its value at the
+/// start, with a comment saying so, and reads back as that value.
+#[test]
+fn a_genius_export_writes_the_alternative_at_the_start_and_says_so() {
+    let scenario = native::parse_toml(SCENARIO, "border.toml").expect("loads");
+    let dir = tempfile::tempdir().expect("tempdir");
+    parley_formats::genius::write_folder(&scenario, dir.path()).expect("writes");
+    let profiles: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .filter_map(|e| std::fs::read_to_string(e.expect("entry").path()).ok())
+        .filter(|text| text.contains("<reservation"))
+        .collect();
+    assert!(profiles
+        .iter()
+        .any(|p| p.contains("lottery that changes over time") && p.contains("(0.42")));
+    let back = parley_formats::genius::read_folder(dir.path()).expect("reads back");
+    let north = back
+        .scenario
+        .parties()
+        .iter()
+        .find(|p| p.name.contains("north"))
+        .expect("north");
+    assert!((north.reservation - 0.42).abs() < 1e-12);
+    assert!(north.alternative.is_none());
+}
