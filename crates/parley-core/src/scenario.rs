@@ -48,6 +48,7 @@ pub struct Scenario {
     space: OutcomeSpace,
     parties: Vec<Party>,
     compiled: Vec<CompiledUtility>,
+    breakdown: f64,
 }
 
 impl Scenario {
@@ -125,7 +126,27 @@ impl Scenario {
             space,
             parties,
             compiled,
+            breakdown: 0.0,
         })
+    }
+
+    /// The same scenario with a breakdown risk: the chance, each round after the
+    /// first, that the talks collapse and every party gets what walking away pays at
+    /// that moment. In [0, 1).
+    pub fn with_breakdown(mut self, chance: f64) -> Result<Scenario> {
+        if !(0.0..1.0).contains(&chance) {
+            return Err(Error::InvalidUtility(format!(
+                "breakdown: the chance per round that talks collapse must be in [0, 1), not \
+                 {chance}"
+            )));
+        }
+        self.breakdown = chance;
+        Ok(self)
+    }
+
+    /// The chance per round that the talks collapse (0: they never do).
+    pub fn breakdown(&self) -> f64 {
+        self.breakdown
     }
 
     /// The scenario's name.

@@ -41,6 +41,9 @@ pub enum EndReason {
     /// Staged talks: the direct talks reached the deadline and the default text, which
     /// every party had accepted, stands.
     Fallback,
+    /// The talks collapsed (the scenario's breakdown risk): every party gets what
+    /// walking away pays at that moment.
+    Breakdown,
 }
 
 impl EndReason {
@@ -53,6 +56,7 @@ impl EndReason {
             EndReason::WalkAway => "walk-away",
             EndReason::InvalidAction => "invalid-action",
             EndReason::Fallback => "fallback",
+            EndReason::Breakdown => "breakdown",
         }
     }
 }

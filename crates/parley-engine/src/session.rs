@@ -160,6 +160,9 @@ pub struct SessionConfig {
     /// caller decides who may see what, with [`crate::visibility`]). A live server
     /// logs events with it.
     pub observer: Option<Observer>,
+    /// Seeds the scenario's breakdown risk (whether the talks collapse in a round is a
+    /// function of this seed and the round: sessions stay deterministic).
+    pub seed: u64,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -186,8 +189,23 @@ impl SessionConfig {
             clock: None,
             bids: None,
             observer: None,
+            seed: 0,
         }
     }
+}
+
+/// Whether talks with breakdown risk `chance` collapse at the start of `round` (a
+/// function of the seed and the round: SplitMix64 of both, as a number in [0, 1)).
+fn breaks_down(chance: f64, seed: u64, round: u32) -> bool {
+    if chance <= 0.0 || round == 0 {
+        return false;
+    }
+    let mut z = seed ^ u64::from(round).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64 / (1u64 << 53) as f64) < chance
 }
 
 /// How a session ended.
@@ -531,6 +549,9 @@ impl<'a> Session<'a> {
             if self.out_of_time() {
                 return Stage::Done(Outcome::NoDeal(EndReason::Deadline));
             }
+            if breaks_down(self.scenario.breakdown(), self.config.seed, round) {
+                return Stage::Done(Outcome::NoDeal(EndReason::Breakdown));
+            }
             self.round = round;
             let time = self.round_time(round);
             if carried {
@@ -675,6 +696,14 @@ impl<'a> Session<'a> {
             }
             self.round = (step / n64) as u32;
             let party = (step % n64) as usize;
+            // A new round (not the one the direct talks start in: the indirect phase
+            // drew for it).
+            if party == 0
+                && step > first_step
+                && breaks_down(self.scenario.breakdown(), self.config.seed, self.round)
+            {
+                return Outcome::NoDeal(EndReason::Breakdown);
+            }
             let time = self.time(step, total);
             if staged && party == 0 && step > first_step {
                 match self.mediator_direct_text(time) {

@@ -121,6 +121,9 @@ pub struct FileScenario {
     /// What it models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The chance per round that the talks collapse (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<f64>,
     /// The issues, in order.
     pub issues: Vec<FileIssue>,
     /// The parties, in order.
@@ -611,6 +614,7 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
         space,
         parties,
     )
+    .and_then(|scenario| scenario.with_breakdown(model.breakdown.unwrap_or(0.0)))
     .map_err(|e| Error::Scenario {
         path: path.to_string(),
         error: e,
@@ -751,6 +755,7 @@ pub fn to_model(scenario: &Scenario) -> FileScenario {
     FileScenario {
         name: scenario.name().to_string(),
         description: scenario.description().map(str::to_string),
+        breakdown: (scenario.breakdown() > 0.0).then_some(scenario.breakdown()),
         issues,
         parties,
     }

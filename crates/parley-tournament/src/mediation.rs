@@ -353,6 +353,7 @@ pub fn run(
                 confide: setting.confide.flags(n),
                 post_settlement: setting.post_settlement,
                 bids: Some(Arc::clone(&case.bids)),
+                seed,
                 ..SessionConfig::new(setting.protocol, rounds)
             };
             let negotiators = lineup(pairs[p], n)

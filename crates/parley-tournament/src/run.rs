@@ -181,6 +181,7 @@ fn session_config(plan: &Plan) -> SessionConfig {
         clock: None,
         bids: None,
         observer: None,
+        seed: 0,
     }
 }
 
@@ -221,7 +222,12 @@ pub fn play(
         .filter(|_| settings.protocol.needs_mediator())
         .map(|spec| mediator(spec, role_seed(key.seed, u64::MAX)))
         .transpose()?;
-    let result = run_session(scenario, config, negotiators, mediator)?;
+    // The session's seed also draws the scenario's breakdowns.
+    let config = SessionConfig {
+        seed: key.seed,
+        ..config.clone()
+    };
+    let result = run_session(scenario, &config, negotiators, mediator)?;
     let reached: Vec<f64> = match &result.agreement {
         Some(a) => scenario.utilities().iter().map(|u| u.value(a)).collect(),
         None => scenario.reservations(),

@@ -92,3 +92,63 @@ fn no_built_in_negotiator_ends_below_its_alternative_at_that_moment() {
         "{no_deal} of {sessions} without a deal"
     );
 }
+
+fn boulwares(scenario: &parley_core::Scenario, seed: u64) -> parley_engine::SessionResult {
+    let config = SessionConfig {
+        seed,
+        ..SessionConfig::new(ProtocolKind::Saop, 100)
+    };
+    let negotiators = vec![
+        negotiator("boulware", role_seed(seed, 0)).expect("built-in"),
+        negotiator("boulware", role_seed(seed, 1)).expect("built-in"),
+    ];
+    run_session(scenario, &config, negotiators, None).expect("runs")
+}
+
+/// `breakdown = 0.3`: most boulware sessions collapse before a deal, the same way for
+/// the same seed; every party then gets what walking away pays at that moment. With
+/// no breakdown risk, nothing changes.
+#[test]
+fn breakdown_risk_ends_talks_deterministically() {
+    let risky_text = SCENARIO.replacen(
+        "name = \"a rival appears\"\n",
+        "name = \"a rival appears\"\nbreakdown = 0.3\n",
+        1,
+    );
+    let risky = parley_formats::native::parse_toml(&risky_text, "risky.toml").expect("loads");
+    assert_eq!(risky.breakdown(), 0.3);
+    let calm = parley_formats::native::parse_toml(SCENARIO, "calm.toml").expect("loads");
+    let mut broke = 0;
+    for seed in 0..40u64 {
+        let result = boulwares(&risky, seed);
+        let again = boulwares(&risky, seed);
+        assert_eq!(result.agreement, again.agreement);
+        assert_eq!(result.ended_by, again.ended_by);
+        assert_eq!(result.rounds, again.rounds);
+        if result.ended_by.name() == "breakdown" {
+            broke += 1;
+            assert!(result.agreement.is_none());
+            for (p, party) in risky.parties().iter().enumerate() {
+                assert!((result.utilities[p] - party.walk_away(result.time)).abs() < 1e-12);
+            }
+        }
+        let calm_result = boulwares(&calm, seed);
+        assert_ne!(calm_result.ended_by.name(), "breakdown");
+    }
+    assert!(broke > 30, "{broke} of 40 sessions broke down");
+    // A chance outside [0, 1) is an error naming the file.
+    for bad in ["breakdown = 1.0", "breakdown = -0.1"] {
+        let text = SCENARIO.replacen(
+            "name = \"a rival appears\"\n",
+            &format!("name = \"a rival appears\"\n{bad}\n"),
+            1,
+        );
+        let error = parley_formats::native::parse_toml(&text, "risky.toml")
+            .expect_err(bad)
+            .to_string();
+        assert!(
+            error.contains("risky.toml") && error.contains("breakdown"),
+            "{error}"
+        );
+    }
+}

@@ -87,6 +87,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         clock: None,
         bids: None,
         observer: None,
+        seed: args.seed,
     };
     let negotiators = args
         .negotiators

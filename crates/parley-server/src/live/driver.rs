@@ -163,6 +163,7 @@ impl Live {
             clock: None,
             bids: None,
             observer: Some(Arc::new(move |event: &Event| Live::on_event(&hook, event))),
+            seed: spec.seed,
         };
         let mut negotiators: Vec<Box<dyn Negotiator + '_>> = Vec::with_capacity(n);
         for (index, role) in spec.roles.iter().enumerate().take(n) {
@@ -403,12 +404,14 @@ impl Live {
                     return true;
                 }
             }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return false;
             }
+            // Woken by every change; and it looks again every 50 ms in any case, so
+            // that nothing it waits for can be missed for long.
+            let wait = (deadline - now).min(std::time::Duration::from_millis(50));
+            let _ = tokio::time::timeout(wait, changes.changed()).await;
         }
     }
 }
