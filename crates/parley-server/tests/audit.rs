@@ -3,19 +3,8 @@
 //! refuses to serve the session when it starts.
 
 use serde_json::{json, Value};
-use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
 
-use crate::common::{options, start, Created, Server};
-
-async fn pool(url: &str) -> AnyPool {
-    sqlx::any::install_default_drivers();
-    AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .expect("the database opens")
-}
+use crate::common::{options, pool, start, Created, Server};
 
 /// A server with one session that ended (agents only), or that runs (a seat waits).
 async fn fixture(running: bool) -> (Server, Created) {

@@ -389,3 +389,13 @@ impl Player {
         panic!("the session did not end");
     }
 }
+
+/// A one-connection pool on a test database, for changing it behind the server's back.
+pub async fn pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("the database opens")
+}

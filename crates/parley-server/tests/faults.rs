@@ -5,19 +5,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::any::AnyPoolOptions;
 use tokio::io::AsyncWriteExt as _;
 
-use crate::common::{options, start_on, start_with, Created, Server};
-
-async fn pool(url: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .expect("the database opens")
-}
+use crate::common::{options, pool, start_on, start_with, Created, Server};
 
 /// A session of a program seat (the candidate) against a hard-headed agent.
 async fn seat_session(server: &Server, rounds: u32) -> (Created, String) {
