@@ -12,8 +12,8 @@
 //!     terms: vec![IssueTerm { issue: 0, weight: 1.0, value_function: ValueFunction::Linear { slope, offset } }],
 //! });
 //! let parties = vec![
-//!     Party { name: "buyer".into(), utility: linear(-0.1, 1.0), reservation: 0.0, discount: 1.0, alternative: None },
-//!     Party { name: "seller".into(), utility: linear(0.1, 0.0), reservation: 0.0, discount: 1.0, alternative: None },
+//!     Party { name: "buyer".into(), utility: linear(-0.1, 1.0), reservation: 0.0, discount: 1.0, alternative: None, red_lines: vec![] },
+//!     Party { name: "seller".into(), utility: linear(0.1, 0.0), reservation: 0.0, discount: 1.0, alternative: None, red_lines: vec![] },
 //! ];
 //! let scenario = Scenario::new("haggle", None, space, parties)?;
 //! let report = analysis::analyze(&scenario, &analysis::AnalysisConfig::default())?;
@@ -28,6 +28,7 @@ pub mod analysis;
 mod error;
 pub mod exact;
 pub mod label;
+pub mod red_line;
 mod scenario;
 mod space;
 mod ufun;
@@ -36,6 +37,7 @@ pub use alternative::{Alternative, Consequence, Curve};
 pub use error::{Error, Result};
 pub use exact::{Residue, Utility};
 pub use label::{LabelError, MAX_LABEL_CHARS};
+pub use red_line::{Forbidden, RedLine};
 pub use scenario::{Party, Scenario};
 pub use space::{
     Issue, IssueKind, OutcomeCount, OutcomeSpace, DEFAULT_REAL_STEPS, MAX_ISSUE_VALUES,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::label;
+use crate::red_line::Forbidden;
 use crate::space::OutcomeSpace;
 use crate::ufun::{CompiledUtility, UtilityFunction};
 use crate::{Error, Result};
@@ -22,6 +23,8 @@ pub struct Party {
     /// The alternative to a deal when it is a lottery that changes over time (then
     /// `reservation` is its value at t = 0); `None`: walking away pays `reservation`.
     pub alternative: Option<crate::Alternative>,
+    /// Packages the party never accepts, whatever they offer elsewhere.
+    pub red_lines: Vec<crate::RedLine>,
 }
 
 impl Party {
@@ -48,6 +51,9 @@ pub struct Scenario {
     space: OutcomeSpace,
     parties: Vec<Party>,
     compiled: Vec<CompiledUtility>,
+    /// Per party, its red lines compiled; then their union.
+    forbidden: Vec<Forbidden>,
+    forbidden_by_any: Forbidden,
     breakdown: f64,
 }
 
@@ -94,6 +100,7 @@ impl Scenario {
             .transpose()?
             .filter(|d| !d.is_empty());
         let mut compiled = Vec::with_capacity(parties.len());
+        let mut forbidden = Vec::with_capacity(parties.len());
         for (party, raw_name) in parties.iter().zip(&raw_names) {
             let invalid = |e: Error| Error::InvalidParty {
                 party: party.name.clone(),
@@ -119,13 +126,20 @@ impl Scenario {
                 ))));
             }
             compiled.push(CompiledUtility::new(&party.utility, &space).map_err(invalid)?);
+            forbidden.push(
+                Forbidden::compile(&party.red_lines, &space)
+                    .map_err(|e| invalid(Error::InvalidUtility(e)))?,
+            );
         }
+        let forbidden_by_any = Forbidden::union(&forbidden);
         Ok(Scenario {
             name,
             description,
             space,
             parties,
             compiled,
+            forbidden,
+            forbidden_by_any,
             breakdown: 0.0,
         })
     }
@@ -188,6 +202,29 @@ impl Scenario {
     /// The reservation values, one per party in order.
     pub fn reservations(&self) -> Vec<f64> {
         self.parties.iter().map(|p| p.reservation).collect()
+    }
+
+    /// Party `party`'s red lines, compiled (empty when it has none or is not a party).
+    pub fn red_lines(&self, party: usize) -> &Forbidden {
+        static NONE: Forbidden = Forbidden::EMPTY;
+        self.forbidden.get(party).unwrap_or(&NONE)
+    }
+
+    /// Every party's red lines together: the outcomes no agreement can be.
+    pub fn red_lines_of_all(&self) -> &Forbidden {
+        &self.forbidden_by_any
+    }
+
+    /// Whether `outcome` is acceptable to party `party` at normalised time `t`: worth
+    /// at least what walking away is worth then ([`Party::reservation_at`]; both are
+    /// discounted alike) and across none of its red lines.
+    pub fn acceptable(&self, party: usize, outcome: &[u32], t: f64) -> bool {
+        match (self.parties.get(party), self.compiled.get(party)) {
+            (Some(p), Some(u)) => {
+                u.value(outcome) >= p.reservation_at(t) && !self.red_lines(party).crosses(outcome)
+            }
+            _ => false,
+        }
     }
 
     /// Each party's utility for an outcome.

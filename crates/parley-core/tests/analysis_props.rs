@@ -148,6 +148,7 @@ fn build(
                 reservation: spec.reservations[p] as f64 / 10.0,
                 discount: 1.0,
                 alternative: None,
+                red_lines: Vec::new(),
             }
         })
         .collect();

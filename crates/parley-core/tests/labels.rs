@@ -33,6 +33,7 @@ fn party(name: &str) -> Party {
         reservation: 0.0,
         discount: 1.0,
         alternative: None,
+        red_lines: Vec::new(),
     }
 }
 

@@ -179,6 +179,7 @@ fn discounting_lowers_late_deals() {
         .map(|p| parley_core::Party {
             discount: 0.5,
             alternative: None,
+            red_lines: Vec::new(),
             ..p.clone()
         })
         .collect();

@@ -243,6 +243,7 @@ fn read_profile(
         reservation,
         discount,
         alternative: None,
+        red_lines: Vec::new(),
     })
 }
 

@@ -606,6 +606,7 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
             },
             discount: party.discount,
             alternative,
+            red_lines: Vec::new(),
         });
     }
     Scenario::new(

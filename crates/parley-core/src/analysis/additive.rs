@@ -9,6 +9,7 @@
 
 use rayon::prelude::*;
 
+use super::domain::Domain;
 use super::frontier::{nondominated, nondominated_par, PointSet};
 use crate::exact::Utility;
 use crate::ufun::CompiledUtility;
@@ -18,10 +19,11 @@ use crate::{Error, Result};
 pub const MAX_CANDIDATES: usize = 200_000_000;
 
 /// The exact frontier and one outcome per frontier vector.
-pub fn additive_frontier(
+pub(crate) fn additive_frontier(
     ufuns: &[CompiledUtility],
-    cards: &[u32],
+    domain: &Domain,
 ) -> Result<(PointSet, Vec<Vec<u32>>)> {
+    let cards = domain.cards();
     let n = ufuns.len();
     let mut front = PointSet::new(n);
     front.push(&vec![Utility::ZERO; n], 0);
@@ -32,7 +34,8 @@ pub fn additive_frontier(
     for (issue, &card) in cards.iter().enumerate() {
         // The issue's own non-dominated values (equal contribution vectors: one kept).
         let mut values = PointSet::with_capacity(n, card as usize);
-        for value_idx in 0..card {
+        for k in 0..card {
+            let value_idx = domain.value(issue, k);
             for (slot, ufun) in contribution.iter_mut().zip(ufuns) {
                 *slot = ufun.contribution(issue, value_idx).ok_or_else(|| {
                     Error::Analysis("the utility functions are not additive".into())

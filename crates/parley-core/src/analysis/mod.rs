@@ -10,10 +10,12 @@
 //!   budget; the frontier is then not proven exact ([`Analysis::pareto_exact`]).
 
 mod additive;
+mod domain;
 mod enumerate;
 pub mod frontier;
 mod points;
 mod search;
+pub mod zone;
 
 use std::time::Duration;
 
@@ -21,9 +23,11 @@ pub use enumerate::decode;
 pub use search::{Budget, SearchStats, WORK_CLIMBERS};
 
 use crate::exact::Utility;
+use crate::red_line::Forbidden;
 use crate::scenario::Scenario;
 use crate::space::OutcomeCount;
 use crate::{Error, Result};
+use domain::Domain;
 
 /// How to find the frontier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,6 +188,8 @@ pub struct Analysis {
     pub ideal: Vec<f64>,
     /// What the search did, when the frontier was searched.
     pub search: Option<SearchStats>,
+    /// The zone of agreement over time (the fields above describe t = 0).
+    pub zone: zone::Zone,
 }
 
 impl Analysis {
@@ -213,12 +219,18 @@ fn euclidean(a: &[f64], b: &[f64]) -> f64 {
         .sqrt()
 }
 
-/// Finds the Pareto frontier of a scenario.
+/// Finds the Pareto frontier of a scenario: of the outcomes that cross no party's red
+/// line (the only ones that can be agreed; the whole space when there are none).
 pub fn pareto_frontier(
     scenario: &Scenario,
     config: &AnalysisConfig,
 ) -> Result<(Frontier, Option<SearchStats>)> {
-    frontier_of(scenario.utilities(), scenario.space(), config)
+    frontier_within(
+        scenario.utilities(),
+        scenario.space(),
+        scenario.red_lines_of_all(),
+        config,
+    )
 }
 
 /// Finds the Pareto frontier of any set of compiled utility functions over `space`
@@ -228,9 +240,23 @@ pub fn frontier_of(
     space: &crate::OutcomeSpace,
     config: &AnalysisConfig,
 ) -> Result<(Frontier, Option<SearchStats>)> {
-    let cards = space.cardinalities();
+    frontier_within(ufuns, space, &Forbidden::EMPTY, config)
+}
+
+/// [`frontier_of`] the outcomes of `space` that cross none of `forbidden`'s red lines.
+pub fn frontier_within(
+    ufuns: &[crate::CompiledUtility],
+    space: &crate::OutcomeSpace,
+    forbidden: &Forbidden,
+    config: &AnalysisConfig,
+) -> Result<(Frontier, Option<SearchStats>)> {
+    let domain = Domain::new(space, forbidden);
     let all_additive = ufuns.iter().all(|u| u.is_additive());
-    let count = space.outcome_count().as_u64();
+    let count = if domain.is_whole() {
+        space.outcome_count().as_u64()
+    } else {
+        domain.count()
+    };
 
     let method = match config.method {
         Method::Auto if all_additive => Method::Additive,
@@ -248,7 +274,7 @@ pub fn frontier_of(
                     "the additive method needs linear-additive utility functions for every party".into(),
                 ));
                 }
-                let (points, outcomes) = additive::additive_frontier(ufuns, &cards)?;
+                let (points, outcomes) = additive::additive_frontier(ufuns, &domain)?;
                 (points, outcomes.concat(), None)
             }
             Method::Enumerate => {
@@ -258,20 +284,20 @@ pub fn frontier_of(
                         space.outcome_count()
                     ))
                 })?;
-                let points = enumerate::enumerate_frontier(ufuns, &cards, count);
+                let points = enumerate::enumerate_frontier(ufuns, &domain, count);
                 let mut outcomes = vec![0u32; points.len() * n_issues];
                 for (k, chunk) in outcomes
                     .chunks_mut(n_issues.max(1))
                     .enumerate()
                     .take(points.len())
                 {
-                    decode(points.tag(k), &cards, chunk);
+                    domain.decode(points.tag(k), chunk);
                 }
                 (points, outcomes, None)
             }
             Method::Search | Method::Auto => {
                 let (points, found, stats) =
-                    search::search_frontier(ufuns, &cards, config.budget(), config.seed);
+                    search::search_frontier(ufuns, &domain, config.budget(), config.seed);
                 let mut outcomes = Vec::with_capacity(points.len() * n_issues);
                 for k in 0..points.len() {
                     outcomes.extend_from_slice(&found[points.tag(k) as usize]);
@@ -297,7 +323,12 @@ pub fn frontier_of(
 /// Analyses a scenario: frontier, special points and opposition.
 pub fn analyze(scenario: &Scenario, config: &AnalysisConfig) -> Result<Analysis> {
     let (frontier, search) = pareto_frontier(scenario, config)?;
-    let reserved = scenario.reservations();
+    let reserved: Vec<f64> = scenario
+        .parties()
+        .iter()
+        .map(|p| p.reservation_at(0.0))
+        .collect();
+    let zone = zone::zone_over_time(scenario, &frontier, config.enumeration_limit);
     let special = points::special_points(&frontier, &reserved);
     let pareto = (0..frontier.len())
         .map(|k| ParetoPoint {
@@ -317,5 +348,6 @@ pub fn analyze(scenario: &Scenario, config: &AnalysisConfig) -> Result<Analysis>
         opposition: special.opposition,
         ideal: special.ideal,
         search,
+        zone,
     })
 }

@@ -16,6 +16,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
+use super::domain::Domain;
 use super::frontier::{nondominated, PointSet};
 use crate::exact::Utility;
 use crate::ufun::{CompiledUtility, Rectangle};
@@ -143,6 +144,7 @@ struct Searcher<'a> {
     evals: Vec<PartyEval<'a>>,
     ufuns: &'a [CompiledUtility],
     cards: &'a [u32],
+    domain: &'a Domain,
     rng: SmallRng,
     archive: Archive,
     evaluations: u64,
@@ -175,7 +177,8 @@ impl Searcher<'_> {
             let mut best: Option<(usize, u32, f64)> = None;
             for issue in 0..self.cards.len() {
                 let old = outcome[issue];
-                for value in 0..self.cards[issue] {
+                for k in 0..self.cards[issue] {
+                    let value = self.domain.value(issue, k);
                     if value == old {
                         continue;
                     }
@@ -229,8 +232,8 @@ impl Searcher<'_> {
                 let k = self.rng.gen_range(0..self.archive.points.len());
                 outcome.copy_from_slice(&self.archive.points[k].1);
             } else {
-                for (v, &card) in outcome.iter_mut().zip(self.cards) {
-                    *v = self.rng.gen_range(0..card);
+                for (issue, (v, &card)) in outcome.iter_mut().zip(self.cards).enumerate() {
+                    *v = self.domain.value(issue, self.rng.gen_range(0..card));
                 }
             }
             let mut utils = self.climb(&mut outcome, &direction);
@@ -244,7 +247,9 @@ impl Searcher<'_> {
                 let kicks = self.rng.gen_range(1..=3.min(self.cards.len()));
                 for _ in 0..kicks {
                     let issue = self.rng.gen_range(0..self.cards.len());
-                    candidate[issue] = self.rng.gen_range(0..self.cards[issue]);
+                    candidate[issue] = self
+                        .domain
+                        .value(issue, self.rng.gen_range(0..self.cards[issue]));
                 }
                 let trial = self.climb(&mut candidate, &direction);
                 let trial_score = objective(&trial, &direction);
@@ -274,13 +279,14 @@ pub const WORK_CLIMBERS: usize = 4;
 
 /// Searches until `budget` runs out; returns the (exactly filtered) frontier found,
 /// tagged by position in the returned outcome list.
-pub fn search_frontier(
+pub(crate) fn search_frontier(
     ufuns: &[CompiledUtility],
-    cards: &[u32],
+    domain: &Domain,
     budget: Budget,
     seed: u64,
 ) -> (PointSet, Vec<Vec<u32>>, SearchStats) {
     let start = Instant::now();
+    let cards = domain.cards();
     // A year stands for "no deadline" (`Instant` has no maximum).
     let far = Duration::from_secs(365 * 24 * 3600);
     let (threads, deadline, max_evaluations) = match budget {
@@ -305,6 +311,7 @@ pub fn search_frontier(
                     .collect(),
                 ufuns,
                 cards,
+                domain,
                 rng: SmallRng::seed_from_u64(
                     seed ^ (thread as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 ),
