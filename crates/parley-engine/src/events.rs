@@ -44,6 +44,10 @@ pub enum EndReason {
     /// The talks collapsed (the scenario's breakdown risk): every party gets what
     /// walking away pays at that moment.
     Breakdown,
+    /// Mediated talks: the parties' red lines together leave no outcome that could be
+    /// agreed (on some issue every value is someone's red line). The mediator, who is
+    /// told every red line, ends the talks at once.
+    RedLines,
 }
 
 impl EndReason {
@@ -57,6 +61,7 @@ impl EndReason {
             EndReason::InvalidAction => "invalid-action",
             EndReason::Fallback => "fallback",
             EndReason::Breakdown => "breakdown",
+            EndReason::RedLines => "red-lines",
         }
     }
 }

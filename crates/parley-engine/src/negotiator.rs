@@ -1,6 +1,9 @@
 //! The negotiator interface: what a strategy implements, and the view it is given.
 
-use parley_core::{CompiledUtility, OutcomeSpace};
+use parley_core::{CompiledUtility, Forbidden, OutcomeSpace};
+
+/// The red lines of a party that has none.
+static NO_RED_LINES: Forbidden = Forbidden::EMPTY;
 
 use crate::events::{Event, Phase};
 
@@ -31,6 +34,7 @@ pub struct PartyContext<'a> {
     utility: &'a CompiledUtility,
     reservation: f64,
     alternative: Option<&'a parley_core::Alternative>,
+    red_lines: &'a Forbidden,
     discount: f64,
     rounds: u32,
     /// Bid spaces shared between sessions of this scenario; only the engine sets it,
@@ -57,6 +61,7 @@ impl<'a> PartyContext<'a> {
             utility,
             reservation,
             alternative: None,
+            red_lines: &NO_RED_LINES,
             discount,
             rounds,
             bids: None,
@@ -70,6 +75,13 @@ impl<'a> PartyContext<'a> {
         alternative: Option<&'a parley_core::Alternative>,
     ) -> PartyContext<'a> {
         self.alternative = alternative;
+        self
+    }
+
+    /// The same context, for a party with red lines: outcomes it never proposes or
+    /// accepts, whatever their utility.
+    pub fn with_red_lines(mut self, red_lines: &'a Forbidden) -> PartyContext<'a> {
+        self.red_lines = red_lines;
         self
     }
 
@@ -113,6 +125,22 @@ impl<'a> PartyContext<'a> {
     /// are discounted alike).
     pub fn reservation_at(&self, t: f64) -> f64 {
         self.alternative.map_or(self.reservation, |a| a.value(t))
+    }
+
+    /// This party's red lines.
+    pub fn red_lines(&self) -> &'a Forbidden {
+        self.red_lines
+    }
+
+    /// Whether `outcome` crosses one of this party's red lines.
+    pub fn crosses_red_line(&self, outcome: &[u32]) -> bool {
+        self.red_lines.crosses(outcome)
+    }
+
+    /// Whether this party can accept `outcome` at normalised time `t`: it crosses none
+    /// of its red lines and is worth at least what walking away is worth then.
+    pub fn acceptable(&self, outcome: &[u32], t: f64) -> bool {
+        !self.red_lines.crosses(outcome) && self.utility.value(outcome) >= self.reservation_at(t)
     }
 
     /// This party's discount factor.
@@ -204,8 +232,17 @@ pub trait Negotiator {
 pub struct Confided<'a> {
     /// Its utility function.
     pub utility: &'a CompiledUtility,
-    /// Its reservation value.
+    /// Its reservation value (its alternative's value at t = 0 when it has one).
     pub reservation: f64,
+    /// Its alternative to a deal when that is a lottery over time.
+    pub alternative: Option<&'a parley_core::Alternative>,
+}
+
+impl Confided<'_> {
+    /// What walking away is worth to the party at normalised time `t` (undiscounted).
+    pub fn reservation_at(&self, t: f64) -> f64 {
+        self.alternative.map_or(self.reservation, |a| a.value(t))
+    }
 }
 
 /// The mediator's view: the space, and what parties chose to confide.
@@ -218,6 +255,12 @@ pub struct MediatorContext<'a> {
     pub confided: Vec<Option<Confided<'a>>>,
     /// Round deadline.
     pub rounds: u32,
+    /// Normalised time of the call.
+    pub time: f64,
+    /// Every party's red lines together (parties tell the mediator their red lines,
+    /// not whose they are nor their preferences): a text that crosses one is never
+    /// carried or tabled.
+    pub red_lines: &'a Forbidden,
 }
 
 impl MediatorContext<'_> {

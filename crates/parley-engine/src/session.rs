@@ -291,10 +291,43 @@ impl<'a> Session<'a> {
             self.config.rounds,
         )
         .with_alternative(party.alternative.as_ref())
+        .with_red_lines(self.scenario.red_lines(index))
         .with_cache(self.config.bids.as_deref())
     }
 
-    fn mediator_ctx(&self) -> MediatorContext<'a> {
+    /// A text the mediator puts must be an outcome of the space that crosses no
+    /// party's red line (the mediator is told every party's red lines).
+    fn check_text(&self, text: &[u32]) -> Result<(), String> {
+        self.scenario
+            .space()
+            .check_outcome(text)
+            .map_err(|e| e.to_string())?;
+        match self.scenario.red_lines_of_all().crossed(text) {
+            Some(issue) => Err(format!(
+                "it crosses a party's red line on issue {:?}",
+                self.scenario.space().issues()[issue].name()
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// An outcome a party offers, proposes or accepts must be an outcome of the space
+    /// that crosses none of its own red lines.
+    fn check_own(&self, party: usize, outcome: &[u32]) -> Result<(), String> {
+        self.scenario
+            .space()
+            .check_outcome(outcome)
+            .map_err(|e| e.to_string())?;
+        match self.scenario.red_lines(party).crossed(outcome) {
+            Some(issue) => Err(format!(
+                "it crosses the party's own red line on issue {:?}",
+                self.scenario.space().issues()[issue].name()
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn mediator_ctx(&self, time: f64) -> MediatorContext<'a> {
         let scenario = self.scenario;
         MediatorContext {
             space: scenario.space(),
@@ -309,10 +342,13 @@ impl<'a> Session<'a> {
                         .then(|| Confided {
                             utility: &scenario.utilities()[i],
                             reservation: scenario.parties()[i].reservation,
+                            alternative: scenario.parties()[i].alternative.as_ref(),
                         })
                 })
                 .collect(),
             rounds: self.config.rounds,
+            time,
+            red_lines: scenario.red_lines_of_all(),
         }
     }
 
@@ -365,7 +401,7 @@ impl<'a> Session<'a> {
             let m = self.negotiators.len();
             event.seq = self.seen[m];
             self.seen[m] += 1;
-            let ctx = self.mediator_ctx();
+            let ctx = self.mediator_ctx(time);
             if let Some(mediator) = self.mediator.as_mut() {
                 mediator.observe(&ctx, &event);
             }
@@ -431,7 +467,7 @@ impl<'a> Session<'a> {
         let n = self.negotiators.len();
         match tabled {
             Tabled::Common(text) => {
-                if let Err(e) = self.scenario.space().check_outcome(text) {
+                if let Err(e) = self.check_text(text) {
                     return Err(self.invalid(time, None, format!("text rejected: {e}")));
                 }
                 self.last_common = Some(text.clone());
@@ -452,7 +488,7 @@ impl<'a> Session<'a> {
                     ));
                 }
                 for (party, text) in texts.iter().enumerate() {
-                    if let Err(e) = self.scenario.space().check_outcome(text) {
+                    if let Err(e) = self.check_text(text) {
                         return Err(self.invalid(
                             time,
                             None,
@@ -515,7 +551,7 @@ impl<'a> Session<'a> {
     }
 
     fn mediator_text(&mut self, time: f64) -> Result<Tabled, String> {
-        let ctx = self.mediator_ctx();
+        let ctx = self.mediator_ctx(time);
         let state = self.state(time);
         match self.mediator.as_mut() {
             Some(m) => guard(|| m.text(&ctx, &state)),
@@ -524,7 +560,7 @@ impl<'a> Session<'a> {
     }
 
     fn mediator_direct_text(&mut self, time: f64) -> Result<Option<Vec<u32>>, String> {
-        let ctx = self.mediator_ctx();
+        let ctx = self.mediator_ctx(time);
         let state = self.state(time);
         match self.mediator.as_mut() {
             Some(m) => guard(|| m.direct_text(&ctx, &state)),
@@ -565,7 +601,7 @@ impl<'a> Session<'a> {
                         }
                     };
                     if let Some(proposal) = proposal {
-                        if let Err(e) = self.scenario.space().check_outcome(&proposal) {
+                        if let Err(e) = self.check_own(party, &proposal) {
                             return Stage::Done(self.invalid(
                                 time,
                                 Some(party),
@@ -677,7 +713,7 @@ impl<'a> Session<'a> {
         let mut standing: Option<(Vec<u32>, Option<usize>)> = None;
         let mut accepted = vec![false; n];
         if let Some(text) = &default {
-            if let Err(e) = self.scenario.space().check_outcome(text) {
+            if let Err(e) = self.check_text(text) {
                 let time = self.time(first_step, total);
                 return self.invalid(time, None, format!("text rejected: {e}"));
             }
@@ -709,7 +745,7 @@ impl<'a> Session<'a> {
                 match self.mediator_direct_text(time) {
                     Err(message) => return self.invalid(time, None, message),
                     Ok(Some(text)) if standing.as_ref().map(|(o, _)| o) != Some(&text) => {
-                        if let Err(e) = self.scenario.space().check_outcome(&text) {
+                        if let Err(e) = self.check_text(&text) {
                             return self.invalid(time, None, format!("text rejected: {e}"));
                         }
                         self.emit(
@@ -738,7 +774,7 @@ impl<'a> Session<'a> {
             };
             match action {
                 Action::Offer(outcome) => {
-                    if let Err(e) = self.scenario.space().check_outcome(&outcome) {
+                    if let Err(e) = self.check_own(party, &outcome) {
                         return self.invalid(time, Some(party), format!("offer rejected: {e}"));
                     }
                     if let Some(text) = &default {
@@ -773,6 +809,13 @@ impl<'a> Session<'a> {
                         );
                     };
                     let (offer, by_mediator) = (offer.clone(), proposer.is_none());
+                    if let Err(e) = self.check_own(party, &offer) {
+                        return self.invalid(
+                            time,
+                            Some(party),
+                            format!("acceptance rejected: {e}"),
+                        );
+                    }
                     accepted[party] = true;
                     self.emit(time, EventKind::Accept { by: party });
                     if by_mediator {
@@ -833,7 +876,7 @@ impl<'a> Session<'a> {
     fn post_settlement(&mut self, mut agreement: Vec<u32>, time: f64) -> Vec<u32> {
         let mut put: std::collections::BTreeSet<Vec<u32>> = Default::default();
         for _ in 0..POST_SETTLEMENT_TRIES {
-            let ctx = self.mediator_ctx();
+            let ctx = self.mediator_ctx(time);
             let Some(mediator) = self.mediator.as_mut() else {
                 break;
             };
@@ -845,7 +888,7 @@ impl<'a> Session<'a> {
                     break;
                 }
             };
-            if let Err(e) = self.scenario.space().check_outcome(&candidate) {
+            if let Err(e) = self.check_text(&candidate) {
                 self.emit(
                     time,
                     EventKind::Invalid {
@@ -953,7 +996,7 @@ pub fn run_session<'a>(
         let ctx = session.party_ctx(index);
         session.negotiators[index].init(&ctx);
     }
-    let mediator_ctx = session.mediator_ctx();
+    let mediator_ctx = session.mediator_ctx(0.0);
     if let Some(m) = session.mediator.as_mut() {
         m.init(&mediator_ctx);
     }
@@ -973,7 +1016,16 @@ pub fn run_session<'a>(
         }
     }
 
+    // Every value of some issue is someone's red line: nothing can be agreed, and a
+    // mediator (told every red line) could put no text at all.
+    let no_zone = session.mediator.is_some()
+        && scenario
+            .red_lines_of_all()
+            .allowed_values(scenario.space().n_issues())
+            .iter()
+            .any(|allowed| allowed.as_ref().is_some_and(Vec::is_empty));
     let outcome = match config.protocol {
+        _ if no_zone => Outcome::NoDeal(EndReason::RedLines),
         ProtocolKind::Saop => session.direct(0, None),
         ProtocolKind::SingleText => {
             match session.indirect(Indirect::SingleText, config.rounds, None) {

@@ -3,4 +3,5 @@
 mod isolation;
 mod mediation;
 mod protocols;
+mod red_lines;
 mod side_channels;

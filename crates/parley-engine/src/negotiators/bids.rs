@@ -52,7 +52,8 @@ impl std::fmt::Debug for BidCache {
 }
 
 impl BidSpace {
-    /// Enumerates (or, for large spaces, samples and hill-climbs) the party's outcomes.
+    /// Enumerates (or, for large spaces, samples and hill-climbs) the party's outcomes
+    /// that cross none of its red lines.
     /// The sample is seeded by the party's index, so that a bid space depends on the
     /// party's preferences only and can be shared between sessions.
     pub fn new(ctx: &PartyContext<'_>) -> BidSpace {
@@ -64,9 +65,10 @@ impl BidSpace {
             // Sort (utility, index) pairs, then decode the indices in order: no
             // unsorted copy of the outcomes is made.
             let mut order: Vec<(f64, u32)> = (0..count)
-                .map(|index| {
+                .filter_map(|index| {
                     parley_core::analysis::decode(index, &cards, &mut outcome);
-                    (ctx.utility().value(&outcome), index as u32)
+                    (!ctx.crosses_red_line(&outcome))
+                        .then(|| (ctx.utility().value(&outcome), index as u32))
                 })
                 .collect();
             order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -83,24 +85,30 @@ impl BidSpace {
             };
         }
         // A sample of random outcomes, plus the party's best outcome found by
-        // coordinate ascent from a random start.
+        // coordinate ascent from a random start; all of them across none of its red
+        // lines (which refuse values issue by issue).
+        let allowed = ctx.red_lines().allowed_values(n_issues);
+        let draw = |rng: &mut SmallRng, issue: usize| match &allowed[issue] {
+            Some(values) => values[rng.gen_range(0..values.len())],
+            None => rng.gen_range(0..cards[issue]),
+        };
         let mut rng = SmallRng::seed_from_u64(0x5EED_B1D5 ^ ctx.index() as u64);
         let mut outcomes: Vec<u32> = Vec::with_capacity((MAX_BIDS / 4 + 1) as usize * n_issues);
         for _ in 0..MAX_BIDS / 4 {
-            for (v, &c) in outcome.iter_mut().zip(&cards) {
-                *v = rng.gen_range(0..c);
+            for (issue, v) in outcome.iter_mut().enumerate() {
+                *v = draw(&mut rng, issue);
             }
             outcomes.extend_from_slice(&outcome);
         }
-        for (v, &c) in outcome.iter_mut().zip(&cards) {
-            *v = rng.gen_range(0..c);
+        for (issue, v) in outcome.iter_mut().enumerate() {
+            *v = draw(&mut rng, issue);
         }
         let mut best = ctx.utility().value(&outcome);
         loop {
             let mut improved = false;
             for issue in 0..n_issues {
                 let keep = outcome[issue];
-                for value in 0..cards[issue] {
+                for value in (0..cards[issue]).filter(|&v| ctx.red_lines().allows(issue, v)) {
                     outcome[issue] = value;
                     let u = ctx.utility().value(&outcome);
                     if u > best + 1e-12 {

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use parley_core::analysis::{frontier_of, AnalysisConfig, Method};
+use parley_core::analysis::{frontier_within, AnalysisConfig, Method};
 use parley_core::CompiledUtility;
 use rand::rngs::SmallRng;
 use rand::Rng;
@@ -49,10 +49,9 @@ struct Ranked {
 /// Nash point).
 const SEARCH_WORK: u64 = 200_000;
 
-/// Outcomes on the frontier of the confided utilities (exact where possible, else
-/// searched) that are rational for every party, by Nash product (largest first); empty
-/// unless every party confided.
-fn nash_ranking(ctx: &MediatorContext<'_>) -> Vec<Ranked> {
+/// The frontier of the confided utilities over the outcomes that cross no red line
+/// (exact where possible, else searched); empty unless every party confided.
+fn confided_frontier(ctx: &MediatorContext<'_>) -> Vec<Ranked> {
     if !ctx.all_confided() {
         return Vec::new();
     }
@@ -62,12 +61,6 @@ fn nash_ranking(ctx: &MediatorContext<'_>) -> Vec<Ranked> {
         .flatten()
         .map(|c| c.utility.clone())
         .collect();
-    let reservations: Vec<f64> = ctx
-        .confided
-        .iter()
-        .flatten()
-        .map(|c| c.reservation)
-        .collect();
     // Exact where it can be (additive, or small enough to enumerate); otherwise a
     // frontier search bounded by work, so that the session stays repeatable.
     let config = AnalysisConfig {
@@ -76,27 +69,108 @@ fn nash_ranking(ctx: &MediatorContext<'_>) -> Vec<Ranked> {
         work_budget: Some(SEARCH_WORK),
         ..AnalysisConfig::default()
     };
-    let Ok((frontier, _)) = frontier_of(&ufuns, ctx.space, &config) else {
+    let Ok((frontier, _)) = frontier_within(&ufuns, ctx.space, ctx.red_lines, &config) else {
         return Vec::new();
     };
-    let mut ranked: Vec<(Ranked, f64)> = (0..frontier.len())
-        .filter_map(|k| {
-            let utilities: Vec<f64> = frontier.point(k).iter().map(|u| u.value).collect();
-            let rational = utilities.iter().zip(&reservations).all(|(u, r)| u >= r);
-            rational.then(|| {
-                let product = utilities
+    (0..frontier.len())
+        .map(|k| Ranked {
+            outcome: frontier.outcome(k).to_vec(),
+            utilities: frontier.point(k).iter().map(|u| u.value).collect(),
+        })
+        .collect()
+}
+
+/// The Nash ranking of the confided frontier: its outcomes that are rational for every
+/// party now (what walking away is worth changes over time), by Nash product, largest
+/// first. Re-ranked only when what walking away is worth has changed.
+#[derive(Debug, Default)]
+struct NashRanking {
+    frontier: Vec<Ranked>,
+    ranking: Vec<Ranked>,
+    ranked_for: Option<Vec<f64>>,
+}
+
+impl NashRanking {
+    fn init(&mut self, ctx: &MediatorContext<'_>) {
+        self.frontier = confided_frontier(ctx);
+        self.ranked_for = None;
+        self.update(ctx);
+    }
+
+    /// Re-ranks for the time of `ctx` if what walking away is worth has changed.
+    fn update(&mut self, ctx: &MediatorContext<'_>) {
+        if self.frontier.is_empty() {
+            return;
+        }
+        let reservations: Vec<f64> = ctx
+            .confided
+            .iter()
+            .flatten()
+            .map(|c| c.reservation_at(ctx.time))
+            .collect();
+        if self.ranked_for.as_ref() == Some(&reservations) {
+            return;
+        }
+        let mut ranked: Vec<(Ranked, f64)> = self
+            .frontier
+            .iter()
+            .filter(|r| r.utilities.iter().zip(&reservations).all(|(u, v)| u >= v))
+            .map(|r| {
+                let product = r
+                    .utilities
                     .iter()
                     .zip(&reservations)
-                    .map(|(u, r)| u - r)
+                    .map(|(u, v)| u - v)
                     .product();
-                let outcome = frontier.outcome(k).to_vec();
-                (Ranked { outcome, utilities }, product)
+                (r.clone(), product)
             })
-        })
-        .collect();
-    // Stable: ties keep the frontier's order, as the analysis does.
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    ranked.into_iter().map(|(r, _)| r).collect()
+            .collect();
+        // Stable: ties keep the frontier's order, as the analysis does.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        self.ranking = ranked.into_iter().map(|(r, _)| r).collect();
+        self.ranked_for = Some(reservations);
+    }
+}
+
+/// `text` with every value that crosses a red line replaced by the nearest value (by
+/// position) that crosses none.
+fn clear_of_red_lines(ctx: &MediatorContext<'_>, text: &mut [u32]) {
+    if ctx.red_lines.is_empty() {
+        return;
+    }
+    let cards = ctx.space.cardinalities();
+    for (issue, value) in text.iter_mut().enumerate() {
+        if ctx.red_lines.allows(issue, *value) {
+            continue;
+        }
+        let card = cards.get(issue).copied().unwrap_or(0);
+        let nearest = (1..card).find_map(|d| {
+            [
+                value.checked_sub(d),
+                value.checked_add(d).filter(|v| *v < card),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|&v| ctx.red_lines.allows(issue, v))
+        });
+        if let Some(v) = nearest {
+            *value = v;
+        }
+    }
+}
+
+/// A value of `issue` that crosses no red line, at random.
+fn random_allowed(ctx: &MediatorContext<'_>, issue: usize, card: u32, rng: &mut SmallRng) -> u32 {
+    for _ in 0..32 {
+        let v = rng.gen_range(0..card);
+        if ctx.red_lines.allows(issue, v) {
+            return v;
+        }
+    }
+    let mut text = vec![0u32; issue + 1];
+    text[issue] = rng.gen_range(0..card);
+    clear_of_red_lines(ctx, &mut text);
+    text[issue]
 }
 
 /// With every party's preferences: the frontier text with the largest Nash product
@@ -266,15 +340,17 @@ impl Knowledge {
         ctx.confided
             .get(i)
             .and_then(Option::as_ref)
-            .map_or(0.0, |c| c.reservation)
+            .map_or(0.0, |c| c.reservation_at(ctx.time))
     }
 
-    /// Whether `text` is at least every confiding party's reservation value.
+    /// Whether `text` is at least what walking away is worth now to every confiding
+    /// party, and crosses no red line.
     fn rational(ctx: &MediatorContext<'_>, text: &[u32]) -> bool {
         ctx.confided
             .iter()
             .flatten()
-            .all(|c| c.utility.value(text) >= c.reservation)
+            .all(|c| c.utility.value(text) >= c.reservation_at(ctx.time))
+            && !ctx.red_lines.crosses(text)
     }
 
     /// Party `i`'s current demand: the (estimated) utility of its latest proposal, or,
@@ -332,10 +408,13 @@ impl Knowledge {
 
     /// How surely party `j` takes `text`.
     fn support(&self, ctx: &MediatorContext<'_>, j: usize, text: &[u32]) -> Support {
+        if ctx.red_lines.crosses(text) {
+            return Support::Irrational;
+        }
         let demand = self.demand(ctx, j);
         if let Some(c) = ctx.confided.get(j).and_then(Option::as_ref) {
             let u = c.utility.value(text);
-            return if u < c.reservation {
+            return if u < c.reservation_at(ctx.time) {
                 Support::Irrational
             } else if demand.is_some_and(|d| u >= d - 1e-12) {
                 Support::Known
@@ -444,13 +523,16 @@ impl Knowledge {
         let mut best: Option<(Vec<u32>, Fit)> = None;
         for start in starts {
             let mut text = start.clone();
+            clear_of_red_lines(ctx, &mut text);
             let mut fit = self.fit(ctx, &text, demands);
             for _pass in 0..4 {
                 let mut improved = false;
                 for issue in 0..self.cards.len() {
                     let keep = text[issue];
                     let mut chosen = (keep, fit);
-                    for value in (0..self.cards[issue]).filter(|&v| v != keep) {
+                    for value in (0..self.cards[issue])
+                        .filter(|&v| v != keep && ctx.red_lines.allows(issue, v))
+                    {
                         text[issue] = value;
                         let candidate = self.fit(ctx, &text, demands);
                         if candidate.better(&chosen.1) {
@@ -504,7 +586,13 @@ impl Knowledge {
         let mut starts: Vec<Vec<u32>> = self.latest.iter().flatten().cloned().collect();
         starts.extend(self.tried().take(4).map(|(text, _)| text.clone()));
         if starts.is_empty() {
-            starts.push(self.cards.iter().map(|&c| rng.gen_range(0..c)).collect());
+            starts.push(
+                self.cards
+                    .iter()
+                    .enumerate()
+                    .map(|(issue, &c)| random_allowed(ctx, issue, c, rng))
+                    .collect(),
+            );
         }
         self.search(ctx, &demands, &starts)
             .map_or_else(|| starts[0].clone(), |(text, _)| text)
@@ -513,7 +601,12 @@ impl Knowledge {
     /// The relay (see the module docs); `None` while nothing is known.
     fn relay(&self, ctx: &MediatorContext<'_>) -> Option<Tabled> {
         let n = ctx.n_parties;
-        let pool: BTreeSet<&Vec<u32>> = self.known.iter().flatten().collect();
+        let pool: BTreeSet<&Vec<u32>> = self
+            .known
+            .iter()
+            .flatten()
+            .filter(|t| !ctx.red_lines.crosses(t))
+            .collect();
         if pool.is_empty() {
             return None;
         }
@@ -529,6 +622,9 @@ impl Knowledge {
             let key = |text: &[u32]| self.room_key(ctx, i, text);
             let mut best: Option<(Vec<u32>, RoomKey)> = None;
             let mut consider = |text: &[u32]| {
+                if ctx.red_lines.crosses(text) {
+                    return;
+                }
                 let k = key(text);
                 if best.as_ref().is_none_or(|(_, b)| k.better(b)) {
                     best = Some((text.to_vec(), k));
@@ -545,13 +641,16 @@ impl Knowledge {
                 let Some(mut text) = self.latest[j].clone() else {
                     continue;
                 };
+                clear_of_red_lines(ctx, &mut text);
                 let mut current = key(&text);
                 for _pass in 0..3 {
                     let mut improved = false;
                     for issue in 0..self.cards.len() {
                         let keep = text[issue];
                         let mut chosen = keep;
-                        for value in (0..self.cards[issue]).filter(|&v| v != keep) {
+                        for value in (0..self.cards[issue])
+                            .filter(|&v| v != keep && ctx.red_lines.allows(issue, v))
+                        {
                             text[issue] = value;
                             let k = key(&text);
                             if k.support >= Support::Predicted && k.own > current.own + 1e-12 {
@@ -633,11 +732,15 @@ impl Knowledge {
         let values: u64 = self.cards.iter().map(|&c| u64::from(c)).sum();
         let pairs = values <= PAIR_SEARCH_VALUES;
         for a in 0..m {
-            for va in (0..self.cards[a]).filter(|&v| v != agreement[a]) {
+            for va in
+                (0..self.cards[a]).filter(|&v| v != agreement[a] && ctx.red_lines.allows(a, v))
+            {
                 text[a] = va;
                 consider(&text, &mut best);
                 for b in (a + 1..m).filter(|_| pairs) {
-                    for vb in (0..self.cards[b]).filter(|&v| v != agreement[b]) {
+                    for vb in (0..self.cards[b])
+                        .filter(|&v| v != agreement[b] && ctx.red_lines.allows(b, v))
+                    {
                         text[b] = vb;
                         consider(&text, &mut best);
                     }
@@ -674,8 +777,9 @@ impl Knowledge {
         total / n.max(1) as f64
     }
 
-    /// `tabled`, with any text below a confiding party's reservation value replaced by
-    /// the best rational text the search finds from it.
+    /// `tabled`, with any text below what walking away is worth now to a confiding
+    /// party, or across a red line, replaced by the best rational text the search finds
+    /// from it (a text across a red line is never put, whatever the search finds).
     fn rational_tabled(&self, ctx: &MediatorContext<'_>, tabled: Tabled) -> Tabled {
         let fix = |text: Vec<u32>| {
             if Self::rational(ctx, &text) {
@@ -686,8 +790,12 @@ impl Knowledge {
             let mut starts = vec![text.clone()];
             starts.extend(self.latest.iter().flatten().cloned());
             match self.search(ctx, &demands, &starts) {
-                Some((found, fit)) if !fit.irrational => found,
-                _ => text,
+                Some((found, fit)) if !fit.irrational && !ctx.red_lines.crosses(&found) => found,
+                _ => {
+                    let mut text = text;
+                    clear_of_red_lines(ctx, &mut text);
+                    text
+                }
             }
         };
         match tabled {
@@ -759,7 +867,7 @@ impl DirectTexts {
 /// The single-text mediator (Klein et al. 2003).
 pub struct HillClimber {
     rng: SmallRng,
-    ranking: Vec<Ranked>,
+    nash: NashRanking,
     knowledge: Knowledge,
     progress: f64,
     direct: DirectTexts,
@@ -770,7 +878,7 @@ impl HillClimber {
     pub fn new(rng: SmallRng) -> HillClimber {
         HillClimber {
             rng,
-            ranking: Vec::new(),
+            nash: NashRanking::default(),
             knowledge: Knowledge::default(),
             progress: 0.0,
             direct: DirectTexts::default(),
@@ -792,13 +900,13 @@ impl HillClimber {
         let Some(mut text) = best else {
             return self
                 .knowledge
-                .choose(ctx, state, &self.ranking, &mut self.rng);
+                .choose(ctx, state, &self.nash.ranking, &mut self.rng);
         };
         let cards = &self.knowledge.cards;
         let changes = self.rng.gen_range(1..=cards.len().clamp(1, 2));
         for _ in 0..changes {
             let issue = self.rng.gen_range(0..cards.len());
-            text[issue] = self.rng.gen_range(0..cards[issue]);
+            text[issue] = random_allowed(ctx, issue, cards[issue], &mut self.rng);
         }
         let demands: Vec<Option<f64>> = (0..ctx.n_parties)
             .map(|i| self.knowledge.demand(ctx, i))
@@ -815,7 +923,7 @@ impl Mediator for HillClimber {
     }
 
     fn init(&mut self, ctx: &MediatorContext<'_>) {
-        self.ranking = nash_ranking(ctx);
+        self.nash.init(ctx);
         self.knowledge.init(ctx);
     }
 
@@ -831,18 +939,25 @@ impl Mediator for HillClimber {
     }
 
     fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled {
-        let text = if self.ranking.is_empty() {
+        self.nash.update(ctx);
+        let text = if self.nash.ranking.is_empty() {
             self.climb(ctx, state)
         } else {
             self.knowledge
-                .choose(ctx, state, &self.ranking, &mut self.rng)
+                .choose(ctx, state, &self.nash.ranking, &mut self.rng)
         };
         self.knowledge.rational_tabled(ctx, Tabled::Common(text))
     }
 
     fn direct_text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Option<Vec<u32>> {
-        self.direct
-            .next(&self.knowledge, ctx, state, &self.ranking, &mut self.rng)
+        self.nash.update(ctx);
+        self.direct.next(
+            &self.knowledge,
+            ctx,
+            state,
+            &self.nash.ranking,
+            &mut self.rng,
+        )
     }
 
     /// The share of parties that accepted the last text.
@@ -851,11 +966,12 @@ impl Mediator for HillClimber {
     }
 
     fn improve(&mut self, ctx: &MediatorContext<'_>, agreement: &[u32]) -> Option<Vec<u32>> {
-        if self.ranking.is_empty() {
+        self.nash.update(ctx);
+        if self.nash.ranking.is_empty() {
             self.knowledge.improvement(ctx, agreement)
         } else {
             proven_improvement(
-                &self.ranking,
+                &self.nash.ranking,
                 ctx,
                 agreement,
                 &mut self.knowledge.proposed_improvements,
@@ -867,7 +983,7 @@ impl Mediator for HillClimber {
 /// The shuttle mediator: see the module docs.
 pub struct ShuttleMediator {
     rng: SmallRng,
-    ranking: Vec<Ranked>,
+    nash: NashRanking,
     knowledge: Knowledge,
     progress: f64,
     direct: DirectTexts,
@@ -878,7 +994,7 @@ impl ShuttleMediator {
     pub fn new(rng: SmallRng) -> ShuttleMediator {
         ShuttleMediator {
             rng,
-            ranking: Vec::new(),
+            nash: NashRanking::default(),
             knowledge: Knowledge::default(),
             progress: 0.0,
             direct: DirectTexts::default(),
@@ -892,7 +1008,7 @@ impl Mediator for ShuttleMediator {
     }
 
     fn init(&mut self, ctx: &MediatorContext<'_>) {
-        self.ranking = nash_ranking(ctx);
+        self.nash.init(ctx);
         self.knowledge.init(ctx);
     }
 
@@ -904,22 +1020,29 @@ impl Mediator for ShuttleMediator {
     }
 
     fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled {
-        let tabled = match self.ranking.is_empty() {
+        self.nash.update(ctx);
+        let tabled = match self.nash.ranking.is_empty() {
             true => self.knowledge.relay(ctx),
             false => None,
         };
         let tabled = tabled.unwrap_or_else(|| {
             Tabled::Common(
                 self.knowledge
-                    .choose(ctx, state, &self.ranking, &mut self.rng),
+                    .choose(ctx, state, &self.nash.ranking, &mut self.rng),
             )
         });
         self.knowledge.rational_tabled(ctx, tabled)
     }
 
     fn direct_text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Option<Vec<u32>> {
-        self.direct
-            .next(&self.knowledge, ctx, state, &self.ranking, &mut self.rng)
+        self.nash.update(ctx);
+        self.direct.next(
+            &self.knowledge,
+            ctx,
+            state,
+            &self.nash.ranking,
+            &mut self.rng,
+        )
     }
 
     /// The mean over parties of 1 for a party that accepted the text carried to it,
@@ -931,11 +1054,12 @@ impl Mediator for ShuttleMediator {
     }
 
     fn improve(&mut self, ctx: &MediatorContext<'_>, agreement: &[u32]) -> Option<Vec<u32>> {
-        if self.ranking.is_empty() {
+        self.nash.update(ctx);
+        if self.nash.ranking.is_empty() {
             self.knowledge.improvement(ctx, agreement)
         } else {
             proven_improvement(
-                &self.ranking,
+                &self.nash.ranking,
                 ctx,
                 agreement,
                 &mut self.knowledge.proposed_improvements,

@@ -134,7 +134,7 @@ trait Bidding {
                 accept_at = bid_utility;
             }
         }
-        if let Some(offer) = standing {
+        if let Some(offer) = standing.filter(|o| !ctx.crosses_red_line(o)) {
             let offered = ctx.utility().value(offer);
             if self.acceptance().accepts(
                 offered,
@@ -160,7 +160,7 @@ trait Bidding {
         current: Option<&[u32]>,
     ) -> bool {
         let u = ctx.utility().value(text);
-        if u < ctx.reservation_at(state.time) {
+        if !ctx.acceptable(text, state.time) {
             return false;
         }
         match (state.phase, current) {
@@ -321,7 +321,7 @@ impl RandomNegotiator {
             for (v, &c) in outcome.iter_mut().zip(&cards) {
                 *v = self.rng.gen_range(0..c);
             }
-            if ctx.utility().value(&outcome) >= floor {
+            if ctx.utility().value(&outcome) >= floor && !ctx.crosses_red_line(&outcome) {
                 return outcome;
             }
         }
@@ -349,9 +349,7 @@ impl Negotiator for RandomNegotiator {
 
     fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
         if let Some(offer) = standing {
-            if ctx.utility().value(offer) >= ctx.reservation_at(state.time)
-                && self.rng.gen_bool(0.5)
-            {
+            if ctx.acceptable(offer, state.time) && self.rng.gen_bool(0.5) {
                 return Action::Accept;
             }
         }
@@ -369,7 +367,7 @@ impl Negotiator for RandomNegotiator {
         text: &[u32],
         _current: Option<&[u32]>,
     ) -> bool {
-        ctx.utility().value(text) >= ctx.reservation_at(state.time) && self.rng.gen_bool(0.5)
+        ctx.acceptable(text, state.time) && self.rng.gen_bool(0.5)
     }
 }
 
