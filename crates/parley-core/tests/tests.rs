@@ -2,3 +2,4 @@
 
 mod analysis_props;
 mod labels;
+mod zone;

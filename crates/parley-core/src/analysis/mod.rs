@@ -326,7 +326,7 @@ pub fn analyze(scenario: &Scenario, config: &AnalysisConfig) -> Result<Analysis>
     let reserved: Vec<f64> = scenario
         .parties()
         .iter()
-        .map(|p| p.reservation_at(0.0))
+        .map(|p| zone::snap(p.reservation_at(0.0)))
         .collect();
     let zone = zone::zone_over_time(scenario, &frontier, config.enumeration_limit);
     let special = points::special_points(&frontier, &reserved);

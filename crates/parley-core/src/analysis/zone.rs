@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use super::domain::Domain;
 use super::enumerate::odometer;
 use super::{points, Frontier, SpecialPoint};
+use crate::exact::Utility;
 use crate::scenario::Scenario;
 
 /// Comparisons of a utility with a reservation value allow this much float noise.
@@ -50,6 +51,13 @@ pub struct Zone {
     pub closes_at: Option<f64>,
 }
 
+/// What walking away is worth, rounded to 12 decimals: the float noise of `Σ p·u`
+/// (0.42000000000000004) is shed, so that an outcome worth exactly as much as walking
+/// away (both short decimals) compares equal, as utilities do.
+pub(crate) fn snap(x: f64) -> f64 {
+    (x * 1e12).round() / 1e12
+}
+
 /// 0, 1 and every breakpoint of every party's alternative, sorted, without repeats.
 pub fn moments(scenario: &Scenario) -> Vec<f64> {
     let mut all: Vec<f64> = scenario
@@ -75,7 +83,7 @@ pub fn zone_over_time(scenario: &Scenario, frontier: &Frontier, count_limit: u64
             scenario
                 .parties()
                 .iter()
-                .map(|p| p.reservation_at(t))
+                .map(|p| snap(p.reservation_at(t)))
                 .collect()
         })
         .collect();
@@ -97,10 +105,14 @@ pub fn zone_over_time(scenario: &Scenario, frontier: &Frontier, count_limit: u64
     }
 }
 
-/// Whether `utils` is acceptable to every party given `reserved`.
+/// Whether `utils` is acceptable to every party given `reserved` (exactly, as the
+/// special points compare).
 #[inline]
-fn acceptable(utils: &[f64], reserved: &[f64]) -> bool {
-    utils.iter().zip(reserved).all(|(u, r)| *u + SLACK >= *r)
+fn acceptable(utils: &[Utility], reserved: &[Utility]) -> bool {
+    utils
+        .iter()
+        .zip(reserved)
+        .all(|(u, r)| u.exact_cmp(r) != std::cmp::Ordering::Less)
 }
 
 /// For each moment, how many outcomes (crossing no red line) are acceptable to every
@@ -110,13 +122,18 @@ fn count_acceptable(scenario: &Scenario, reserved: &[Vec<f64>], limit: u64) -> O
     let domain = Domain::new(scenario.space(), scenario.red_lines_of_all());
     let count = domain.count().filter(|&c| c <= limit)?;
     let ufuns = scenario.utilities();
+    let reserved: Vec<Vec<Utility>> = reserved
+        .iter()
+        .map(|r| r.iter().map(|&x| Utility::from_f64(x)).collect())
+        .collect();
+    let reserved = &reserved;
     let n_issues = domain.cards().len();
     let counts = (0..count.div_ceil(CHUNK))
         .into_par_iter()
         .map(|chunk| {
             let mut ks = vec![0u32; n_issues];
             let mut outcome = vec![0u32; n_issues];
-            let mut utils = vec![0.0; ufuns.len()];
+            let mut utils = vec![Utility::ZERO; ufuns.len()];
             let mut counts = vec![0u64; reserved.len()];
             let start = chunk * CHUNK;
             let end = (start + CHUNK).min(count);
@@ -124,7 +141,7 @@ fn count_acceptable(scenario: &Scenario, reserved: &[Vec<f64>], limit: u64) -> O
             domain.decode(start, &mut outcome);
             for _ in start..end {
                 for (slot, ufun) in utils.iter_mut().zip(ufuns) {
-                    *slot = ufun.value(&outcome);
+                    *slot = ufun.eval(&outcome);
                 }
                 for (c, r) in counts.iter_mut().zip(reserved) {
                     *c += u64::from(acceptable(&utils, r));
