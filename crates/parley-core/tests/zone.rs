@@ -12,6 +12,11 @@ use proptest::prelude::*;
 /// Breakpoints a curve may use (besides 0 and 1).
 const KNOTS: [f64; 5] = [0.15, 0.3, 0.45, 0.6, 0.8];
 
+/// An alternative's shape: the bad consequence's chance at 0, at the knot and at 1,
+/// which knot, the good consequence's utility at 0 and at 1, the bad one's utility (all
+/// in tenths but the knot).
+type Lottery = (u8, u8, u8, usize, u8, u8, u8);
+
 #[derive(Clone, Debug)]
 struct Spec {
     cards: Vec<u32>,
@@ -22,7 +27,7 @@ struct Spec {
     /// consequences: the chance of the bad one at 0, at a knot and at 1, the knot, and
     /// both consequences' utilities (the good one's moving linearly to a second value,
     /// mostly rising, so that zones close mid-way).
-    alternatives: Vec<Result<u8, (u8, u8, u8, usize, u8, u8, u8)>>,
+    alternatives: Vec<Result<u8, Lottery>>,
     /// Per party, per issue: a refused value (`None`: no red line there).
     red_lines: Vec<Vec<Option<u8>>>,
 }
