@@ -659,6 +659,9 @@ fn issue_xml(issue: &Issue, index: usize) -> String {
 /// Writes a scenario as a Genius folder: `<name>-domain.xml` and one `<party>.xml` per
 /// party. Genius orders parties by file name, so reading the folder back yields the
 /// parties in name order. Real issues keep their interval but not their `steps`.
+/// What Genius cannot express is written as near as it can be, with an XML comment in
+/// the profile saying so: an alternative as its value at t = 0, and red lines not at
+/// all.
 pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let space = scenario.space();
@@ -776,6 +779,11 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
                  as the reservation value -->\n",
                 party.reservation_at(0.0)
             );
+        }
+        if !party.red_lines.is_empty() {
+            // Genius has no red lines: say so rather than drop them silently.
+            body += "  <!-- parley: this party has red lines (outcomes it refuses whatever \
+                     their utility), which Genius cannot express; they are left out -->\n";
         }
         body += &format!(
             "  <discount_factor value=\"{}\"/>\n  <reservation value=\"{}\"/>\n</utility_space>\n",

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod genius;
+mod locate;
 pub mod native;
 pub mod report;
 

@@ -2,7 +2,9 @@
 //!
 //! The serde model here is the file's shape; [`from_model`] and [`to_model`] convert
 //! it to and from the validated core types, so a file that deserialises can still be
-//! rejected with a message that names the party and issue at fault.
+//! rejected with a message that names the party, issue and field at fault. The model
+//! keeps no positions: when [`parse_toml`] or [`parse_json`] refuse what a file says,
+//! the line is found by looking the field's path up in the text again (`locate.rs`).
 //!
 //! The format reference below is `docs/scenario-format.md`, included verbatim.
 //!
@@ -11,14 +13,16 @@
 use std::fmt;
 
 use parley_core::{
-    Bound, HyperRectangles, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party,
-    Rectangle, Scenario, UtilityFunction, ValueFunction, DEFAULT_REAL_STEPS,
+    Alternative, Bound, Consequence, Curve, Forbidden, HyperRectangles, Issue, IssueKind,
+    IssueTerm, LinearAdditive, OutcomeSpace, Party, Rectangle, RedLine, Scenario, UtilityFunction,
+    ValueFunction, DEFAULT_REAL_STEPS,
 };
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{invalid, Error, Result};
+use crate::locate::{at, Locator, Step};
 
 /// A map that keeps the order of its keys and refuses duplicates.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,7 +91,7 @@ impl Number {
     }
 }
 
-/// An issue value in a rectangle bound: a number or a value name.
+/// An issue value in a rectangle bound or a red line: a number or a value name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Label {
@@ -180,8 +184,30 @@ pub struct FileParty {
     /// The alternative to a deal as a lottery over time; not with `reservation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternative: Option<FileAlternative>,
+    /// `[[parties.red_lines]]`: packages the party never accepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub red_lines: Vec<FileRedLine>,
     /// The utility function.
     pub utility: FileUtility,
+}
+
+/// `[[parties.red_lines]]`: values of one issue the party never accepts, whatever the
+/// rest of the package. At least one of `never`, `below` and `above`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRedLine {
+    /// The issue's name.
+    pub issue: String,
+    /// Values refused: value names, or numbers (as numbers or strings) for integer
+    /// and real issues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub never: Vec<Label>,
+    /// Integer and real issues: every value less than this is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// Integer and real issues: every value greater than this is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
 }
 
 /// `[parties.alternative]`: the consequences of walking away.
@@ -218,19 +244,19 @@ pub enum FileCurve {
 }
 
 impl FileCurve {
-    fn to_curve(&self) -> parley_core::Curve {
+    fn to_curve(&self) -> Curve {
         match self {
-            FileCurve::Number(y) => parley_core::Curve::Constant(*y),
+            FileCurve::Number(y) => Curve::Constant(*y),
             FileCurve::Points(points) => {
-                parley_core::Curve::Piecewise(points.iter().map(|&[t, y]| (t, y)).collect())
+                Curve::Piecewise(points.iter().map(|&[t, y]| (t, y)).collect())
             }
         }
     }
 
-    fn from_curve(curve: &parley_core::Curve) -> FileCurve {
+    fn from_curve(curve: &Curve) -> FileCurve {
         match curve {
-            parley_core::Curve::Constant(y) => FileCurve::Number(*y),
-            parley_core::Curve::Piecewise(points) => {
+            Curve::Constant(y) => FileCurve::Number(*y),
+            Curve::Piecewise(points) => {
                 FileCurve::Points(points.iter().map(|&(t, y)| [t, y]).collect())
             }
         }
@@ -316,7 +342,13 @@ pub fn parse_toml(text: &str, path: &str) -> Result<Scenario> {
         path: path.to_string(),
         message: e.to_string().trim_end().replace('\n', "\n  "),
     })?;
-    from_model(&model, path)
+    convert(
+        &model,
+        &Source {
+            path,
+            locator: Locator::toml(text),
+        },
+    )
 }
 
 /// Parses JSON text.
@@ -325,7 +357,13 @@ pub fn parse_json(text: &str, path: &str) -> Result<Scenario> {
         path: path.to_string(),
         message: e.to_string(),
     })?;
-    from_model(&model, path)
+    convert(
+        &model,
+        &Source {
+            path,
+            locator: Locator::json(text),
+        },
+    )
 }
 
 /// Writes TOML text.
@@ -352,262 +390,54 @@ fn label_text(label: &Label) -> String {
     }
 }
 
-/// Converts a file model into a validated scenario.
+/// Converts a file model into a validated scenario. Errors name the file, the party or
+/// issue and the field, but no line: the model does not say where it was read from
+/// ([`parse_toml`] and [`parse_json`] give lines too).
 pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
+    convert(
+        model,
+        &Source {
+            path,
+            locator: Locator::none(),
+        },
+    )
+}
+
+/// The file a model was read from: its name, and its text to find lines in.
+struct Source<'a> {
+    path: &'a str,
+    locator: Locator<'a>,
+}
+
+impl Source<'_> {
+    /// An error about the field at `at` (the line of the nearest part of it found in
+    /// the text, if the text is at hand).
+    fn invalid(&self, at: &[Step], place: impl Into<String>, what: impl Into<String>) -> Error {
+        let place = place.into();
+        match self.locator.line(at) {
+            Some(line) => invalid(self.path, format!("line {line}: {place}"), what),
+            None => invalid(self.path, place, what),
+        }
+    }
+
+    fn scenario_error(&self, error: parley_core::Error) -> Error {
+        Error::Scenario {
+            path: self.path.to_string(),
+            error,
+        }
+    }
+}
+
+fn convert(model: &FileScenario, src: &Source) -> Result<Scenario> {
     let mut issues = Vec::with_capacity(model.issues.len());
     for (pos, issue) in model.issues.iter().enumerate() {
-        let place = format!("issue {:?} (issue {} in the file)", issue.name, pos + 1);
-        let kind = match issue.kind {
-            IssueType::Discrete => {
-                if issue.min.is_some() || issue.max.is_some() || issue.steps.is_some() {
-                    return Err(invalid(
-                        path,
-                        place,
-                        "a discrete issue takes `values`, not `min`/`max`/`steps` (set `type = \"integer\"` or `\"real\"`)",
-                    ));
-                }
-                let values = issue.values.clone().ok_or_else(|| {
-                    invalid(path, &place, "expected `values = [...]` (or a `type`)")
-                })?;
-                IssueKind::Discrete { values }
-            }
-            IssueType::Integer => {
-                let bound = |n: Option<Number>, which: &str| match n {
-                    Some(Number::Int(i)) => Ok(i),
-                    Some(Number::Float(x)) => Err(invalid(
-                        path,
-                        &place,
-                        format!("`{which}` must be a whole number for an integer issue, not {x}"),
-                    )),
-                    None => Err(invalid(
-                        path,
-                        &place,
-                        format!("an integer issue needs `{which}`"),
-                    )),
-                };
-                if issue.values.is_some() || issue.steps.is_some() {
-                    return Err(invalid(
-                        path,
-                        &place,
-                        "an integer issue takes `min` and `max` only",
-                    ));
-                }
-                IssueKind::Integer {
-                    min: bound(issue.min, "min")?,
-                    max: bound(issue.max, "max")?,
-                }
-            }
-            IssueType::Real => {
-                if issue.values.is_some() {
-                    return Err(invalid(
-                        path,
-                        &place,
-                        "a real issue takes `min`, `max` and `steps`",
-                    ));
-                }
-                let bound = |n: Option<Number>, which: &str| {
-                    n.map(Number::as_f64).ok_or_else(|| {
-                        invalid(path, &place, format!("a real issue needs `{which}`"))
-                    })
-                };
-                IssueKind::Real {
-                    min: bound(issue.min, "min")?,
-                    max: bound(issue.max, "max")?,
-                    steps: issue.steps.unwrap_or(DEFAULT_REAL_STEPS),
-                }
-            }
-        };
-        issues.push(Issue::new(issue.name.clone(), kind).map_err(|e| match e {
-            // The label may be unreadable; say which entry of `issues` it is.
-            parley_core::Error::InvalidLabel(_) => invalid(
-                path,
-                format!("issue {} in the file", pos + 1),
-                e.to_string(),
-            ),
-            e => Error::Scenario {
-                path: path.to_string(),
-                error: e,
-            },
-        })?);
+        issues.push(convert_issue(issue, pos, src)?);
     }
-    let space = OutcomeSpace::new(issues).map_err(|e| Error::Scenario {
-        path: path.to_string(),
-        error: e,
-    })?;
+    let space = OutcomeSpace::new(issues).map_err(|e| src.scenario_error(e))?;
 
     let mut parties = Vec::with_capacity(model.parties.len());
-    for party in &model.parties {
-        let place = format!("party {:?}", party.name);
-        let utility = match party.utility.kind {
-            UtilityKind::Linear => {
-                if party.utility.max.is_some() || !party.utility.rectangles.is_empty() {
-                    return Err(invalid(
-                        path,
-                        &place,
-                        "a linear utility takes `issues`; `max` and `rectangles` need `kind = \"hyper-rectangles\"`",
-                    ));
-                }
-                let mut terms = Vec::with_capacity(party.utility.issues.len());
-                for term in &party.utility.issues {
-                    let place = format!("{place}: issue {:?}", term.issue);
-                    let issue_idx = space.issue_index(&term.issue).ok_or_else(|| {
-                        invalid(path, &place, "there is no such issue in `issues`")
-                    })?;
-                    let issue = &space.issues()[issue_idx];
-                    let value_function = match (&term.values, &term.linear) {
-                        (Some(values), None) => {
-                            let mut evals: Vec<Option<f64>> = vec![None; issue.cardinality() as usize];
-                            let mut spelled: Vec<Option<&str>> = vec![None; evals.len()];
-                            for (label, eval) in &values.0 {
-                                let idx = issue.value_index(label).ok_or_else(|| {
-                                    invalid(path, &place, format!("{label:?} is not a value of the issue"))
-                                })?;
-                                // Keys are unique as written; two spellings of one label are not.
-                                if let Some(first) = spelled[idx as usize].replace(label) {
-                                    return Err(invalid(
-                                        path,
-                                        &place,
-                                        format!(
-                                            "{first:?} and {label:?} are both the value {:?} (labels are compared once normalised)",
-                                            issue.value_label(idx)
-                                        ),
-                                    ));
-                                }
-                                evals[idx as usize] = Some(*eval);
-                            }
-                            let missing: Vec<String> = evals
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, e)| e.is_none())
-                                .map(|(i, _)| format!("{:?}", issue.value_label(i as u32)))
-                                .take(5)
-                                .collect();
-                            if !missing.is_empty() {
-                                return Err(invalid(
-                                    path,
-                                    &place,
-                                    format!("every value needs an evaluation; missing {}", missing.join(", ")),
-                                ));
-                            }
-                            ValueFunction::Table(evals.into_iter().map(|e| e.unwrap_or(0.0)).collect())
-                        }
-                        (None, Some(linear)) => ValueFunction::Linear {
-                            slope: linear.slope,
-                            offset: linear.offset,
-                        },
-                        _ => {
-                            return Err(invalid(
-                                path,
-                                &place,
-                                "expected exactly one of `values = { ... }` and `linear = { slope, offset }`",
-                            ))
-                        }
-                    };
-                    terms.push(IssueTerm {
-                        issue: issue_idx,
-                        weight: term.weight,
-                        value_function,
-                    });
-                }
-                UtilityFunction::Linear(LinearAdditive { terms })
-            }
-            UtilityKind::HyperRectangles => {
-                if !party.utility.issues.is_empty() {
-                    return Err(invalid(
-                        path,
-                        &place,
-                        "a hyper-rectangles utility takes `max` and `rectangles`",
-                    ));
-                }
-                let max = party.utility.max.ok_or_else(|| {
-                    invalid(path, &place, "a hyper-rectangles utility needs `max`")
-                })?;
-                let mut rectangles = Vec::with_capacity(party.utility.rectangles.len());
-                for (r, rect) in party.utility.rectangles.iter().enumerate() {
-                    let place = format!("{place}: rectangle {}", r + 1);
-                    let bounds = |map: &OrderedMap<[Label; 2]>| -> Result<Vec<Bound>> {
-                        let mut seen = Vec::new();
-                        map.0
-                            .iter()
-                            .map(|(name, [lo, hi])| {
-                                let issue_idx = space.issue_index(name).ok_or_else(|| {
-                                    invalid(path, &place, format!("there is no issue {name:?}"))
-                                })?;
-                                if seen.contains(&issue_idx) {
-                                    return Err(invalid(
-                                        path,
-                                        &place,
-                                        format!(
-                                            "issue {:?} is bounded twice (labels are compared once normalised)",
-                                            space.issues()[issue_idx].name()
-                                        ),
-                                    ));
-                                }
-                                seen.push(issue_idx);
-                                let issue = &space.issues()[issue_idx];
-                                let index = |label: &Label| {
-                                    issue.value_index(&label_text(label)).ok_or_else(|| {
-                                        invalid(
-                                            path,
-                                            &place,
-                                            format!(
-                                                "{:?} is not a value of issue {name:?}",
-                                                label_text(label)
-                                            ),
-                                        )
-                                    })
-                                };
-                                Ok(Bound {
-                                    issue: issue_idx,
-                                    lo: index(lo)?,
-                                    hi: index(hi)?,
-                                })
-                            })
-                            .collect()
-                    };
-                    rectangles.push(Rectangle {
-                        utility: rect.utility,
-                        include: bounds(&rect.include)?,
-                        exclude: bounds(&rect.exclude)?,
-                    });
-                }
-                UtilityFunction::HyperRectangles(HyperRectangles { max, rectangles })
-            }
-        };
-        let alternative = match (&party.alternative, party.reservation) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    path,
-                    format!("party {:?}", party.name),
-                    "give either `reservation` or `alternative`, not both",
-                ))
-            }
-            (Some(a), None) => Some(
-                parley_core::Alternative::new(
-                    a.consequences
-                        .iter()
-                        .map(|c| parley_core::Consequence {
-                            label: c.label.clone(),
-                            probability: c.probability.to_curve(),
-                            utility: c.utility.to_curve(),
-                        })
-                        .collect(),
-                )
-                .map_err(|e| invalid(path, format!("party {:?}", party.name), e.to_string()))?,
-            ),
-            (None, _) => None,
-        };
-        parties.push(Party {
-            name: party.name.clone(),
-            utility,
-            reservation: match &alternative {
-                Some(a) => a.value(0.0),
-                None => party.reservation.unwrap_or(0.0),
-            },
-            discount: party.discount,
-            alternative,
-            red_lines: Vec::new(),
-        });
+    for (party_idx, party) in model.parties.iter().enumerate() {
+        parties.push(convert_party(party, party_idx, &space, src)?);
     }
     Scenario::new(
         model.name.clone(),
@@ -616,10 +446,428 @@ pub fn from_model(model: &FileScenario, path: &str) -> Result<Scenario> {
         parties,
     )
     .and_then(|scenario| scenario.with_breakdown(model.breakdown.unwrap_or(0.0)))
-    .map_err(|e| Error::Scenario {
-        path: path.to_string(),
-        error: e,
+    .map_err(|e| src.scenario_error(e))
+}
+
+/// `issues[pos]` as a core issue.
+fn convert_issue(issue: &FileIssue, pos: usize, src: &Source) -> Result<Issue> {
+    let place = format!("issue {:?} (issue {} in the file)", issue.name, pos + 1);
+    let here = at!["issues", pos];
+    let kind = match issue.kind {
+        IssueType::Discrete => {
+            if issue.min.is_some() || issue.max.is_some() || issue.steps.is_some() {
+                return Err(src.invalid(
+                    here,
+                    place,
+                    "a discrete issue takes `values`, not `min`/`max`/`steps` (set `type = \"integer\"` or `\"real\"`)",
+                ));
+            }
+            let values = issue.values.clone().ok_or_else(|| {
+                src.invalid(here, &place, "expected `values = [...]` (or a `type`)")
+            })?;
+            IssueKind::Discrete { values }
+        }
+        IssueType::Integer => {
+            let bound = |n: Option<Number>, which: &str| match n {
+                Some(Number::Int(i)) => Ok(i),
+                Some(Number::Float(x)) => Err(src.invalid(
+                    at!["issues", pos, which],
+                    &place,
+                    format!("`{which}` must be a whole number for an integer issue, not {x}"),
+                )),
+                None => Err(src.invalid(here, &place, format!("an integer issue needs `{which}`"))),
+            };
+            if issue.values.is_some() || issue.steps.is_some() {
+                return Err(src.invalid(
+                    here,
+                    &place,
+                    "an integer issue takes `min` and `max` only",
+                ));
+            }
+            IssueKind::Integer {
+                min: bound(issue.min, "min")?,
+                max: bound(issue.max, "max")?,
+            }
+        }
+        IssueType::Real => {
+            if issue.values.is_some() {
+                return Err(src.invalid(
+                    here,
+                    &place,
+                    "a real issue takes `min`, `max` and `steps`",
+                ));
+            }
+            let bound = |n: Option<Number>, which: &str| {
+                n.map(Number::as_f64).ok_or_else(|| {
+                    src.invalid(here, &place, format!("a real issue needs `{which}`"))
+                })
+            };
+            IssueKind::Real {
+                min: bound(issue.min, "min")?,
+                max: bound(issue.max, "max")?,
+                steps: issue.steps.unwrap_or(DEFAULT_REAL_STEPS),
+            }
+        }
+    };
+    Issue::new(issue.name.clone(), kind).map_err(|e| match e {
+        // The label may be unreadable; say which entry of `issues` it is.
+        parley_core::Error::InvalidLabel(_) => src.invalid(
+            here,
+            format!("issue {} in the file", pos + 1),
+            e.to_string(),
+        ),
+        e => src.scenario_error(e),
     })
+}
+
+/// `parties[party_idx]` as a core party (checked against the space, except what
+/// [`Scenario::new`] checks of all parties together).
+fn convert_party(
+    party: &FileParty,
+    party_idx: usize,
+    space: &OutcomeSpace,
+    src: &Source,
+) -> Result<Party> {
+    let place = format!("party {:?}", party.name);
+    let utility = match party.utility.kind {
+        UtilityKind::Linear => {
+            if party.utility.max.is_some() || !party.utility.rectangles.is_empty() {
+                return Err(src.invalid(
+                    at!["parties", party_idx, "utility"],
+                    &place,
+                    "a linear utility takes `issues`; `max` and `rectangles` need `kind = \"hyper-rectangles\"`",
+                ));
+            }
+            let mut terms = Vec::with_capacity(party.utility.issues.len());
+            for (term_idx, term) in party.utility.issues.iter().enumerate() {
+                terms.push(convert_term(term, term_idx, party_idx, &place, space, src)?);
+            }
+            UtilityFunction::Linear(LinearAdditive { terms })
+        }
+        UtilityKind::HyperRectangles => {
+            if !party.utility.issues.is_empty() {
+                return Err(src.invalid(
+                    at!["parties", party_idx, "utility", "issues"],
+                    &place,
+                    "a hyper-rectangles utility takes `max` and `rectangles`",
+                ));
+            }
+            let max = party.utility.max.ok_or_else(|| {
+                src.invalid(
+                    at!["parties", party_idx, "utility"],
+                    &place,
+                    "a hyper-rectangles utility needs `max`",
+                )
+            })?;
+            let mut rectangles = Vec::with_capacity(party.utility.rectangles.len());
+            for (r, rect) in party.utility.rectangles.iter().enumerate() {
+                let place = format!("{place}: rectangle {}", r + 1);
+                let bounds = |which: &str, map: &OrderedMap<[Label; 2]>| -> Result<Vec<Bound>> {
+                    let mut seen = Vec::new();
+                    map.0
+                        .iter()
+                        .map(|(name, [lo, hi])| {
+                            let here =
+                                at!["parties", party_idx, "utility", "rectangles", r, which, name];
+                            let issue_idx = space.issue_index(name).ok_or_else(|| {
+                                src.invalid(here, &place, format!("there is no issue {name:?}"))
+                            })?;
+                            if seen.contains(&issue_idx) {
+                                return Err(src.invalid(
+                                    here,
+                                    &place,
+                                    format!(
+                                        "issue {:?} is bounded twice (labels are compared once normalised)",
+                                        space.issues()[issue_idx].name()
+                                    ),
+                                ));
+                            }
+                            seen.push(issue_idx);
+                            let issue = &space.issues()[issue_idx];
+                            let index = |label: &Label| {
+                                issue.value_index(&label_text(label)).ok_or_else(|| {
+                                    src.invalid(
+                                        here,
+                                        &place,
+                                        format!(
+                                            "{:?} is not a value of issue {name:?}",
+                                            label_text(label)
+                                        ),
+                                    )
+                                })
+                            };
+                            Ok(Bound {
+                                issue: issue_idx,
+                                lo: index(lo)?,
+                                hi: index(hi)?,
+                            })
+                        })
+                        .collect()
+                };
+                rectangles.push(Rectangle {
+                    utility: rect.utility,
+                    include: bounds("include", &rect.include)?,
+                    exclude: bounds("exclude", &rect.exclude)?,
+                });
+            }
+            UtilityFunction::HyperRectangles(HyperRectangles { max, rectangles })
+        }
+    };
+    let alternative = match (&party.alternative, party.reservation) {
+        (Some(_), Some(_)) => {
+            return Err(src.invalid(
+                at!["parties", party_idx, "reservation"],
+                &place,
+                "give either `reservation` or `alternative`, not both",
+            ))
+        }
+        (Some(a), None) => Some(convert_alternative(a, party_idx, &place, src)?),
+        (None, _) => None,
+    };
+    // Scenario::new checks these too, but cannot say on which line.
+    if let Some(reservation) = party.reservation {
+        if !(0.0..=1.0).contains(&reservation) {
+            return Err(src.invalid(
+                at!["parties", party_idx, "reservation"],
+                &place,
+                format!(
+                    "reservation: the reservation value {reservation} must be in [0, 1] \
+                     (utilities are normalised: 0 is the worst outcome, 1 the best)"
+                ),
+            ));
+        }
+    }
+    if !(party.discount > 0.0 && party.discount <= 1.0) {
+        return Err(src.invalid(
+            at!["parties", party_idx, "discount"],
+            &place,
+            format!(
+                "discount: the discount factor {} must be in (0, 1]",
+                party.discount
+            ),
+        ));
+    }
+    let red_lines = convert_red_lines(party, party_idx, &place, space, src)?;
+    Ok(Party {
+        name: party.name.clone(),
+        utility,
+        reservation: match &alternative {
+            Some(a) => a.value(0.0),
+            None => party.reservation.unwrap_or(0.0),
+        },
+        discount: party.discount,
+        alternative,
+        red_lines,
+    })
+}
+
+/// `parties[party_idx].utility.issues[term_idx]` as a term of a linear utility.
+fn convert_term(
+    term: &FileTerm,
+    term_idx: usize,
+    party_idx: usize,
+    place: &str,
+    space: &OutcomeSpace,
+    src: &Source,
+) -> Result<IssueTerm> {
+    let place = format!("{place}: issue {:?}", term.issue);
+    let here = at!["parties", party_idx, "utility", "issues", term_idx];
+    let issue_idx = space.issue_index(&term.issue).ok_or_else(|| {
+        src.invalid(
+            at!["parties", party_idx, "utility", "issues", term_idx, "issue"],
+            &place,
+            "there is no such issue in `issues`",
+        )
+    })?;
+    let issue = &space.issues()[issue_idx];
+    let value_function = match (&term.values, &term.linear) {
+        (Some(values), None) => {
+            let mut evals: Vec<Option<f64>> = vec![None; issue.cardinality() as usize];
+            let mut spelled: Vec<Option<&str>> = vec![None; evals.len()];
+            for (label, eval) in &values.0 {
+                let here =
+                    at!["parties", party_idx, "utility", "issues", term_idx, "values", label];
+                let idx = issue.value_index(label).ok_or_else(|| {
+                    src.invalid(
+                        here,
+                        &place,
+                        format!("{label:?} is not a value of the issue"),
+                    )
+                })?;
+                // Keys are unique as written; two spellings of one label are not.
+                if let Some(first) = spelled[idx as usize].replace(label) {
+                    return Err(src.invalid(
+                        here,
+                        &place,
+                        format!(
+                            "{first:?} and {label:?} are both the value {:?} (labels are compared once normalised)",
+                            issue.value_label(idx)
+                        ),
+                    ));
+                }
+                evals[idx as usize] = Some(*eval);
+            }
+            let missing: Vec<String> = evals
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.is_none())
+                .map(|(i, _)| format!("{:?}", issue.value_label(i as u32)))
+                .take(5)
+                .collect();
+            if !missing.is_empty() {
+                return Err(src.invalid(
+                    at!["parties", party_idx, "utility", "issues", term_idx, "values"],
+                    &place,
+                    format!(
+                        "every value needs an evaluation; missing {}",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+            ValueFunction::Table(evals.into_iter().map(|e| e.unwrap_or(0.0)).collect())
+        }
+        (None, Some(linear)) => ValueFunction::Linear {
+            slope: linear.slope,
+            offset: linear.offset,
+        },
+        _ => {
+            return Err(src.invalid(
+                here,
+                &place,
+                "expected exactly one of `values = { ... }` and `linear = { slope, offset }`",
+            ))
+        }
+    };
+    Ok(IssueTerm {
+        issue: issue_idx,
+        weight: term.weight,
+        value_function,
+    })
+}
+
+/// `parties[party_idx].alternative`, checked; an error points at the curve at fault.
+fn convert_alternative(
+    alternative: &FileAlternative,
+    party_idx: usize,
+    place: &str,
+    src: &Source,
+) -> Result<Alternative> {
+    let consequences: Vec<Consequence> = alternative
+        .consequences
+        .iter()
+        .map(|c| Consequence {
+            label: c.label.clone(),
+            probability: c.probability.to_curve(),
+            utility: c.utility.to_curve(),
+        })
+        .collect();
+    Alternative::new(consequences.clone()).map_err(|e| {
+        // The curve at fault: core checks the curves in this order before the sums, and
+        // a curve is valid exactly when it is as the worth of a sure consequence.
+        let alone = |c: &Consequence, curve: &Curve| {
+            Alternative::new(vec![Consequence {
+                label: c.label.clone(),
+                probability: Curve::Constant(1.0),
+                utility: curve.clone(),
+            }])
+            .is_err()
+        };
+        let culprit = consequences.iter().enumerate().find_map(|(k, c)| {
+            [("probability", &c.probability), ("utility", &c.utility)]
+                .into_iter()
+                .find(|(_, curve)| alone(c, curve))
+                .map(|(field, _)| (k, field))
+        });
+        let here = match culprit {
+            Some((k, field)) => {
+                at![
+                    "parties",
+                    party_idx,
+                    "alternative",
+                    "consequences",
+                    k,
+                    field
+                ]
+            }
+            None => at!["parties", party_idx, "alternative", "consequences"],
+        };
+        src.invalid(here, place, e.to_string())
+    })
+}
+
+/// `parties[party_idx].red_lines`, resolved against the space and checked; an error
+/// points at the line, or the key of it, at fault.
+fn convert_red_lines(
+    party: &FileParty,
+    party_idx: usize,
+    place: &str,
+    space: &OutcomeSpace,
+    src: &Source,
+) -> Result<Vec<RedLine>> {
+    let mut lines: Vec<RedLine> = Vec::with_capacity(party.red_lines.len());
+    for (k, line) in party.red_lines.iter().enumerate() {
+        let issue_idx = space.issue_index(&line.issue).ok_or_else(|| {
+            src.invalid(
+                at!["parties", party_idx, "red_lines", k, "issue"],
+                place,
+                format!(
+                    "red_lines[{k}].issue: there is no issue {:?} in `issues`",
+                    line.issue
+                ),
+            )
+        })?;
+        let issue = &space.issues()[issue_idx];
+        let field = |name: &str| format!("red_lines[{k}] (issue {:?}).{name}", issue.name());
+        if line.never.is_empty() && line.below.is_none() && line.above.is_none() {
+            return Err(src.invalid(
+                at!["parties", party_idx, "red_lines", k],
+                place,
+                format!(
+                    "red_lines[{k}] (issue {:?}): a red line needs `never`, `below` or `above`",
+                    issue.name()
+                ),
+            ));
+        }
+        let mut never = Vec::with_capacity(line.never.len());
+        for (j, label) in line.never.iter().enumerate() {
+            let text = label_text(label);
+            let value_idx = issue.value_index(&text).ok_or_else(|| {
+                src.invalid(
+                    at!["parties", party_idx, "red_lines", k, "never", j],
+                    place,
+                    format!("{}: {text:?} is not a value of the issue", field("never")),
+                )
+            })?;
+            never.push(value_idx);
+        }
+        let numeric = issue.numeric_value(0).is_some();
+        for (name, bound) in [("below", line.below), ("above", line.above)] {
+            if bound.is_some() && !numeric {
+                return Err(src.invalid(
+                    at!["parties", party_idx, "red_lines", k, name],
+                    place,
+                    format!(
+                        "{}: only integer and real issues have bounds; name the refused \
+                         values with `never`",
+                        field(name)
+                    ),
+                ));
+            }
+        }
+        lines.push(RedLine {
+            issue: issue_idx,
+            never,
+            below: line.below,
+            above: line.above,
+        });
+        // What core checks of the lines so far (a bound that is not a number, lines
+        // that refuse every value of an issue); the lines before passed, so a problem
+        // is this line's.
+        if let Err(problem) = Forbidden::compile(&lines, space) {
+            return Err(src.invalid(at!["parties", party_idx, "red_lines", k], place, problem));
+        }
+    }
+    Ok(lines)
 }
 
 /// Converts a scenario into the file model.
@@ -738,6 +986,16 @@ pub fn to_model(scenario: &Scenario) -> FileScenario {
                 reservation: (party.alternative.is_none() && party.reservation != 0.0)
                     .then_some(party.reservation),
                 discount: party.discount,
+                red_lines: party
+                    .red_lines
+                    .iter()
+                    .map(|line| FileRedLine {
+                        issue: space.issues()[line.issue].name().to_string(),
+                        never: line.never.iter().map(|&v| label(line.issue, v)).collect(),
+                        below: line.below,
+                        above: line.above,
+                    })
+                    .collect(),
                 alternative: party.alternative.as_ref().map(|a| FileAlternative {
                     consequences: a
                         .consequences()

@@ -2,10 +2,20 @@
 //!
 //! `{"name", "parties", "issues": [{"name", "values"}], "outcome_count", "reserved",
 //!   "pareto": [{"utilities", "outcome"}], "pareto_exact", "nash" | "kalai_smorodinsky" |
-//!   "max_welfare": {"value", "utilities", "outcome"} | null, "opposition"}`
+//!   "max_welfare": {"value", "utilities", "outcome"} | null, "opposition",
+//!   "zopa": [{"t", "reserved", "rational_count": n | null,
+//!             "nash": {"value", "utilities", "outcome"} | null}],
+//!   "zopa_closes_at": t | null}`
 //!
 //! Outcomes are written as value labels, one per issue. Parties are in scenario order
-//! (for Genius folders: by profile file name).
+//! (for Genius folders: by profile file name). The frontier and the special points
+//! range over the outcomes that cross no party's red line, and describe t = 0; `zopa`
+//! is the zone of agreement (the outcomes acceptable to every party) at t = 0, t = 1
+//! and every breakpoint of every party's alternative, in time order: what walking away
+//! is worth to each party then, how many outcomes are in the zone (`null` when the
+//! space is too large to count) and its Nash point (`null` when it is empty).
+//! `zopa_closes_at` is the earliest time the zone is empty (`null`: it stays open
+//! until the deadline).
 
 use parley_core::analysis::{Analysis, SpecialPoint};
 use parley_core::{OutcomeCount, Scenario};
@@ -38,6 +48,19 @@ pub struct SpecialReport {
     pub utilities: Vec<f64>,
     /// Value labels, one per issue.
     pub outcome: Vec<String>,
+}
+
+/// The zone of agreement at one moment.
+#[derive(Debug, Serialize)]
+pub struct ZoneReport {
+    /// Normalised time.
+    pub t: f64,
+    /// What walking away is worth to each party then (undiscounted).
+    pub reserved: Vec<f64>,
+    /// How many outcomes are acceptable to every party then (`None`: too many to count).
+    pub rational_count: Option<u64>,
+    /// The Nash point of the zone then (`None`: the zone is empty).
+    pub nash: Option<SpecialReport>,
 }
 
 /// An outcome count: exact, or a float when it does not fit 128 bits.
@@ -75,6 +98,10 @@ pub struct AnalysisReport {
     pub max_welfare: Option<SpecialReport>,
     /// Opposition.
     pub opposition: f64,
+    /// The zone of agreement at t = 0, t = 1 and every breakpoint, in time order.
+    pub zopa: Vec<ZoneReport>,
+    /// The earliest time the zone of agreement is empty (`None`: it stays open).
+    pub zopa_closes_at: Option<f64>,
 }
 
 impl AnalysisReport {
@@ -119,6 +146,18 @@ impl AnalysisReport {
             kalai_smorodinsky: special(&analysis.kalai_smorodinsky),
             max_welfare: special(&analysis.max_welfare),
             opposition: analysis.opposition,
+            zopa: analysis
+                .zone
+                .moments
+                .iter()
+                .map(|moment| ZoneReport {
+                    t: moment.t,
+                    reserved: moment.reserved.clone(),
+                    rational_count: moment.rational_count,
+                    nash: special(&moment.nash),
+                })
+                .collect(),
+            zopa_closes_at: analysis.zone.closes_at,
         }
     }
 

@@ -61,7 +61,8 @@ fn a_bad_alternative_is_an_error_naming_the_party_and_field() {
         ),
         (
             SCENARIO.replace("utility = 0.1 }", "utility = 1.5 }"),
-            "consequences[1] (\"border clash\").utility: 1.5 is not in [0, 1]",
+            "border.toml: line 13: party \"north\": alternative.consequences[1] (\"border \
+             clash\").utility: 1.5 is not in [0, 1]",
         ),
         (
             SCENARIO.replace("[[0.0, 0.8], [0.5, 0.8]", "[[0.1, 0.8], [0.5, 0.8]"),

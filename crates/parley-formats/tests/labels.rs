@@ -45,7 +45,7 @@ fn native_json_refuses_invisible_characters_and_says_where() {
     assert_mentions(
         &message,
         &[
-            "labels.json: issue 1 in the file: issue \"colour\": value 2 \"bl\\u{202e}ue\"",
+            "labels.json: line 1: issue 1 in the file: issue \"colour\": value 2 \"bl\\u{202e}ue\"",
             "the right-to-left override U+202E (a bidi control) at character 3",
         ],
     );
@@ -61,7 +61,7 @@ fn native_json_refuses_invisible_characters_and_says_where() {
     assert_mentions(
         &message,
         &[
-            "labels.json: issue 1 in the file: issue name \"col\\0our\"",
+            "labels.json: line 1: issue 1 in the file: issue name \"col\\0our\"",
             "the null character U+0000 (a control character) at character 4",
         ],
     );

@@ -6,4 +6,6 @@ mod conformance;
 mod corpus;
 mod labels;
 mod nonlinear;
+mod red_lines;
+mod report;
 mod roundtrip;

@@ -19,9 +19,7 @@
 use rayon::prelude::*;
 
 use super::domain::Domain;
-use super::enumerate::odometer;
 use super::{points, Frontier, SpecialPoint};
-use crate::exact::Utility;
 use crate::scenario::Scenario;
 
 /// Comparisons of a utility with a reservation value allow this much float noise.
@@ -105,48 +103,91 @@ pub fn zone_over_time(scenario: &Scenario, frontier: &Frontier, count_limit: u64
     }
 }
 
-/// Whether `utils` is acceptable to every party given `reserved` (exactly, as the
-/// special points compare).
+/// Whether `utils` is acceptable to every party given `reserved` (to float noise).
 #[inline]
-fn acceptable(utils: &[Utility], reserved: &[Utility]) -> bool {
-    utils
-        .iter()
-        .zip(reserved)
-        .all(|(u, r)| u.exact_cmp(r) != std::cmp::Ordering::Less)
+fn acceptable(utils: &[f64], reserved: &[f64]) -> bool {
+    utils.iter().zip(reserved).all(|(u, r)| *u + SLACK >= *r)
 }
 
 /// For each moment, how many outcomes (crossing no red line) are acceptable to every
-/// party; `None` when there are more than `limit` outcomes to look at.
+/// party; `None` when there are more than `limit` outcomes to look at. The outcomes
+/// are streamed in parallel chunks with an odometer (last issue fastest); additive
+/// utilities are kept as running prefix sums over the issues, so a step that changes
+/// only the last issue costs one addition per party.
 fn count_acceptable(scenario: &Scenario, reserved: &[Vec<f64>], limit: u64) -> Option<Vec<u64>> {
     const CHUNK: u64 = 1 << 15;
     let domain = Domain::new(scenario.space(), scenario.red_lines_of_all());
     let count = domain.count().filter(|&c| c <= limit)?;
     let ufuns = scenario.utilities();
-    let reserved: Vec<Vec<Utility>> = reserved
-        .iter()
-        .map(|r| r.iter().map(|&x| Utility::from_f64(x)).collect())
-        .collect();
-    let reserved = &reserved;
-    let n_issues = domain.cards().len();
+    let cards = domain.cards();
+    let (n, m) = (ufuns.len(), cards.len());
+    // tables[p][i][k]: party p's contribution of the k-th value in play of issue i.
+    let tables: Option<Vec<Vec<Vec<f64>>>> = ufuns.iter().all(|u| u.is_additive()).then(|| {
+        ufuns
+            .iter()
+            .map(|u| {
+                (0..m)
+                    .map(|i| {
+                        (0..cards[i])
+                            .map(|k| {
+                                u.contribution(i, domain.value(i, k))
+                                    .map_or(0.0, |c| c.value)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    });
     let counts = (0..count.div_ceil(CHUNK))
         .into_par_iter()
         .map(|chunk| {
-            let mut ks = vec![0u32; n_issues];
-            let mut outcome = vec![0u32; n_issues];
-            let mut utils = vec![Utility::ZERO; ufuns.len()];
+            let mut ks = vec![0u32; m];
+            let mut outcome = vec![0u32; m];
+            let mut utils = vec![0.0; n];
+            // prefix[p·m + i]: party p's sum over issues 0..=i.
+            let mut prefix = vec![0.0; n * m];
             let mut counts = vec![0u64; reserved.len()];
             let start = chunk * CHUNK;
             let end = (start + CHUNK).min(count);
-            super::decode(start, domain.cards(), &mut ks);
+            super::decode(start, cards, &mut ks);
             domain.decode(start, &mut outcome);
+            let mut changed = 0;
             for _ in start..end {
-                for (slot, ufun) in utils.iter_mut().zip(ufuns) {
-                    *slot = ufun.eval(&outcome);
+                match &tables {
+                    Some(tables) => {
+                        for (p, table) in tables.iter().enumerate() {
+                            let row = &mut prefix[p * m..(p + 1) * m];
+                            let mut sum = if changed == 0 { 0.0 } else { row[changed - 1] };
+                            for i in changed..m {
+                                sum += table[i][ks[i] as usize];
+                                row[i] = sum;
+                            }
+                            utils[p] = sum;
+                        }
+                    }
+                    None => {
+                        for (slot, ufun) in utils.iter_mut().zip(ufuns) {
+                            *slot = ufun.value(&outcome);
+                        }
+                    }
                 }
                 for (c, r) in counts.iter_mut().zip(reserved) {
                     *c += u64::from(acceptable(&utils, r));
                 }
-                odometer(&domain, &mut ks, &mut outcome);
+                // Odometer: the lowest issue that changes.
+                changed = m;
+                while changed > 0 {
+                    changed -= 1;
+                    ks[changed] += 1;
+                    if ks[changed] < cards[changed] {
+                        break;
+                    }
+                    ks[changed] = 0;
+                }
+                for i in changed..m {
+                    outcome[i] = domain.value(i, ks[i]);
+                }
             }
             counts
         })
@@ -168,16 +209,18 @@ fn quadratic(v: impl Fn(f64) -> f64, a: f64, h: f64) -> [f64; 3] {
     [v0, c1, c2]
 }
 
-/// The sub-intervals of `[0, h]` where `c0 + c1·s + c2·s² ≤ u`, as closed intervals.
+/// The sub-intervals of `[0, h]` where `c0 + c1·s + c2·s² ≤ u`: closed intervals,
+/// sorted, disjoint and not touching (a point where it only just holds is an interval
+/// of length 0).
 fn at_most(c: [f64; 3], u: f64, h: f64, out: &mut Vec<(f64, f64)>) {
     let [c0, c1, c2] = c;
     let f = |s: f64| c0 + c1 * s + c2 * s * s - u;
-    // Cut points: the ends and the roots inside.
-    let mut cuts = vec![0.0, h];
+    // Cut points: the ends and the roots inside (at most four in all).
+    let mut cuts = [0.0, h, f64::NAN, f64::NAN];
     let scale = c0.abs().max(c1.abs() * h).max(c2.abs() * h * h).max(1.0);
     if c2.abs() * h * h <= 1e-14 * scale {
         if c1.abs() * h > 1e-14 * scale {
-            cuts.push(-(c0 - u) / c1);
+            cuts[2] = -(c0 - u) / c1;
         }
     } else {
         let disc = c1 * c1 - 4.0 * c2 * (c0 - u);
@@ -185,41 +228,59 @@ fn at_most(c: [f64; 3], u: f64, h: f64, out: &mut Vec<(f64, f64)>) {
             // Numerically stable roots.
             let q = -0.5 * (c1 + c1.signum() * disc.sqrt());
             if q != 0.0 {
-                cuts.push(q / c2);
-                cuts.push((c0 - u) / q);
+                cuts[2] = q / c2;
+                cuts[3] = (c0 - u) / q;
             } else {
-                cuts.push(0.0);
+                cuts[2] = 0.0;
             }
         }
     }
-    cuts.retain(|s| (0.0..=h).contains(s));
+    let mut cuts: Vec<f64> = cuts.into_iter().filter(|s| (0.0..=h).contains(s)).collect();
     cuts.sort_by(f64::total_cmp);
     cuts.dedup();
-    for w in cuts.windows(2) {
-        let mid = (w[0] + w[1]) / 2.0;
-        if f(mid) <= SLACK {
-            out.push((w[0], w[1]));
-        }
-    }
-    for &s in &cuts {
+    let start = out.len();
+    let push = |lo: f64, hi: f64, out: &mut Vec<(f64, f64)>| match out[start..].last_mut() {
+        Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+        _ => out.push((lo, hi)),
+    };
+    for (k, &s) in cuts.iter().enumerate() {
         if f(s) <= SLACK {
-            out.push((s, s));
+            push(s, s, out);
+        }
+        if let Some(&next) = cuts.get(k + 1) {
+            if f((s + next) / 2.0) <= SLACK {
+                push(s, next, out);
+            }
         }
     }
 }
 
-/// The intersection of two sorted lists of closed intervals.
-fn intersect(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut out = Vec::new();
-    for &(a0, a1) in a {
-        for &(b0, b1) in b {
-            let (lo, hi) = (a0.max(b0), a1.min(b1));
-            if lo <= hi {
-                out.push((lo, hi));
-            }
+/// The intersection of two sorted lists of disjoint closed intervals (linear).
+fn intersect(a: &[(f64, f64)], b: &[(f64, f64)], out: &mut Vec<(f64, f64)>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (lo, hi) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
         }
     }
-    out
+}
+
+/// Whether what walking away is worth changes over time for some party.
+fn varies(scenario: &Scenario, times: &[f64]) -> bool {
+    scenario.parties().iter().any(|p| {
+        let v0 = p.reservation_at(0.0);
+        times
+            .windows(2)
+            .flat_map(|w| [w[0], (w[0] + w[1]) / 2.0, w[1]])
+            .any(|t| (p.reservation_at(t) - v0).abs() > SLACK)
+    })
 }
 
 /// The earliest time at which no frontier point is acceptable to every party.
@@ -228,6 +289,18 @@ fn closes_at(scenario: &Scenario, frontier: &Frontier, times: &[f64]) -> Option<
         return Some(0.0);
     }
     let parties = scenario.parties();
+    if !varies(scenario, times) {
+        // The same at every moment: open throughout or closed from the start.
+        let r: Vec<f64> = parties.iter().map(|p| p.reservation_at(0.0)).collect();
+        let open = (0..frontier.len()).any(|k| {
+            frontier
+                .point(k)
+                .iter()
+                .zip(&r)
+                .all(|(u, r)| u.value + SLACK >= *r)
+        });
+        return (!open).then_some(0.0);
+    }
     // Per piece, per party: the quadratic of v_i.
     let pieces: Vec<(f64, f64, Vec<[f64; 3]>)> = times
         .windows(2)
@@ -240,30 +313,41 @@ fn closes_at(scenario: &Scenario, frontier: &Frontier, times: &[f64]) -> Option<
             (a, h, quads)
         })
         .collect();
+    // Per frontier point, the times it is acceptable to every party, merged across
+    // pieces (a handful of intervals each).
     let mut covered: Vec<(f64, f64)> = (0..frontier.len())
         .into_par_iter()
-        .flat_map_iter(|k| {
-            let utils: Vec<f64> = frontier.point(k).iter().map(|u| u.value).collect();
-            let mut out = Vec::new();
-            let mut own = Vec::new();
-            for (a, h, quads) in &pieces {
-                let mut times = vec![(0.0, *h)];
-                for (c, &u) in quads.iter().zip(&utils) {
-                    own.clear();
-                    at_most(*c, u, *h, &mut own);
-                    own.sort_by(|x, y| x.0.total_cmp(&y.0));
-                    times = intersect(&times, &own);
-                    if times.is_empty() {
-                        break;
+        .map_init(
+            || (Vec::new(), Vec::new(), Vec::new()),
+            |(own, times, scratch): &mut (Intervals, Intervals, Intervals), k| {
+                let point = frontier.point(k);
+                let mut merged: Vec<(f64, f64)> = Vec::new();
+                for (a, h, quads) in &pieces {
+                    times.clear();
+                    times.push((0.0, *h));
+                    for (c, u) in quads.iter().zip(point) {
+                        own.clear();
+                        at_most(*c, u.value, *h, own);
+                        intersect(times, own, scratch);
+                        std::mem::swap(times, scratch);
+                        if times.is_empty() {
+                            break;
+                        }
+                    }
+                    for &(lo, hi) in times.iter() {
+                        let (lo, hi) = (a + lo, a + hi);
+                        match merged.last_mut() {
+                            Some(last) if lo <= last.1 + JOIN => last.1 = last.1.max(hi),
+                            _ => merged.push((lo, hi)),
+                        }
                     }
                 }
-                out.extend(times.into_iter().map(|(lo, hi)| (a + lo, a + hi)));
-            }
-            out
-        })
+                merged
+            },
+        )
+        .flatten_iter()
         .collect();
     covered.sort_by(|x, y| x.0.total_cmp(&y.0));
-    const JOIN: f64 = 1e-12;
     let mut end: Option<f64> = None;
     for (lo, hi) in covered {
         match end {
@@ -279,6 +363,12 @@ fn closes_at(scenario: &Scenario, frontier: &Frontier, times: &[f64]) -> Option<
         Some(e) => Some(e),
     }
 }
+
+/// Closed intervals of time, sorted.
+type Intervals = Vec<(f64, f64)>;
+
+/// Intervals of acceptable times this close together are one.
+const JOIN: f64 = 1e-12;
 
 #[cfg(test)]
 mod tests {
