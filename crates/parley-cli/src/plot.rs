@@ -1,13 +1,16 @@
 //! `--plot`: the outcome space drawn as SVG.
 //!
 //! Bilateral scenarios: the utility plane with the frontier, Nash, Kalai–Smorodinsky,
-//! maximum welfare and the reservation lines. Multilateral: one panel per pair of
-//! parties, each a projection of the frontier.
+//! maximum welfare and the reservation lines; when what walking away is worth changes
+//! over time, the walk-away lines of every moment of the zone of agreement and of the
+//! time it closes, light to dark. Multilateral: one panel per pair of parties, each a
+//! projection of the frontier.
 
 use std::path::Path;
 
 use parley_core::analysis::Analysis;
 use parley_core::Scenario;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const PANEL: u32 = 420;
@@ -100,19 +103,23 @@ fn draw_pair(
         .label("Pareto frontier")
         .legend(move |(x, y)| Circle::new((x, y), 3, blue.filled()));
 
-    let (ra, rb) = (analysis.reserved[a], analysis.reserved[b]);
-    let grey = RGBColor(120, 120, 120);
-    chart
-        .draw_series(LineSeries::new(
-            vec![(ra, 0.0), (ra, 1.02)],
+    if scenario.n_parties() == 2 && crate::commands::analyze::walk_away_varies(scenario) {
+        draw_moving_walk_away(&mut chart, scenario, analysis, (a, b))?;
+    } else {
+        let (ra, rb) = (analysis.reserved[a], analysis.reserved[b]);
+        let grey = RGBColor(120, 120, 120);
+        chart
+            .draw_series(LineSeries::new(
+                vec![(ra, 0.0), (ra, 1.02)],
+                grey.stroke_width(1),
+            ))?
+            .label("reservation values")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grey));
+        chart.draw_series(LineSeries::new(
+            vec![(0.0, rb), (1.02, rb)],
             grey.stroke_width(1),
-        ))?
-        .label("reservation values")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grey));
-    chart.draw_series(LineSeries::new(
-        vec![(0.0, rb), (1.02, rb)],
-        grey.stroke_width(1),
-    ))?;
+        ))?;
+    }
 
     if let Some(agreements) = agreements {
         for (k, name) in agreements.series.iter().enumerate() {
@@ -162,6 +169,153 @@ fn draw_pair(
         .border_style(BLACK.mix(0.3))
         .draw()?;
     Ok(())
+}
+
+/// At most this many moments get a legend entry (the first, the last, and evenly
+/// spaced ones between).
+const MAX_MOMENT_LABELS: usize = 6;
+
+/// One set of walk-away lines to draw: a moment of the zone, or the time it closes.
+struct Stop {
+    t: f64,
+    reserved: (f64, f64),
+    state: &'static str,
+    closed: bool,
+}
+
+/// The walk-away lines of every moment of the zone of agreement and of the time it
+/// closes (where they touch the frontier), coloured from light (t = 0) to dark
+/// (t = 1); dashed at moments when the zone is closed. Consecutive moments with the
+/// same lines are drawn once ("t=0–0.5"), and a party whose walk-away value never
+/// changes gets one grey line, as in a static plot.
+fn draw_moving_walk_away(
+    chart: &mut ChartContext<SVGBackend, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    scenario: &Scenario,
+    analysis: &Analysis,
+    (a, b): (usize, usize),
+) -> anyhow::Result<()> {
+    let zone = &analysis.zone;
+    let mut stops: Vec<Stop> = zone
+        .moments
+        .iter()
+        .map(|m| Stop {
+            t: m.t,
+            reserved: (m.reserved[a], m.reserved[b]),
+            state: if m.nash.is_none() {
+                " (zone closed)"
+            } else {
+                ""
+            },
+            closed: m.nash.is_none(),
+        })
+        .collect();
+    if let Some(t) = zone.closes_at.filter(|&t| t > 0.0) {
+        if !stops.iter().any(|s| (s.t - t).abs() <= 1e-9) {
+            let parties = scenario.parties();
+            let at = stops.partition_point(|s| s.t < t);
+            stops.insert(
+                at,
+                Stop {
+                    t,
+                    reserved: (parties[a].reservation_at(t), parties[b].reservation_at(t)),
+                    state: " (zone closes)",
+                    closed: false,
+                },
+            );
+        }
+    }
+    let same = |x: f64, y: f64| (x - y).abs() <= 1e-12;
+    let a_constant = stops
+        .iter()
+        .all(|s| same(s.reserved.0, stops[0].reserved.0));
+    let b_constant = stops
+        .iter()
+        .all(|s| same(s.reserved.1, stops[0].reserved.1));
+    let vertical = |x: f64| vec![(x, 0.0), (x, 1.02)];
+    let horizontal = |y: f64| vec![(0.0, y), (1.02, y)];
+
+    let grey = RGBColor(120, 120, 120);
+    let mut fixed = Vec::new();
+    if a_constant {
+        fixed.push(vertical(stops[0].reserved.0));
+    }
+    if b_constant {
+        fixed.push(horizontal(stops[0].reserved.1));
+    }
+    for (idx, line) in fixed.into_iter().enumerate() {
+        let series = chart.draw_series(LineSeries::new(line, grey.stroke_width(1)))?;
+        if idx == 0 {
+            series
+                .label("reservation value (constant)")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grey));
+        }
+    }
+
+    // Runs of consecutive stops whose lines coincide: (first, last) indices.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (k, stop) in stops.iter().enumerate() {
+        match runs.last_mut() {
+            Some((first, last))
+                if same(stop.reserved.0, stops[*first].reserved.0)
+                    && same(stop.reserved.1, stops[*first].reserved.1)
+                    && stop.state == stops[*first].state =>
+            {
+                *last = k;
+            }
+            _ => runs.push((k, k)),
+        }
+    }
+    let label_every = runs.len().div_ceil(MAX_MOMENT_LABELS).max(1);
+    for (run_idx, &(first, last)) in runs.iter().enumerate() {
+        let stop = &stops[first];
+        let color = ramp(stop.t);
+        let mut lines = Vec::new();
+        if !a_constant {
+            lines.push(vertical(stop.reserved.0));
+        }
+        if !b_constant {
+            lines.push(horizontal(stop.reserved.1));
+        }
+        let labelled =
+            run_idx % label_every == 0 || run_idx + 1 == runs.len() || !stop.state.is_empty();
+        for (idx, line) in lines.into_iter().enumerate() {
+            let series = if stop.closed {
+                chart.draw_series(DashedLineSeries::new(line, 6, 4, color.stroke_width(2)))?
+            } else {
+                chart.draw_series(LineSeries::new(line, color.stroke_width(2)))?
+            };
+            if idx == 0 && labelled {
+                let when = if first == last {
+                    short(stop.t)
+                } else {
+                    format!("{}–{}", short(stop.t), short(stops[last].t))
+                };
+                series
+                    .label(format!("walk-away at t={when}{}", stop.state))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Light orange at 0 to dark brown at 1.
+fn ramp(x: f64) -> RGBColor {
+    let (light, dark) = ((253.0, 190.0, 133.0), (127.0, 39.0, 4.0));
+    let mix = |l: f64, d: f64| (l + (d - l) * x.clamp(0.0, 1.0)).round() as u8;
+    RGBColor(
+        mix(light.0, dark.0),
+        mix(light.1, dark.1),
+        mix(light.2, dark.2),
+    )
+}
+
+/// A time with at most three decimals and no trailing zeros: 0, 0.5, 0.714.
+fn short(t: f64) -> String {
+    let text = format!("{t:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Draws a tournament's ranking: each competitor's mean advantage with its 95%

@@ -27,7 +27,7 @@ pub fn parley(args: &[&str]) -> Output {
 }
 
 /// The report without its timing, which changes from run to run.
-fn redact_timing(text: &str) -> String {
+pub fn redact_timing(text: &str) -> String {
     text.lines()
         .map(|line| match line.find(" ms)") {
             Some(end) => {
@@ -64,6 +64,8 @@ fn analyze_json_of_the_flagship() {
         "kalai_smorodinsky",
         "max_welfare",
         "opposition",
+        "zopa",
+        "zopa_closes_at",
     ];
     let mut keys: Vec<&str> = json
         .as_object()
@@ -90,6 +92,15 @@ fn analyze_json_of_the_flagship() {
         serde_json::json!(["united-states", "iran"])
     );
     assert_eq!(json["pareto_exact"], true);
+    // The flagship's zone of agreement closes before the ultimatum (t = 0.6) and
+    // opens again after it (see the scenario's header).
+    let closes = json["zopa_closes_at"].as_f64().expect("the zone closes");
+    assert!((0.5..0.6).contains(&closes), "{closes}");
+    let zopa = json["zopa"].as_array().expect("zopa");
+    let at = |t: f64| zopa.iter().find(|m| m["t"] == t).expect("moment");
+    assert_eq!(at(0.6)["rational_count"], 0);
+    assert!(at(0.6)["nash"].is_null());
+    assert!(at(0.7)["rational_count"].as_u64().expect("count") > 0);
     insta::assert_json_snapshot!(json);
 }
 

@@ -4,3 +4,4 @@ mod browser;
 mod cli;
 mod serve;
 mod tournament;
+mod zone;
