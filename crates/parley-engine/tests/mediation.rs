@@ -281,7 +281,9 @@ fn worst_for(scenario: &Scenario, party: usize) -> Vec<u32> {
 
 #[test]
 fn a_counter_offer_may_not_undercut_the_default() {
-    let scenario = bundled("oman-talks.toml");
+    // A scenario whose reservation values do not change over time, so that the Nash
+    // text the mediator tables is the analysis's (at t = 0).
+    let scenario = bundled("job-offer.toml");
     let nash = parley_core::analysis::analyze(&scenario, &Default::default())
         .expect("analysis")
         .nash
@@ -620,11 +622,41 @@ proptest! {
                 prop_assert!(!better, "the deal is dominated by a text every party saw");
             }
         }
+        // Texts the mediator puts during the talks are worth at least what walking
+        // away is worth to a confiding party at that moment, whenever some text is
+        // (after a deal, texts seen before are put again as they were).
+        let cards = scenario.space().cardinalities();
+        let count = scenario.space().outcome_count().as_u64().expect("small");
+        let rational_text_exists = |t: f64| {
+            let mut outcome = vec![0; cards.len()];
+            (0..count).any(|i| {
+                parley_core::analysis::decode(i, &cards, &mut outcome);
+                !scenario.red_lines_of_all().crosses(&outcome)
+                    && confide.iter().enumerate().all(|(p, c)| {
+                        !c || scenario.utilities()[p].value(&outcome)
+                            >= scenario.parties()[p].reservation_at(t)
+                    })
+            })
+        };
+        let mut exists: std::collections::BTreeMap<u64, bool> = Default::default();
         for (party, confided) in confide.iter().enumerate() {
             if *confided {
-                let r = scenario.parties()[party].reservation;
-                for text in texts(&result.trace.events) {
-                    prop_assert!(scenario.utilities()[party].value(text) >= r);
+                let mut settled = false;
+                for event in &result.trace.events {
+                    settled |= matches!(event.kind, EventKind::Phase { to: Phase::PostSettlement, .. });
+                    let text = match &event.kind {
+                        EventKind::Carry { outcome, .. } | EventKind::Text { outcome } if !settled => outcome,
+                        _ => continue,
+                    };
+                    if !*exists.entry(event.time.to_bits()).or_insert_with(|| rational_text_exists(event.time)) {
+                        continue;
+                    }
+                    let r = scenario.parties()[party].reservation_at(event.time);
+                    prop_assert!(
+                        scenario.utilities()[party].value(text) >= r,
+                        "a text worth {} to party {} at t = {} (walking away: {})",
+                        scenario.utilities()[party].value(text), party, event.time, r
+                    );
                 }
             }
         }

@@ -502,7 +502,8 @@ fn post_settlement_replaces_a_dominated_deal_with_a_pareto_improvement() {
         .find_map(|i| {
             parley_core::analysis::decode(i, &cards, &mut outcome);
             let u = scenario.evaluate(&outcome).expect("valid");
-            let rational = u.iter().zip(scenario.reservations()).all(|(a, r)| *a >= r);
+            let rational = u.iter().zip(scenario.reservations()).all(|(a, r)| *a >= r)
+                && !scenario.red_lines_of_all().crosses(&outcome);
             let on_frontier = analysis.pareto.iter().any(|p| {
                 p.utilities
                     .iter()

@@ -232,6 +232,8 @@ pub struct Player {
     pub token: String,
     /// Outcomes (issue → value) sorted by my utility, best first.
     pub outcomes: Vec<(BTreeMap<String, String>, f64)>,
+    /// My red lines, as my view shows them: issue → refused values.
+    pub red_lines: BTreeMap<String, Vec<String>>,
     pub floor: f64,
     /// Reject every text and proposal-phase deal (to drive staged talks to direct).
     pub hold_out_indirect: bool,
@@ -273,8 +275,11 @@ impl Player {
             }
             outcomes = next;
         }
+        // A seat reads its own red lines from its view and never puts or takes an
+        // outcome across one.
+        let red_lines = red_lines_of(&view.body);
         let mut scored = Vec::new();
-        for o in outcomes {
+        for o in outcomes.into_iter().filter(|o| !crosses(&red_lines, o)) {
             let r = server
                 .call(
                     "POST",
@@ -292,10 +297,24 @@ impl Player {
             session: session.into(),
             token: token.into(),
             outcomes: scored,
+            red_lines,
             floor,
             hold_out_indirect: false,
             consent: true,
         }
+    }
+
+    /// Whether an outcome (issue → value label, as views write it) crosses this seat's
+    /// red lines.
+    fn crosses_red_line(&self, outcome: &Value) -> bool {
+        let Some(map) = outcome.as_object() else {
+            return false;
+        };
+        let outcome: BTreeMap<String, String> = map
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        crosses(&self.red_lines, &outcome)
     }
 
     fn target(&self, view: &Value) -> f64 {
@@ -340,7 +359,9 @@ impl Player {
             });
         let action = match view["pending"]["kind"].as_str() {
             Some("act") => match view["pending"]["standing_utility"].as_f64() {
-                Some(u) if u >= target => json!({"type": "accept"}),
+                Some(u) if u >= target && !self.crosses_red_line(&view["pending"]["standing"]) => {
+                    json!({"type": "accept"})
+                }
                 _ => match &default {
                     Some((outcome, d)) if target <= *d => {
                         json!({"type": "offer", "outcome": outcome})
@@ -353,6 +374,11 @@ impl Player {
             Some("propose") => json!({"type": "propose", "outcome": self.near(target)}),
             Some("vote") => {
                 let u = view["pending"]["text_utility"].as_f64().unwrap_or(0.0);
+                let u = if self.crosses_red_line(&view["pending"]["text"]) {
+                    -1.0
+                } else {
+                    u
+                };
                 json!({"type": "vote", "accept": u >= target && !(indirect && self.hold_out_indirect)})
             }
             _ => return view,
@@ -398,4 +424,36 @@ pub async fn pool(url: &str) -> sqlx::AnyPool {
         .connect(url)
         .await
         .expect("the database opens")
+}
+
+/// A seat's red lines from its view: issue → refused value labels.
+pub fn red_lines_of(view: &Value) -> BTreeMap<String, Vec<String>> {
+    view["role"]["red_lines"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| {
+                    let refused = l["refused"].as_array()?;
+                    Some((
+                        l["issue"].as_str()?.to_string(),
+                        refused
+                            .iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `outcome` takes a refused value of some issue.
+pub fn crosses(
+    red_lines: &BTreeMap<String, Vec<String>>,
+    outcome: &BTreeMap<String, String>,
+) -> bool {
+    outcome
+        .iter()
+        .any(|(issue, value)| red_lines.get(issue).is_some_and(|r| r.contains(value)))
 }

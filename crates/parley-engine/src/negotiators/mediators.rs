@@ -21,7 +21,9 @@
 //!   the Nash text as above; otherwise it climbs from the text that drew the most
 //!   acceptances, mutating it and keeping the mutation its models rate best.
 //!
-//! Both: never a text below the reservation value of a party that confided; in direct
+//! Both: never a text across a red line (the mediator is told them all); never a text
+//! below what walking away is worth now to a party that confided, when one exists (a
+//! zone of agreement can close as alternatives change over time); in direct
 //! talks the texts of [`DirectTexts`]; after a deal, improvements the confided
 //! preferences prove (or, without them, the models predict) leave nobody worse off.
 //! Confided preferences only choose texts: nothing confided is ever part of an event.

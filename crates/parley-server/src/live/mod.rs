@@ -601,6 +601,39 @@ impl Live {
         })
     }
 
+    /// Why an action would breach a red line, if it would (the engine would end the
+    /// talks over it): a party's own red lines bind it, and a mediator's text may cross
+    /// nobody's (it is told them all).
+    fn red_line_problem(&self, role: usize, pending: &Pending, input: &Input) -> Option<String> {
+        let s = &self.scenario;
+        let name = |issue: usize| s.space().issues()[issue].name().to_string();
+        let own = |o: &[u32]| {
+            (role < s.n_parties())
+                .then(|| s.red_lines(role).crossed(o))
+                .flatten()
+        };
+        match (pending, input) {
+            (_, Input::Act(Action::Offer(o)) | Input::Propose(Some(o))) => {
+                own(o).map(|i| format!("outcome: it crosses your red line on issue {:?}", name(i)))
+            }
+            (Pending::Act { standing: Some(o) }, Input::Act(Action::Accept))
+            | (Pending::Vote { text: o }, Input::Vote(true)) => own(o).map(|i| {
+                format!(
+                    "accept: it crosses your red line on issue {:?}; counter it or walk away",
+                    name(i)
+                )
+            }),
+            (_, Input::Text(o, _)) => s.red_lines_of_all().crossed(o).map(|i| {
+                format!(
+                    "outcome: it crosses a party's red line on issue {:?}; a mediator never \
+                     puts one",
+                    name(i)
+                )
+            }),
+            _ => None,
+        }
+    }
+
     /// `POST /join`.
     pub async fn join(self: &Arc<Self>, role: usize, confide: bool) -> Result<Value, ApiError> {
         let mut chain = self.chain.lock().await;
@@ -740,6 +773,9 @@ impl Live {
                         )));
                     }
                 }
+            }
+            if let Some(problem) = self.red_line_problem(role, &pending, &input) {
+                return Err(ApiError::bad_request(problem));
             }
             // The outcome this action accepts, if it accepts one.
             let accepted: Option<Vec<u32>> = match (&pending, &input) {

@@ -49,6 +49,9 @@ impl Live {
         let utility = |o: &[u32]| party.map(|p| self.scenario.utilities()[p].value(o));
         let mut events = Vec::new();
         let mut round = 0;
+        // The time of the latest event this viewer sees: what walking away is worth
+        // now is read at it (never at a time only others' moves reveal).
+        let mut now = 0.0;
         let mut phase = match self.spec.protocol {
             parley_engine::ProtocolKind::Saop => Phase::Direct,
             _ => Phase::Indirect,
@@ -72,6 +75,7 @@ impl Live {
                 continue;
             }
             round = event.round;
+            now = event.time;
             if let EventKind::Phase { to, .. } = &event.kind {
                 phase = *to;
             }
@@ -149,7 +153,15 @@ impl Live {
                 if r < n {
                     let party = &self.scenario.parties()[r];
                     v["reservation"] = party.reservation.into();
+                    v["reservation_now"] = party.reservation_at(now).into();
                     v["discount"] = party.discount.into();
+                    if let Some(a) = &party.alternative {
+                        v["alternative"] = alternative_json(a);
+                    }
+                    let own = self.scenario.red_lines(r);
+                    if !own.is_empty() {
+                        v["red_lines"] = red_lines_json(&self.scenario, own);
+                    }
                     v["confided"] = inner.confide[r].into();
                     if let Holder::Seat {
                         mandate: Some(m), ..
@@ -160,6 +172,11 @@ impl Live {
                     }
                 } else {
                     v["confided"] = confided_names();
+                    // The mediator is told every party's red lines (not whose).
+                    let all = self.scenario.red_lines_of_all();
+                    if !all.is_empty() {
+                        v["red_lines"] = red_lines_json(&self.scenario, all);
+                    }
                 }
                 v
             }
@@ -448,6 +465,43 @@ pub(super) fn message(view: &Rendered<'_>) -> String {
     .unwrap_or_else(|e| {
         tracing::error!("a view could not be written: {e}");
         "{}".into()
+    })
+}
+
+/// Red lines as `[{"issue", "refused": [value labels]}]`, issue by issue.
+fn red_lines_json(scenario: &Scenario, lines: &parley_core::Forbidden) -> Value {
+    let space = scenario.space();
+    json!(lines
+        .allowed_values(space.n_issues())
+        .iter()
+        .enumerate()
+        .filter_map(|(i, allowed)| {
+            let allowed = allowed.as_ref()?;
+            let issue = &space.issues()[i];
+            let refused: Vec<String> = (0..issue.cardinality())
+                .filter(|v| !allowed.contains(v))
+                .map(|v| issue.value_label(v))
+                .collect();
+            Some(json!({"issue": issue.name(), "refused": refused}))
+        })
+        .collect::<Vec<_>>())
+}
+
+/// An alternative to a deal as `{"consequences": [{"label", "probability", "utility"}]}`,
+/// each curve a number or `[[t, y], ...]`, as the scenario file writes it.
+fn alternative_json(alternative: &parley_core::Alternative) -> Value {
+    let curve = |c: &parley_core::Curve| match c {
+        parley_core::Curve::Constant(y) => json!(y),
+        parley_core::Curve::Piecewise(points) => {
+            json!(points.iter().map(|&(t, y)| [t, y]).collect::<Vec<_>>())
+        }
+    };
+    json!({
+        "consequences": alternative.consequences().iter().map(|c| json!({
+            "label": c.label,
+            "probability": curve(&c.probability),
+            "utility": curve(&c.utility),
+        })).collect::<Vec<_>>(),
     })
 }
 
