@@ -708,3 +708,176 @@ async fn a_view_since_an_event_lists_only_what_is_new() {
         .as_str()
         .is_some_and(|e| e.contains("since")));
 }
+
+/// Red lines over the API: each seat sees its own (the mediator sees every party's,
+/// not whose); an action across one is a 400 naming the issue, and nothing is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actions_across_a_red_line_are_refused() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "saop", "rounds": 10,
+            "roles": {"united-states": {"seat": "program"}, "iran": {"seat": "program"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let (us, iran) = (created.seat("united-states"), created.seat("iran"));
+    for seat in [us, iran] {
+        let r = server
+            .call("POST", &format!("{path}/join"), Some(seat), Some(json!({})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let view = server.call("GET", &path, Some(us), None).await.body;
+    assert_eq!(
+        view["role"]["red_lines"],
+        json!([{"issue": "enrichment", "refused": ["60%"]}])
+    );
+    let consequences = view["role"]["alternative"]["consequences"]
+        .as_array()
+        .expect("the US side's alternative is a lottery");
+    assert_eq!(consequences.len(), 3);
+    assert_eq!(consequences[0]["label"], "pressure continues");
+    // What walking away is worth at the start: 0.9·0.55 + 0.08·0.5 + 0.02·0.1.
+    let now = view["role"]["reservation_now"].as_f64().expect("a number");
+    assert!((now - 0.537).abs() < 1e-9, "{now}");
+    let iran_view = server.call("GET", &path, Some(iran), None).await.body;
+    assert_eq!(
+        iran_view["role"]["red_lines"],
+        json!([{"issue": "enrichment", "refused": ["0% (none)"]}]),
+        "each seat sees its own red lines only"
+    );
+
+    let package = |enrichment: &str| {
+        json!({"type": "offer", "outcome": {"enrichment": enrichment, "stockpile": "down-blended",
+            "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
+            "sequencing": "simultaneous step-for-step", "duration": "25 years"}})
+    };
+    let events = |v: &Value| v["events"].as_array().map_or(0, Vec::len);
+    let mut view = view;
+    for _ in 0..500 {
+        if view["pending"]["kind"] == "act" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        view = server.call("GET", &path, Some(us), None).await.body;
+    }
+    assert_eq!(view["pending"]["kind"], "act", "the US side opens");
+    let before = events(&view);
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(us),
+            Some(package("60%")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let message = r.body["error"].as_str().expect("an error");
+    assert!(
+        message.contains("crosses your red line on issue \"enrichment\""),
+        "{message}"
+    );
+    let after = server.call("GET", &path, Some(us), None).await.body;
+    assert_eq!(events(&after), before, "nothing was logged");
+    assert_eq!(after["pending"]["kind"], "act", "still the seat's turn");
+    // Zero enrichment is not the US side's red line: it may offer it …
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(us),
+            Some(package("0% (none)")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // … but Iran may not accept it.
+    let mut refused = false;
+    for _ in 0..500 {
+        let v = server.call("GET", &path, Some(iran), None).await.body;
+        if v["pending"]["kind"] == "act" {
+            let r = server
+                .call(
+                    "POST",
+                    &format!("{path}/actions"),
+                    Some(iran),
+                    Some(json!({"type": "accept"})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+            let message = r.body["error"].as_str().expect("an error");
+            assert!(
+                message.contains("accept: it crosses your red line"),
+                "{message}"
+            );
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert!(refused, "Iran's turn came");
+}
+
+/// The mediator is told every party's red lines and may not put a text across one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mediators_text_across_a_red_line_is_refused() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "single-text", "rounds": 10,
+            "roles": {"united-states": {"agent": "boulware"}, "iran": {"agent": "boulware"},
+                      "mediator": {"seat": "program"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let mediator = created.seat("mediator");
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(mediator),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut view = Value::Null;
+    for _ in 0..500 {
+        view = server.call("GET", &path, Some(mediator), None).await.body;
+        if view["pending"]["kind"] == "text" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(view["pending"]["kind"], "text", "{view}");
+    assert_eq!(
+        view["role"]["red_lines"],
+        json!([{"issue": "enrichment", "refused": ["0% (none)", "60%"]}])
+    );
+    let text = |enrichment: &str| {
+        json!({"type": "text", "outcome": {"enrichment": enrichment, "stockpile": "down-blended",
+            "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
+            "sequencing": "simultaneous step-for-step", "duration": "25 years"}})
+    };
+    for across in ["0% (none)", "60%"] {
+        let r = server
+            .call(
+                "POST",
+                &format!("{path}/actions"),
+                Some(mediator),
+                Some(text(across)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        let message = r.body["error"].as_str().expect("an error");
+        assert!(message.contains("a party's red line"), "{message}");
+    }
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(mediator),
+            Some(text("regional consortium")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
