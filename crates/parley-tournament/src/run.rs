@@ -136,9 +136,10 @@ pub fn run(plan: &Plan, options: &Options, progress: &(dyn Fn(u64, u64) + Sync))
                     }
                 };
                 let mut config = config.clone();
-                config.bids = Some(Arc::new(BidCache::new(
-                    plan.entries[s].scenario.n_parties(),
-                )));
+                let n = plan.entries[s].scenario.n_parties();
+                config.bids = Some(Arc::new(BidCache::new(n)));
+                // `--confide all`: every party of this scenario confides.
+                config.confide = vec![plan.settings.confide; n];
                 todo.into_par_iter()
                     .try_for_each_with(tx.clone(), |tx, id| {
                         if failed.load(Ordering::Relaxed) {

@@ -416,6 +416,36 @@ fn rows_agree_with_the_scenarios() {
     assert_eq!(m.meetings[b][c], m.meetings[c][b]);
 }
 
+/// `confide: true` reaches the sessions: every party confides, and the mediator,
+/// knowing every party's preferences, tables the Nash text, so that mediated deals sit
+/// nearer the Nash point than without confidences.
+#[test]
+fn confiding_in_a_tournament_reaches_the_mediator() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = fixtures(tmp.path());
+    let mean_nash_distance = |confide: bool, out: &str| {
+        let mut s = settings(ProtocolKind::Shuttle, Some("shuttle"));
+        s.confide = confide;
+        s.negotiators = ["conceder", "linear"].map(String::from).to_vec();
+        let plan = plan(&root, s);
+        let dir = tmp.path().join(out);
+        run_into(&plan, &dir, Shard::ALL, false);
+        let deals: Vec<f64> = rows(&dir)
+            .iter()
+            .filter(|r| r.agreement.is_some() && r.parties.len() == 2)
+            .filter_map(|r| r.nash_distance)
+            .collect();
+        assert!(!deals.is_empty());
+        deals.iter().sum::<f64>() / deals.len() as f64
+    };
+    let confided = mean_nash_distance(true, "all");
+    let not = mean_nash_distance(false, "none");
+    assert!(
+        confided < not,
+        "with confidences {confided:.4}, without {not:.4}"
+    );
+}
+
 /// Every row is consistent with its scenario: utilities of the agreement, discounts,
 /// advantages, welfare, distances.
 fn check_rows(plan: &Plan, rows: &[Row]) {
