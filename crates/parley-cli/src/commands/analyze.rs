@@ -193,6 +193,36 @@ pub fn report(scenario: &Scenario, analysis: &Analysis, elapsed: Duration, show:
             "  {:w$}  reservation {:.4}  discount {:.4}  {kind}",
             party.name, party.reservation, party.discount
         );
+        if let Some(a) = &party.alternative {
+            let labels: Vec<&str> = a.consequences().iter().map(|c| c.label.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "  {:w$}  alternative: a lottery over time ({}), worth {:.4} at t = 0 and {:.4} \
+                 at t = 1",
+                "",
+                labels.join(", "),
+                a.value(0.0),
+                a.value(1.0)
+            );
+        }
+        for line in &party.red_lines {
+            let issue = &space.issues()[line.issue];
+            let mut refused: Vec<String> =
+                line.never.iter().map(|&v| issue.value_label(v)).collect();
+            if let Some(b) = line.below {
+                refused.push(format!("below {b}"));
+            }
+            if let Some(b) = line.above {
+                refused.push(format!("above {b}"));
+            }
+            let _ = writeln!(
+                out,
+                "  {:w$}  red line on {}: never {}",
+                "",
+                issue.name(),
+                refused.join(", ")
+            );
+        }
     }
     let how = if analysis.pareto_exact {
         "exact"

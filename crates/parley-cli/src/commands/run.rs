@@ -410,8 +410,11 @@ fn transcript(
         None => {
             let _ = writeln!(
                 out,
-                "no deal    every party falls back to its reservation value"
+                "no deal    every party walks away with what its alternative is worth then"
             );
+            for (party, u) in scenario.parties().iter().zip(&result.utilities) {
+                let _ = writeln!(out, "  {:16} utility {u:.4}", party.name);
+            }
         }
     }
     out
