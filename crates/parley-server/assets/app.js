@@ -1008,7 +1008,9 @@ function partyUI(main, id, token, firstView, refresh) {
   const role = firstView.role || {};
   const me = role.name;
   const principal = isPrincipalView(firstView);
-  const reservation = typeof role.reservation === 'number' ? role.reservation : null;
+  // What walking away is worth: it moves with time when the alternative is a lottery
+  // over time (`reservation_now`, read at the latest event this seat saw).
+  let reservation = typeof role.reservation === 'number' ? role.reservation : null;
   const mandateMin = role.mandate && typeof role.mandate.min_utility === 'number' ? role.mandate.min_utility : null;
   const hasMediator = (firstView.roles || []).some((r) => r.name === 'mediator') || (firstView.protocol && firstView.protocol !== 'saop');
   let view = firstView;
@@ -1129,7 +1131,12 @@ function partyUI(main, id, token, firstView, refresh) {
       h('h2', { id: 'about-h' }, 'Your seat'),
       h('dl', { class: 'facts' },
         h('dt', {}, 'Party'), h('dd', { testid: 'my-role' }, me),
-        reservation !== null ? [h('dt', {}, 'Reservation value'), h('dd', { testid: 'reservation' }, `${fmtU(reservation)} — what your alternative (no deal) is worth to you`)] : null,
+        reservation !== null ? [h('dt', {}, 'Reservation value'), h('dd', { testid: 'reservation' }, `${fmtU(reservation)} — what your alternative (no deal) is worth to you${view.role && view.role.alternative ? ' now' : ''}`)] : null,
+        view.role && view.role.alternative ? [h('dt', {}, 'Your alternative'), h('dd', { testid: 'alternative' },
+          `a lottery that changes as the talks go on: ${view.role.alternative.consequences.map((c) => c.label).join(', ')}`)] : null,
+        view.role && Array.isArray(view.role.red_lines) && view.role.red_lines.length ? [h('dt', {}, 'Your red lines'), h('dd', { testid: 'red-lines' },
+          view.role.red_lines.map((l) => `${l.issue}: never ${l.refused.join(', ')}`).join('; '),
+          ' — you cannot offer or accept these')] : null,
         mandateMin !== null ? [h('dt', {}, 'Mandate'), h('dd', { testid: 'mandate' }, `You may accept alone outcomes worth at least ${fmtU(mandateMin)}; other acceptances wait for your principal.`)] : null,
         h('dt', {}, 'Protocol'), h('dd', {}, `${view.protocol}, ${view.rounds} rounds`)),
       h('h3', {}, 'Roles'), roleRoster(view));
@@ -1365,6 +1372,7 @@ function partyUI(main, id, token, firstView, refresh) {
   return {
     update(v, prev) {
       view = v;
+      if (v.role && typeof v.role.reservation_now === 'number') reservation = v.role.reservation_now;
       main.dataset.status = v.status;
       bar.update(v);
       result.update(v, issues, { reservation });
