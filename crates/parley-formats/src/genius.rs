@@ -771,13 +771,16 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
                 body += "  </ufun>\n  </utility>\n  </objective>\n";
             }
         }
+        // What walking away is worth at the start, without the float noise of Σ p·u
+        // (0.42, not 0.42000000000000004).
+        let reservation = (party.reservation_at(0.0) * 1e12).round() / 1e12;
         if party.alternative.is_some() {
             // Genius takes one reservation value: the alternative's value at the start.
             body += &format!(
                 "  <!-- parley: this party's alternative to a deal is a lottery that changes \
                  over time, which Genius cannot express; its value at t = 0 ({}) is written \
                  as the reservation value -->\n",
-                party.reservation_at(0.0)
+                reservation
             );
         }
         if !party.red_lines.is_empty() {
@@ -787,8 +790,7 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<()> {
         }
         body += &format!(
             "  <discount_factor value=\"{}\"/>\n  <reservation value=\"{}\"/>\n</utility_space>\n",
-            party.discount,
-            party.reservation_at(0.0)
+            party.discount, reservation
         );
         write(format!("{}.xml", file_stem(&party.name)), head + &body)?;
     }
