@@ -837,9 +837,23 @@ impl<'a> Session<'a> {
     /// The deadline passed in direct talks: the default stands if every party's latest
     /// answer to it accepts it (in the indirect phase's votes, or by accepting it as
     /// the standing offer in direct talks).
+    ///
+    /// An answer given earlier does not bind a party whose alternative changes over time
+    /// to less than walking away pays at the deadline: when its alternative is worth
+    /// more than the default then, it takes its alternative (as it could have by
+    /// walking away), and the default does not stand. (A fixed reservation value
+    /// compares with a deal the same way at every moment: an answer stays valid.)
     fn deadline(&self, default: Option<&[u32]>) -> Outcome {
         match default {
-            Some(text) if self.accepted_by_all(text) => Outcome::Fallback(text.to_vec(), 1.0),
+            Some(text)
+                if self.accepted_by_all(text)
+                    && (0..self.scenario.n_parties()).all(|p| {
+                        self.scenario.parties()[p].alternative.is_none()
+                            || self.scenario.acceptable(p, text, 1.0)
+                    }) =>
+            {
+                Outcome::Fallback(text.to_vec(), 1.0)
+            }
             _ => Outcome::NoDeal(EndReason::Deadline),
         }
     }

@@ -380,6 +380,65 @@ fn the_default_stands_at_the_deadline_only_if_every_party_had_accepted_it() {
     }
 }
 
+/// A party whose alternative has come to be worth more than the default by the
+/// deadline is not bound by its earlier acceptance: it takes its alternative, and the
+/// default does not stand.
+#[test]
+fn a_default_worth_less_than_a_risen_alternative_does_not_stand() {
+    use parley_core::{Alternative, Consequence, Curve};
+    let base = bundled("job-offer.toml");
+    let text = vec![1; base.space().n_issues()];
+    let worth = base.utilities()[0].value(&text);
+    // Party 0's alternative: worth nothing at first, worth more than the text at the
+    // end.
+    let rising = Alternative::new(vec![Consequence {
+        label: "a better offer elsewhere".into(),
+        probability: Curve::Constant(1.0),
+        utility: Curve::Piecewise(vec![(0.0, 0.0), (1.0, (worth + 0.1).min(1.0))]),
+    }])
+    .expect("valid");
+    let mut parties = base.parties().to_vec();
+    parties[0].reservation = 0.0;
+    parties[0].alternative = Some(rising);
+    parties[1].reservation = 0.0;
+    let scenario =
+        parley_core::Scenario::new("rising", None, base.space().clone(), parties).expect("valid");
+    let other = vec![2; scenario.space().n_issues()];
+    let scripts = vec![
+        Script {
+            consent: true,
+            accepts: vec![(0, text.clone())],
+            counter: Some(text.clone()),
+            ..Script::default()
+        },
+        Script {
+            consent: true,
+            accepts: vec![(1, text.clone())],
+            counter: Some(text.clone()),
+            ..Script::default()
+        },
+    ];
+    let rooms = Rooms {
+        by_round: vec![
+            vec![text.clone(), other.clone()],
+            vec![other.clone(), text.clone()],
+        ],
+        opening: Some(text.clone()),
+        progress: 0.0,
+    };
+    let config = SessionConfig::new(staged(2, 1.0), 6);
+    let result =
+        run_session(&scenario, &config, boxed(&scripts), Some(Box::new(rooms))).expect("runs");
+    assert!(result.phases.contains(&Phase::Direct));
+    assert_eq!(result.ended_by, EndReason::Deadline);
+    assert_eq!(result.agreement, None);
+    // Each party gets what walking away pays at the end.
+    for (p, party) in scenario.parties().iter().enumerate() {
+        assert!((result.utilities[p] - party.walk_away(result.time)).abs() < 1e-12);
+    }
+    assert!(result.utilities[0] > worth);
+}
+
 #[test]
 fn single_text_ends_as_soon_as_every_party_accepts() {
     let scenario = bundled("supplier-contract.toml");
