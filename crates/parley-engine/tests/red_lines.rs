@@ -1,11 +1,13 @@
-//! Red lines in every protocol: no built-in negotiator proposes, offers or accepts an
-//! outcome across its own red line, no mediator puts a text across anyone's, and so no
-//! agreement ever crosses one (property test over random scenarios, negotiators,
-//! protocols, confidences and seeds); the engine refuses a strategy that breaks them.
+//! Red lines and alternatives that change over time, in every protocol: no built-in
+//! negotiator proposes, offers or accepts an outcome across its own red line or worth
+//! less to it than walking away at that moment, no mediator puts a text across anyone's
+//! red line, so no agreement ever crosses one and nobody ends below what walking away
+//! would have paid it (property test over random scenarios, negotiators, protocols,
+//! confidences and seeds); the engine refuses a strategy that breaks the red lines.
 
 use parley_core::{
-    Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace, Party, RedLine, Scenario,
-    UtilityFunction, ValueFunction,
+    Alternative, Consequence, Curve, Issue, IssueKind, IssueTerm, LinearAdditive, OutcomeSpace,
+    Party, RedLine, Scenario, UtilityFunction, ValueFunction,
 };
 use parley_engine::negotiators::{mediator, negotiator};
 use parley_engine::session::Indirect;
@@ -30,6 +32,9 @@ struct Spec {
     /// Per party, per issue: refused values as a bit mask (the integer issue: a bound).
     refused: Vec<Vec<u16>>,
     bounds: Vec<(Option<u8>, Option<u8>)>,
+    /// Per party: an alternative worth a/10 at t = 0 and b/10 at t = 1 (linear), or
+    /// the fixed reservation value.
+    alternatives: Vec<Option<(u8, u8)>>,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -49,16 +54,29 @@ fn spec() -> impl Strategy<Value = Spec> {
                 n,
             ),
             proptest::collection::vec((any::<Option<u8>>(), any::<Option<u8>>()), n),
+            proptest::collection::vec(proptest::option::of((0u8..=8, 0u8..=9)), n),
         )
             .prop_map(
-                |(cards, (lo, span), weights, evals, reservations, refused, bounds)| Spec {
+                |(
                     cards,
-                    years: (lo, lo + span),
+                    (lo, span),
                     weights,
                     evals,
                     reservations,
                     refused,
                     bounds,
+                    alternatives,
+                )| {
+                    Spec {
+                        cards,
+                        years: (lo, lo + span),
+                        weights,
+                        evals,
+                        reservations,
+                        refused,
+                        bounds,
+                        alternatives,
+                    }
                 },
             )
     })
@@ -141,12 +159,25 @@ fn build(spec: &Spec) -> Scenario {
                     ..RedLine::default()
                 });
             }
+            let alternative = spec.alternatives[p].map(|(a, b)| {
+                Alternative::new(vec![Consequence {
+                    label: "elsewhere".into(),
+                    probability: Curve::Constant(1.0),
+                    utility: Curve::Piecewise(vec![
+                        (0.0, f64::from(a) / 10.0),
+                        (1.0, f64::from(b) / 10.0),
+                    ]),
+                }])
+                .expect("valid alternative")
+            });
             Party {
                 name: format!("p{p}"),
                 utility: UtilityFunction::Linear(LinearAdditive { terms }),
-                reservation: f64::from(spec.reservations[p]) / 10.0,
+                reservation: alternative
+                    .as_ref()
+                    .map_or(f64::from(spec.reservations[p]) / 10.0, |a| a.value(0.0)),
                 discount: 1.0,
-                alternative: None,
+                alternative,
                 red_lines,
             }
         })
@@ -225,6 +256,11 @@ proptest! {
                 EventKind::Offer { from, outcome } | EventKind::Proposal { from, outcome } => {
                     prop_assert!(!scenario.red_lines(*from).crosses(outcome),
                         "party {from} put {outcome:?}, across its own red line");
+                    prop_assert!(
+                        scenario.acceptable(*from, outcome, event.time),
+                        "party {} put {:?}, worth less to it than walking away at t = {}",
+                        from, outcome, event.time
+                    );
                     if matches!(event.kind, EventKind::Offer { .. }) {
                         standing = Some(outcome.clone());
                     }
@@ -240,9 +276,22 @@ proptest! {
                     let offer = standing.as_ref().expect("an offer stands");
                     prop_assert!(!scenario.red_lines(*by).crosses(offer),
                         "party {by} accepted {offer:?}, across its own red line");
+                    prop_assert!(
+                        scenario.acceptable(*by, offer, event.time),
+                        "party {} accepted {:?}, worth less to it than walking away at t = {}",
+                        by, offer, event.time
+                    );
                 }
                 _ => {}
             }
+        }
+        // Nobody ends with less than walking away would have paid it then.
+        for (i, party) in scenario.parties().iter().enumerate() {
+            prop_assert!(
+                result.utilities[i] >= party.walk_away(result.time) - 1e-12,
+                "party {} ends with {} < {} (ended by {})",
+                i, result.utilities[i], party.walk_away(result.time), result.ended_by.name()
+            );
         }
         if let Some(agreement) = &result.agreement {
             prop_assert!(!all.crosses(agreement), "agreement {agreement:?} crosses a red line");
@@ -288,6 +337,7 @@ fn base_spec() -> Spec {
         reservations: vec![0, 0],
         refused: vec![vec![0b001, 0], vec![0, 0]],
         bounds: vec![(None, None), (None, None)],
+        alternatives: vec![None, None],
     }
 }
 

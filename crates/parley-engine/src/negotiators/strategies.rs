@@ -123,7 +123,14 @@ trait Bidding {
         // (from `LATE`), when the target alone decides, so that a default the others
         // never take cannot stall the talks.
         let mut accept_at = bid_utility;
-        if let Some(worth) = self.default_text().map(|d| ctx.utility().value(d)) {
+        // (Never a default worth less than walking away now: what the alternative is
+        // worth may have risen since the default was tabled.)
+        let walk_away = ctx.reservation_at(state.time);
+        if let Some(worth) = self
+            .default_text()
+            .map(|d| ctx.utility().value(d))
+            .filter(|&w| w >= walk_away)
+        {
             if bid_utility <= worth || self.target(ctx, state.time) <= worth {
                 if let Some(default) = self.default_text() {
                     bid = default.to_vec();
@@ -144,6 +151,11 @@ trait Bidding {
             ) {
                 return Action::Accept;
             }
+        }
+        // Nothing it could offer is worth what walking away pays now (its alternative
+        // beats every deal): it walks away rather than propose less.
+        if bid_utility < walk_away {
+            return Action::WalkAway;
         }
         Action::Offer(bid)
     }
@@ -204,7 +216,9 @@ macro_rules! bidding_negotiator {
         }
 
         fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
-            Some(self.next_bid(ctx, state.time).0)
+            // Never a proposal worth less than walking away now: say nothing instead.
+            let (bid, utility) = self.next_bid(ctx, state.time);
+            (utility >= ctx.reservation_at(state.time)).then_some(bid)
         }
 
         fn vote(
@@ -325,7 +339,12 @@ impl RandomNegotiator {
                 return outcome;
             }
         }
-        if let Some(default) = &self.mediation.default {
+        if let Some(default) = self
+            .mediation
+            .default
+            .as_ref()
+            .filter(|d| ctx.acceptable(d, t))
+        {
             return default.clone();
         }
         // Few outcomes reach the floor: one of those, from its own bid space (the best
@@ -353,11 +372,17 @@ impl Negotiator for RandomNegotiator {
                 return Action::Accept;
             }
         }
-        Action::Offer(self.random_bid(ctx, state.time))
+        let bid = self.random_bid(ctx, state.time);
+        if ctx.utility().value(&bid) < ctx.reservation_at(state.time) {
+            // Its alternative beats every deal it could find: it walks away.
+            return Action::WalkAway;
+        }
+        Action::Offer(bid)
     }
 
     fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
-        Some(self.random_bid(ctx, state.time))
+        let bid = self.random_bid(ctx, state.time);
+        (ctx.utility().value(&bid) >= ctx.reservation_at(state.time)).then_some(bid)
     }
 
     fn vote(
