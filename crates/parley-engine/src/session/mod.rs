@@ -26,173 +26,23 @@
 //! party with discount factor d, and no deal at time t is worth r·d^t (its reservation
 //! value discounted the same way, as in Genius).
 
+mod config;
+mod settle;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+pub use config::{Clock, Indirect, Observer, ProtocolKind, SessionConfig, SystemClock};
+pub use settle::POST_SETTLEMENT_TRIES;
 
 use parley_core::Scenario;
 
-use crate::events::{texts_shown_to_all, EndReason, Event, EventKind, Phase, Trace};
+use crate::events::{EndReason, Event, EventKind, Phase, Trace};
 use crate::negotiator::{
     Action, Confided, Mediator, MediatorContext, Negotiator, PartyContext, State, Tabled,
 };
 use crate::visibility::{visible_to, Viewer};
 use crate::{Error, Result};
-
-/// The indirect protocol of staged talks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Indirect {
-    /// Shuttle mediation.
-    Shuttle,
-    /// Mediated single text.
-    SingleText,
-}
-
-/// Which protocol a session follows.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum ProtocolKind {
-    /// Stacked alternating offers.
-    Saop,
-    /// Mediated single negotiating text.
-    SingleText,
-    /// Shuttle mediation.
-    Shuttle,
-    /// Indirect talks that move to direct ones.
-    Staged {
-        /// The indirect protocol.
-        indirect: Indirect,
-        /// Progress (in [0, 1]) at which talks move to direct.
-        threshold: f64,
-        /// Rounds the indirect phase may last.
-        indirect_rounds: u32,
-    },
-}
-
-impl ProtocolKind {
-    /// The protocol's name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProtocolKind::Saop => "saop",
-            ProtocolKind::SingleText => "single-text",
-            ProtocolKind::Shuttle => "shuttle",
-            ProtocolKind::Staged { .. } => "staged",
-        }
-    }
-
-    /// Staged talks with the default settings of `parley run`: a shuttle phase of half
-    /// the rounds (at least one), moving to direct talks at progress 0.75.
-    pub fn staged(rounds: u32) -> ProtocolKind {
-        ProtocolKind::Staged {
-            indirect: Indirect::Shuttle,
-            threshold: 0.75,
-            indirect_rounds: (rounds / 2).max(1),
-        }
-    }
-
-    /// Whether the protocol needs a mediator.
-    pub fn needs_mediator(&self) -> bool {
-        !matches!(self, ProtocolKind::Saop)
-    }
-
-    /// The built-in mediator used when none is named: the hill-climber for single-text
-    /// talks, the shuttle mediator otherwise (`None` for `saop`).
-    pub fn default_mediator(&self) -> Option<&'static str> {
-        match self {
-            ProtocolKind::Saop => None,
-            ProtocolKind::SingleText
-            | ProtocolKind::Staged {
-                indirect: Indirect::SingleText,
-                ..
-            } => Some("hill-climber"),
-            ProtocolKind::Shuttle | ProtocolKind::Staged { .. } => Some("shuttle"),
-        }
-    }
-}
-
-/// Where a session reads the time: injected, so that wall-time deadlines can be
-/// tested without sleeping.
-pub trait Clock: Send + Sync {
-    /// Time elapsed since the clock started.
-    fn elapsed(&self) -> Duration;
-}
-
-/// The real clock, started when created.
-pub struct SystemClock(Instant);
-
-impl SystemClock {
-    /// A clock started now.
-    pub fn start() -> SystemClock {
-        SystemClock(Instant::now())
-    }
-}
-
-impl Clock for SystemClock {
-    fn elapsed(&self) -> Duration {
-        self.0.elapsed()
-    }
-}
-
-/// A function told of every event as it happens.
-pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// Settings of a session.
-#[derive(Clone)]
-pub struct SessionConfig {
-    /// The protocol.
-    pub protocol: ProtocolKind,
-    /// Round deadline (at least 1).
-    pub rounds: u32,
-    /// Optional wall-time deadline.
-    pub time_limit: Option<Duration>,
-    /// Per party: whether it confides its preferences to the mediator.
-    pub confide: Vec<bool>,
-    /// Whether the mediator may propose improvements after a deal
-    /// ([`POST_SETTLEMENT_TRIES`] at most).
-    pub post_settlement: bool,
-    /// Where the session reads the time (`None`: a system clock started with the session).
-    pub clock: Option<Arc<dyn Clock>>,
-    /// Bid spaces shared by the sessions of one scenario (tournaments pass one per
-    /// scenario; `None` builds them per session). Results are the same either way.
-    pub bids: Option<Arc<crate::negotiators::BidCache>>,
-    /// Called with every event as it is appended to the trace (the full trace: the
-    /// caller decides who may see what, with [`crate::visibility`]). A live server
-    /// logs events with it.
-    pub observer: Option<Observer>,
-    /// Seeds the scenario's breakdown risk (whether the talks collapse in a round is a
-    /// function of this seed and the round: sessions stay deterministic).
-    pub seed: u64,
-}
-
-impl std::fmt::Debug for SessionConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionConfig")
-            .field("protocol", &self.protocol)
-            .field("rounds", &self.rounds)
-            .field("time_limit", &self.time_limit)
-            .field("confide", &self.confide)
-            .field("post_settlement", &self.post_settlement)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SessionConfig {
-    /// A session of `rounds` rounds of `protocol`, nothing confided, post-settlement on.
-    pub fn new(protocol: ProtocolKind, rounds: u32) -> SessionConfig {
-        SessionConfig {
-            protocol,
-            rounds,
-            time_limit: None,
-            confide: Vec::new(),
-            post_settlement: true,
-            clock: None,
-            bids: None,
-            observer: None,
-            seed: 0,
-        }
-    }
-}
 
 /// Whether talks with breakdown risk `chance` collapse at the start of `round` (a
 /// function of the seed and the round: SplitMix64 of both, as a number in [0, 1)).
@@ -857,77 +707,7 @@ impl<'a> Session<'a> {
             _ => Outcome::NoDeal(EndReason::Deadline),
         }
     }
-
-    /// After a deal: every text that every party was shown is put again, in public; one
-    /// that every party accepts (as no worse than the deal) replaces the deal. So no
-    /// text every party saw is better for all than the final deal, as far as the
-    /// parties' answers tell. Which texts are put depends on the trace alone, never on
-    /// confided preferences, so the check reveals nothing of them.
-    fn settlement_check(&mut self, mut agreement: Vec<u32>, time: f64) -> Vec<u32> {
-        let n = self.negotiators.len();
-        let candidates = texts_shown_to_all(&self.trace.events, n);
-        let mut opened = false;
-        for text in candidates {
-            if text == agreement {
-                continue;
-            }
-            if !opened {
-                self.set_phase(time, Phase::PostSettlement);
-                opened = true;
-            }
-            if self.put_after_deal(&text, time, &agreement) {
-                agreement = text;
-            }
-        }
-        agreement
-    }
-
-    /// Post-settlement (Raiffa): the mediator proposes up to [`POST_SETTLEMENT_TRIES`]
-    /// texts it believes are at least as good as the deal for everyone; each replaces
-    /// the deal if every party accepts it (as no worse than the deal). A text already
-    /// put is not put again (it ends the search); a text outside the space is recorded
-    /// as the mediator's invalid action and ends the search, the deal standing.
-    fn post_settlement(&mut self, mut agreement: Vec<u32>, time: f64) -> Vec<u32> {
-        let mut put: std::collections::BTreeSet<Vec<u32>> = Default::default();
-        for _ in 0..POST_SETTLEMENT_TRIES {
-            let ctx = self.mediator_ctx(time);
-            let Some(mediator) = self.mediator.as_mut() else {
-                break;
-            };
-            let candidate = match guard(|| mediator.improve(&ctx, &agreement)) {
-                Ok(Some(candidate)) if candidate != agreement => candidate,
-                Ok(_) => break,
-                Err(message) => {
-                    self.emit(time, EventKind::Invalid { by: None, message });
-                    break;
-                }
-            };
-            if let Err(e) = self.check_text(&candidate) {
-                self.emit(
-                    time,
-                    EventKind::Invalid {
-                        by: None,
-                        message: format!("improvement rejected: {e}"),
-                    },
-                );
-                break;
-            }
-            if !put.insert(candidate.clone()) {
-                break;
-            }
-            if self.phase != Phase::PostSettlement {
-                self.set_phase(time, Phase::PostSettlement);
-            }
-            if self.put_after_deal(&candidate, time, &agreement) {
-                agreement = candidate;
-            }
-        }
-        agreement
-    }
 }
-
-/// How many improvements a mediator may propose after a deal.
-pub const POST_SETTLEMENT_TRIES: usize = 5;
 
 /// Runs one session. `negotiators` play the parties in order; `mediator` is required
 /// by every protocol but `saop`. Failures during the session are recorded in the trace.
