@@ -54,6 +54,7 @@ pub fn router_with(app: Arc<App>, limits: Limits) -> Router {
         .route("/api/sessions/{id}", get(view))
         .route("/api/sessions/{id}/join", post(join))
         .route("/api/sessions/{id}/evaluate", post(evaluate))
+        .route("/api/sessions/{id}/preferences", get(preferences))
         .route("/api/sessions/{id}/actions", post(act))
         .route("/api/sessions/{id}/ratify", post(ratify))
         .route("/api/sessions/{id}/trace", get(trace))
@@ -650,6 +651,36 @@ async fn evaluate(
         }
         _ => Err(forbidden(
             "only a party's seat evaluates outcomes (for its own party)",
+        )),
+    }
+}
+
+/// `GET /api/sessions/{id}/preferences`: a party's seat reads its own preferences in
+/// the native scenario format, in one call (its utility function, its reservation
+/// value or alternative, its red lines, its discount), with the issues they refer to.
+/// Nobody else reads them: not the other parties, the mediator or the owner.
+async fn preferences(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    match authorize(&app, &live, bearer(&headers)?)? {
+        Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
+            let model = parley_formats::native::to_model(&live.scenario);
+            let party = model
+                .parties
+                .get(r)
+                .ok_or_else(|| ApiError::internal("a party without preferences"))?;
+            Ok(Json(json!({
+                "party": party.name,
+                "preferences": party,
+                "issues": model.issues,
+                "format": "the native scenario format (docs/scenario-format.md): one party",
+            })))
+        }
+        _ => Err(forbidden(
+            "only a party's seat reads preferences, and only its own",
         )),
     }
 }

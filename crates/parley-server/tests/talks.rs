@@ -881,3 +881,113 @@ async fn a_mediators_text_across_a_red_line_is_refused() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+/// A party's seat reads its whole utility function in one call (nobody else does), and
+/// what it is asked carries the engine's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_seat_reads_its_own_preferences_and_the_clock() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "saop", "rounds": 10,
+            "roles": {"united-states": {"seat": "program"}, "iran": {"agent": "boulware"}}
+        }))
+        .await;
+    let id = created.id();
+    let path = format!("/api/sessions/{id}");
+    let us = created.seat("united-states");
+    let r = server
+        .call("GET", &format!("{path}/preferences"), Some(us), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["party"], "united-states");
+    let prefs = &r.body["preferences"];
+    assert_eq!(prefs["name"], "united-states");
+    assert_eq!(prefs["utility"]["issues"].as_array().map(Vec::len), Some(6));
+    assert_eq!(prefs["red_lines"][0]["issue"], "enrichment");
+    assert_eq!(
+        prefs["alternative"]["consequences"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(r.body["issues"].as_array().map(Vec::len), Some(6));
+    // The preferences, read back as a one-party scenario, value outcomes as the seat's
+    // own /evaluate does.
+    let scenario = parley_formats::native::parse_json(
+        &json!({"name": "mine", "issues": r.body["issues"], "parties": [prefs]}).to_string(),
+        "preferences.json",
+    )
+    .expect("the preferences are a valid party");
+    let outcome = json!({"enrichment": "regional consortium", "stockpile": "down-blended",
+        "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
+        "sequencing": "simultaneous step-for-step", "duration": "25 years"});
+    let labels: Vec<String> = scenario
+        .space()
+        .issues()
+        .iter()
+        .map(|i| outcome[i.name()].as_str().expect("label").to_string())
+        .collect();
+    let local = scenario.utilities()[0].value(
+        &scenario
+            .space()
+            .outcome_from_labels(&labels)
+            .expect("an outcome"),
+    );
+    let remote = server
+        .call(
+            "POST",
+            &format!("{path}/evaluate"),
+            Some(us),
+            Some(json!({"outcome": outcome})),
+        )
+        .await;
+    assert_eq!(remote.status, StatusCode::OK, "{}", remote.body);
+    assert!((remote.body["utility"].as_f64().expect("utility") - local).abs() < 1e-12);
+    // Nobody else reads them: not the owner.
+    let owner = server
+        .call(
+            "GET",
+            &format!("{path}/preferences"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(owner.status, StatusCode::FORBIDDEN, "{}", owner.body);
+
+    // The clock: the United States opens at round 0, time 0; after Iran's answer it is
+    // asked again at round 1, time 2/20 (two turns a round, ten rounds).
+    let r = server
+        .call("POST", &format!("{path}/join"), Some(us), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut times = Vec::new();
+    for _ in 0..2000 {
+        let view = server.call("GET", &path, Some(us), None).await.body;
+        if view["pending"]["kind"] == "act" {
+            let pending = &view["pending"];
+            assert_eq!(pending["deadline"]["rounds"], 10);
+            times.push((
+                pending["round"].as_u64().expect("round"),
+                pending["time"].as_f64().expect("time"),
+            ));
+            if times.len() == 2 {
+                break;
+            }
+            let best = json!({"enrichment": "regional consortium", "stockpile": "shipped abroad",
+                "inspections": "additional protocol + snap inspections", "sanctions relief": "none",
+                "sequencing": "Iran first", "duration": "permanent"});
+            let r = server
+                .call(
+                    "POST",
+                    &format!("{path}/actions"),
+                    Some(us),
+                    Some(json!({"type": "offer", "outcome": best})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(times, vec![(0, 0.0), (1, 0.1)]);
+}

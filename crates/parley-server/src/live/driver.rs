@@ -333,7 +333,7 @@ impl Live {
         &self,
         role: usize,
         pending: Pending,
-        round: u32,
+        at: &State,
         rx: &Receiver<Input>,
         suspend: &Suspend,
     ) -> Option<Input> {
@@ -345,7 +345,8 @@ impl Live {
                 return None;
             }
             inner.pending[role] = Some(pending);
-            inner.pending_round[role] = round;
+            inner.pending_round[role] = at.round;
+            inner.pending_time[role] = at.time;
             inner.engine_idle = true;
         }
         self.changed();

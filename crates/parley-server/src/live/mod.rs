@@ -288,6 +288,8 @@ struct Inner {
     pending: Vec<Option<Pending>>,
     /// The round each pending question was asked in.
     pending_round: Vec<u32>,
+    /// The engine's normalised time when it asked.
+    pending_time: Vec<f64>,
     held: Vec<Option<InputRecord>>,
     round: u32,
     phase: Phase,
@@ -439,6 +441,7 @@ impl Live {
                 notices: Vec::new(),
                 pending: vec![None; roles],
                 pending_round: vec![0; roles],
+                pending_time: vec![0.0; roles],
                 held: vec![None; roles],
                 round: 0,
                 phase: first_phase,

@@ -22,7 +22,7 @@ impl Negotiator for Seat<'_> {
         };
         match self
             .live
-            .wait(self.role, pending, state.round, &self.rx, self.suspend)
+            .wait(self.role, pending, state, &self.rx, self.suspend)
         {
             Some(Input::Act(action)) => action,
             // Checked before it was sent; only a closed channel gets here.
@@ -31,13 +31,10 @@ impl Negotiator for Seat<'_> {
     }
 
     fn propose(&mut self, _ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
-        match self.live.wait(
-            self.role,
-            Pending::Propose,
-            state.round,
-            &self.rx,
-            self.suspend,
-        ) {
+        match self
+            .live
+            .wait(self.role, Pending::Propose, state, &self.rx, self.suspend)
+        {
             Some(Input::Propose(p)) => p,
             _ => None,
         }
@@ -55,20 +52,15 @@ impl Negotiator for Seat<'_> {
         };
         matches!(
             self.live
-                .wait(self.role, pending, state.round, &self.rx, self.suspend),
+                .wait(self.role, pending, state, &self.rx, self.suspend),
             Some(Input::Vote(true))
         )
     }
 
     fn consent(&mut self, _ctx: &PartyContext<'_>, state: &State) -> bool {
         matches!(
-            self.live.wait(
-                self.role,
-                Pending::Consent,
-                state.round,
-                &self.rx,
-                self.suspend
-            ),
+            self.live
+                .wait(self.role, Pending::Consent, state, &self.rx, self.suspend),
             Some(Input::Consent(true))
         )
     }
@@ -91,13 +83,10 @@ impl Mediator for MediatorSeat<'_> {
     }
 
     fn text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Tabled {
-        let text = match self.live.wait(
-            self.role,
-            Pending::Text,
-            state.round,
-            &self.rx,
-            self.suspend,
-        ) {
+        let text = match self
+            .live
+            .wait(self.role, Pending::Text, state, &self.rx, self.suspend)
+        {
             Some(Input::Text(outcome, progress)) => {
                 if let Some(p) = progress {
                     self.progress = p;

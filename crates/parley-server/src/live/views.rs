@@ -105,20 +105,28 @@ impl Live {
         if let Some((r, _)) = asked {
             round = round.max(inner.pending_round[r]);
         }
-        let pending = asked.map(|(_, p)| match p {
-            Pending::Act { standing } => json!({
-                "kind": "act",
-                "standing": standing.as_ref().map(|s| outcome_map(&self.scenario, s)),
-                "standing_utility": standing.as_ref().and_then(|s| utility(s)),
-            }),
-            Pending::Propose => json!({"kind": "propose"}),
-            Pending::Vote { text } => json!({
-                "kind": "vote",
-                "text": outcome_map(&self.scenario, text),
-                "text_utility": utility(text),
-            }),
-            Pending::Text => json!({"kind": "text"}),
-            Pending::Consent => json!({"kind": "consent"}),
+        let pending = asked.map(|(r, p)| {
+            let mut v = match p {
+                Pending::Act { standing } => json!({
+                    "kind": "act",
+                    "standing": standing.as_ref().map(|s| outcome_map(&self.scenario, s)),
+                    "standing_utility": standing.as_ref().and_then(|s| utility(s)),
+                }),
+                Pending::Propose => json!({"kind": "propose"}),
+                Pending::Vote { text } => json!({
+                    "kind": "vote",
+                    "text": outcome_map(&self.scenario, text),
+                    "text_utility": utility(text),
+                }),
+                Pending::Text => json!({"kind": "text"}),
+                Pending::Consent => json!({"kind": "consent"}),
+            };
+            // The engine's own clock when it asked: normalised time (what the built-in
+            // negotiators read), the round and the deadline in rounds.
+            v["time"] = inner.pending_time[r].into();
+            v["round"] = inner.pending_round[r].into();
+            v["deadline"] = json!({"rounds": self.spec.rounds, "time": 1.0});
+            v
         });
         let ratification = role_index
             .and_then(|r| inner.held[r].as_ref())
