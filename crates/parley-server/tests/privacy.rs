@@ -119,6 +119,8 @@ async fn a_seat_token_yields_nothing_private_of_another_party() {
             format!("{path}/evaluate"),
             Some(json!({"outcome": secret_offer})),
         ),
+        // Its own preferences only.
+        ("GET", format!("{path}/preferences"), None),
         ("GET", "/api/scenarios".to_string(), None),
         ("GET", "/api/openapi.json".to_string(), None),
     ] {
