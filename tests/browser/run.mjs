@@ -236,6 +236,31 @@ async function flow(base, label, viewport) {
   const u1 = (await draft.textContent()).trim();
   check(U.test(u1) && u1 !== u0, `room: the draft utility should change with the salary (${u0} → ${u1})`);
   step(`draft utility follows the selects (${u0} → ${u1})`);
+
+  // safe actions: a draft worth less than walking away asks once more, and sends nothing
+  const selects = room.locator('[data-testid="offer-builder"] select');
+  const worst = [];
+  for (let k = 0; k < await selects.count(); k += 1) {
+    const sel = selects.nth(k);
+    const first = await sel.locator('option').first().getAttribute('value');
+    worst.push([sel, await sel.inputValue()]);
+    await sel.selectOption(first);
+  }
+  await room.waitForFunction(() => document.querySelector('[data-testid="draft-utility"]').dataset.state === 'ok');
+  const uLow = Number((await draft.textContent()).trim());
+  check(uLow < 0.5, `room: the first value of every issue should be a poor draft for the candidate, got ${uLow}`);
+  const seqLow = await room.evaluate(() => document.getElementById('main').dataset.lastSeq);
+  await room.click('[data-testid="send-offer"]');
+  const warning = room.locator('[data-testid="offer-builder"] [data-testid="confirm-warning"]').first();
+  await warning.waitFor({ state: 'visible' });
+  const warnText = (await warning.textContent()).trim();
+  check(/walking away now would pay/.test(warnText), `room: the confirmation should say what walking away pays, says "${warnText}"`);
+  check(/anyway/.test(await text(room, 'send-offer')), 'room: the send button should ask to confirm');
+  await room.waitForTimeout(300);
+  check(await room.evaluate(() => document.getElementById('main').dataset.lastSeq) === seqLow, 'room: nothing is sent before the confirmation');
+  for (const [sel, value] of worst) await sel.selectOption(value);
+  await room.waitForFunction(() => document.querySelector('[data-testid="draft-utility"]').dataset.state === 'ok');
+  step(`a draft worth ${uLow} (below the reservation value) asks for confirmation and sends nothing`);
   await controlsLabelled(room, 'room');
   if (phone) await noHorizontalScroll(room, 'room, my turn (phone)');
 
@@ -485,6 +510,11 @@ async function mediated(base) {
       standingU = await text(cand, 'standing-utility');
       check(U.test(standingU), `room: the standing offer (the mediator's last text) should show my utility, got "${standingU}"`);
       await cand.click('[data-testid="accept"]');
+      // An offer worth less than walking away asks once more (safe actions): confirm.
+      if (await cand.locator('[data-testid="confirm-warning"]:visible').count()) {
+        check(/anyway/.test(await text(cand, 'accept')), 'room: the accept button should ask to confirm');
+        await cand.click('[data-testid="accept"]');
+      }
       await cand.locator('[data-testid="ratification-notice"]').waitFor();
       step(`direct talks: the delegate accepts the standing offer worth ${standingU}; outside the mandate, it waits for the principal, who confirms`);
       await principal.locator('[data-testid="ratify-confirm"]').waitFor();

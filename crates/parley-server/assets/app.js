@@ -1105,8 +1105,49 @@ function partyUI(main, id, token, firstView, refresh) {
       return data;
     });
   }
-  sendOffer.addEventListener('click', () => act({ type: 'offer', outcome: objectOf(builder.read(), issues) }, [sendOffer, sendProposal], builderErr));
-  sendProposal.addEventListener('click', () => act({ type: 'propose', outcome: objectOf(builder.read(), issues) }, [sendOffer, sendProposal], builderErr));
+  // Safe actions: putting or taking anything worth less than walking away pays now
+  // asks once more, saying what walking away would pay; anything across one's own red
+  // line is stopped (the server would refuse it).
+  function riskOf(u, outcome) {
+    const lines = (view.role && view.role.red_lines) || [];
+    for (const l of lines) {
+      const v = outcome ? outcome[l.issue] : undefined;
+      if (v !== undefined && l.refused.includes(String(v))) {
+        return { block: true, text: `This crosses your red line on ${l.issue} (${v}): you cannot offer or accept it.` };
+      }
+    }
+    if (typeof u === 'number' && reservation !== null && u < reservation) {
+      return { text: `This is worth ${fmtU(u)} to you; walking away now would pay ${fmtU(reservation)}.` };
+    }
+    return null;
+  }
+  function safeClick(button, risk, run) {
+    const box = h('p', { class: 'notice warn', testid: 'confirm-warning', role: 'alert', hidden: true });
+    const label = button.textContent;
+    let armedFor = null;
+    button.addEventListener('click', () => {
+      const r = risk();
+      const key = JSON.stringify(r);
+      if (r && r.block) { box.textContent = r.text; box.hidden = false; return; }
+      if (r && armedFor !== key) {
+        armedFor = key;
+        box.textContent = `${r.text} Click "${label} anyway" to go ahead.`;
+        box.hidden = false;
+        button.textContent = `${label} anyway`;
+        return;
+      }
+      armedFor = null; box.hidden = true; button.textContent = label;
+      run();
+    });
+    return box;
+  }
+  const draftRisk = () => {
+    const u = draftU.dataset.state === 'ok' ? Number(draftU.dataset.value) : undefined;
+    return riskOf(u, objectOf(builder.read(), issues));
+  };
+  const offerWarn = safeClick(sendOffer, draftRisk, () => act({ type: 'offer', outcome: objectOf(builder.read(), issues) }, [sendOffer, sendProposal], builderErr));
+  const proposalWarn = safeClick(sendProposal, draftRisk, () => act({ type: 'propose', outcome: objectOf(builder.read(), issues) }, [sendOffer, sendProposal], builderErr));
+  builderSec.append(offerWarn, proposalWarn);
 
   // -- history --------------------------------------------------------------
   const histList = h('ol', { class: 'history', testid: 'history', reversed: true, tabindex: '0', 'aria-label': 'Events you can see, newest first' });
@@ -1246,13 +1287,14 @@ function partyUI(main, id, token, firstView, refresh) {
         const lastOffer = [...(view.events || [])].reverse().find((e) => e.type === 'offer');
         const from = lastOffer ? (lastOffer.from ?? lastOffer.by) : null;
         const acceptBtn = h('button', { type: 'button', class: 'primary', testid: 'accept' }, 'Accept this offer');
-        acceptBtn.addEventListener('click', () => act({ type: 'accept' }, [acceptBtn]));
+        const acceptWarn = safeClick(acceptBtn, () => riskOf(p.standing_utility, p.standing), () => act({ type: 'accept' }, [acceptBtn]));
         parts.push(
           h('p', {}, 'The standing offer', from && from !== me ? ` (from ${from})` : '', ':'),
           outcomeView(p.standing, issues, { testid: 'standing-offer' }),
           h('p', { class: 'u-line' }, 'Utility for me: ', standingU, reservation !== null ? h('span', { class: 'muted' }, ` (my reservation value: ${fmtU(reservation)})`) : null),
           mandateMin !== null && typeof p.standing_utility === 'number' && p.standing_utility < mandateMin ? h('p', { class: 'notice warn' }, 'Accepting this is outside your mandate: your principal would have to confirm it.') : null,
-          h('div', { class: 'actions' }, acceptBtn));
+          h('div', { class: 'actions' }, acceptBtn), acceptWarn,
+          h('p', { class: 'muted small' }, 'Accepting makes a deal only when every party has accepted the same offer; a counter-offer from anyone replaces it.'));
         if (typeof p.standing_utility !== 'number') {
           api('POST', `${base}/evaluate`, { token, body: { outcome: objectOf(labelsOf(p.standing, issues), issues) } })
             .then(({ data }) => { standingU.textContent = fmtU(data.utility); }).catch(() => {});
@@ -1293,7 +1335,7 @@ function partyUI(main, id, token, firstView, refresh) {
       }
       const yes = h('button', { type: 'button', class: 'primary', testid: 'vote-accept' }, 'Accept the text');
       const no = h('button', { type: 'button', class: 'secondary', testid: 'vote-reject' }, 'Reject the text');
-      yes.addEventListener('click', () => act({ type: 'vote', accept: true }, [yes, no]));
+      const voteWarn = safeClick(yes, () => riskOf(p.text_utility ?? p.my_utility, p.text), () => act({ type: 'vote', accept: true }, [yes, no]));
       no.addEventListener('click', () => act({ type: 'vote', accept: false }, [yes, no]));
       const afterDeal = view.phase === 'post-settlement';
       if (afterDeal) heading.textContent = 'After the deal: a text instead of it?';
@@ -1301,7 +1343,8 @@ function partyUI(main, id, token, firstView, refresh) {
         ? 'The talks reached a deal. The mediator puts this text to every party instead: it replaces the deal only if every party accepts it, so accept it if it is at least as good for you as the deal.'
         : 'The mediator puts this text to you:'), outcomeView(p.text, issues, { testid: 'vote-text' }),
         h('p', { class: 'u-line' }, 'Utility for me: ', textU, reservation !== null ? h('span', { class: 'muted' }, ` (my reservation value: ${fmtU(reservation)})`) : null),
-        h('div', { class: 'actions' }, yes, no));
+        h('div', { class: 'actions' }, yes, no), voteWarn,
+        h('p', { class: 'muted small' }, afterDeal ? 'If any party rejects it, the deal stands.' : 'A text becomes the deal only if every party accepts it; the others do not see your answer.'));
     } else {
       heading.textContent = `Request: ${kind}`;
       parts.push(h('pre', {}, JSON.stringify(p, null, 2)));
@@ -1383,7 +1426,8 @@ function partyUI(main, id, token, firstView, refresh) {
       renderAbout();
       if (!builderInit && !principal) {
         builderInit = true;
-        builder.set(lastOwnOffer() || standingLabels() || builder.read());
+        const best = view.role && view.role.best_outcome ? labelsOf(view.role.best_outcome, issues) : null;
+        builder.set(lastOwnOffer() || best || standingLabels() || builder.read());
       }
       builder.setDisabled(v.status === 'ended');
       // Once the talks are over the result says it all: no request, no draft.
@@ -1480,7 +1524,7 @@ function mediatorUI(main, id, token, firstView, refresh) {
           vals.map((v) => h('td', {}, v === null ? h('span', { class: 'muted' }, '—') : v)));
       })));
     fill(posSec, h('h2', { id: 'pos-h' }, "Each side's latest position"),
-      Object.keys(latest).length ? h('div', { class: 'table-wrap' }, table) : h('p', { class: 'muted' }, 'No proposals yet.'),
+      Object.keys(latest).length ? h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Table (scrolls sideways)' }, table) : h('p', { class: 'muted' }, 'No proposals yet.'),
       h('p', { class: 'help' }, 'Highlighted rows are issues where the positions differ.'));
     fill(fillBtns, ...cols.filter((p) => latest[p]).map((p) => {
       const b = h('button', { type: 'button', class: 'secondary', 'data-party': p }, `Start from ${p}'s position`);
@@ -1622,7 +1666,7 @@ function ownerUI(main, id, token, firstView) {
       all: 'Every event of the talks, as the engine recorded it, private moves included.',
       confided: 'The public record and what the parties told the mediator (this session\'s setting); their other moves stay private.',
     }[firstView.owner_sees] || 'The public record of the talks (this session\'s setting): what the parties tell the mediator stays private.'),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'data-table', testid: 'events-table' },
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table', { class: 'data-table', testid: 'events-table' },
       h('thead', {}, h('tr', {}, ['seq', 'round', 'event', 'outcome'].map((c) => h('th', { scope: 'col' }, c)))),
       evTableBody)));
   const traceErr = errorBox('trace-error');
@@ -1632,7 +1676,7 @@ function ownerUI(main, id, token, firstView) {
     h('h2', { id: 'trace-h' }, 'Audit log'),
     h('p', { class: 'help' }, 'Every record of the session log with its hash chain: hash = SHA-256(previous hash ‖ seq ‖ kind ‖ body ‖ at), each record sealed with the server\'s key.'),
     chain, traceErr,
-    h('div', { class: 'table-wrap' }, h('table', { class: 'data-table trace', testid: 'trace-table' },
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table', { class: 'data-table trace', testid: 'trace-table' },
       h('thead', {}, h('tr', {}, ['seq', 'kind', 'at', 'body', 'previous hash', 'hash'].map((c) => h('th', { scope: 'col' }, c)))),
       traceBody)));
 
@@ -1665,7 +1709,7 @@ function ownerUI(main, id, token, firstView) {
     if (key === seatsKey) return;
     seatsKey = key;
     fill(seatsSec, h('h2', { id: 'seats-h' }, 'Seats'),
-      h('div', { class: 'table-wrap' }, h('table', { class: 'data-table', testid: 'seats-table' },
+      h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table', { class: 'data-table', testid: 'seats-table' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'role'), h('th', { scope: 'col' }, 'played by'), h('th', { scope: 'col' }, 'joined'))),
         h('tbody', {}, (view.roles || []).map((r) => h('tr', { 'data-role': r.name },
           h('th', { scope: 'row' }, r.name),
@@ -1740,7 +1784,7 @@ function ownerUI(main, id, token, firstView) {
             ['fpt', 'Pareto frontier'], a.nash && ['nash', 'Nash'], a.kalai_smorodinsky && ['ks', 'Kalai–Smorodinsky'],
             a.agreement_utilities && ['agreement', 'agreement'], a.reserved && ['reserve', 'reservation values']]),
           parties.length > 2 ? h('p', { class: 'help' }, `The plot shows the first two of ${parties.length} parties.`) : null)) : null,
-        h('div', { class: 'table-wrap' }, h('table', { class: 'data-table', testid: 'analysis-table' },
+        h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table', { class: 'data-table', testid: 'analysis-table' },
           h('caption', {}, 'Utilities by party'),
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, ''), parties.map((p) => h('th', { scope: 'col' }, p)))),
           h('tbody', {},

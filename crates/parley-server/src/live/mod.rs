@@ -354,6 +354,8 @@ pub struct Live {
     senders: Vec<Option<Sender<Input>>>,
     receivers: Mutex<Vec<Option<Receiver<Input>>>>,
     analysis: OnceLock<Value>,
+    /// Each party's own best outcome (as issue → value), worked out on first use.
+    best: OnceLock<Vec<Option<Value>>>,
     /// Live subscribers, by who they are: each is sent its view when, and only when,
     /// it changed at a point where the engine waits (so no push reveals a move the
     /// viewer may not see, nor its timing).
@@ -425,6 +427,7 @@ impl Live {
         };
         let chain = Chain::new(&id, &seal);
         Live {
+            best: OnceLock::new(),
             id,
             inner: Mutex::new(Inner {
                 status: Status::Waiting,

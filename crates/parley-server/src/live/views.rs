@@ -170,6 +170,9 @@ impl Live {
                     if !own.is_empty() {
                         v["red_lines"] = red_lines_json(&self.scenario, own);
                     }
+                    if let Some(best) = self.best_outcome(r) {
+                        v["best_outcome"] = best;
+                    }
                     v["confided"] = inner.confide[r].into();
                     if let Holder::Seat {
                         mandate: Some(m), ..
@@ -474,6 +477,47 @@ pub(super) fn message(view: &Rendered<'_>) -> String {
         tracing::error!("a view could not be written: {e}");
         "{}".into()
     })
+}
+
+impl Live {
+    /// Party `party`'s own best outcome across none of its red lines, for its draft to
+    /// start from (additive utilities: the best value of each issue; `None` otherwise).
+    fn best_outcome(&self, party: usize) -> Option<Value> {
+        self.best
+            .get_or_init(|| {
+                (0..self.scenario.n_parties())
+                    .map(|p| best_outcome(&self.scenario, p))
+                    .collect()
+            })
+            .get(party)
+            .cloned()
+            .flatten()
+    }
+}
+
+fn best_outcome(scenario: &Scenario, party: usize) -> Option<Value> {
+    let u = scenario.utilities().get(party)?;
+    if !u.is_additive() {
+        return None;
+    }
+    let red = scenario.red_lines(party);
+    let worth = |i: usize, v: u32| u.contribution(i, v).map_or(0.0, |c| c.value);
+    let outcome: Vec<u32> = scenario
+        .space()
+        .issues()
+        .iter()
+        .enumerate()
+        .map(|(i, issue)| {
+            (0..issue.cardinality())
+                .filter(|&v| red.allows(i, v))
+                .fold(None, |best: Option<u32>, v| match best {
+                    Some(b) if worth(i, b) >= worth(i, v) => Some(b),
+                    _ => Some(v),
+                })
+                .unwrap_or(0)
+        })
+        .collect();
+    Some(outcome_map(scenario, &outcome))
 }
 
 /// Red lines as `[{"issue", "refused": [value labels]}]`, issue by issue.
