@@ -215,6 +215,7 @@ async function flow(base, label, viewport) {
   await room.locator('[data-testid="status"][data-status="running"]').waitFor();
   await room.waitForFunction(() => document.getElementById('main').dataset.pendingKind === 'act');
   step('joined; the talks run and it is my turn');
+  check(/another offer in hand/.test(await text(room, 'briefing')), 'room: the candidate\'s private briefing should be shown');
   check(await room.locator('[data-testid="join-panel"]').isHidden(), 'room: the Join panel must go once the talks run');
   check(/^Round 1 of 40$/.test(await text(room, 'round')), `room: expected "Round 1 of 40" at the start, got "${await text(room, 'round')}"`);
   check(/direct/i.test(await text(room, 'phase')), `room: saop is direct talks, the phase reads "${await text(room, 'phase')}"`);
@@ -459,6 +460,8 @@ async function mediated(base) {
   await med.locator('[data-testid="mediator-plane"] svg[data-testid="plane-plot"]').waitFor();
   check(await med.locator('[data-testid="mediator-plane"] svg circle').count() >= 3, 'mediator: the utility plane shows the frontier points');
   step('both joined (candidate confides); the mediator sees who confided and the utility plane');
+  const rules = await text(cand, 'stage-rules');
+  check(/Indirect talks last at most \d+ of \d+ rounds/.test(rules) && /only if every party consents/.test(rules), `room: the staged talks' rules should be in sight, read "${rules}"`);
 
   const state = (p) => p.evaluate(() => {
     const m = document.getElementById('main');

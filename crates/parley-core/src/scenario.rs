@@ -55,6 +55,8 @@ pub struct Scenario {
     forbidden: Vec<Forbidden>,
     forbidden_by_any: Forbidden,
     breakdown: f64,
+    /// Per party: its private briefing (shown only in that party's room).
+    briefings: Vec<Option<String>>,
 }
 
 impl Scenario {
@@ -141,6 +143,7 @@ impl Scenario {
             forbidden,
             forbidden_by_any,
             breakdown: 0.0,
+            briefings: Vec::new(),
         })
     }
 
@@ -156,6 +159,43 @@ impl Scenario {
         }
         self.breakdown = chance;
         Ok(self)
+    }
+
+    /// The same scenario with a private briefing per party (in party order; `None` or a
+    /// blank text: none). Each is free text, normalised as descriptions are; a briefing
+    /// for a party that does not exist is refused.
+    pub fn with_briefings(mut self, briefings: Vec<Option<String>>) -> Result<Scenario> {
+        if briefings.len() > self.parties.len() {
+            return Err(Error::InvalidUtility(format!(
+                "{} briefings for {} parties",
+                briefings.len(),
+                self.parties.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(self.parties.len());
+        for (party, briefing) in self.parties.iter().zip(
+            briefings
+                .into_iter()
+                .chain(std::iter::repeat(None))
+                .take(self.parties.len()),
+        ) {
+            let normalized = briefing
+                .map(|b| label::normalize_text("briefing", &b))
+                .transpose()
+                .map_err(|e| Error::InvalidParty {
+                    party: party.name.clone(),
+                    source: Box::new(Error::from(e)),
+                })?
+                .filter(|b| !b.is_empty());
+            out.push(normalized);
+        }
+        self.briefings = out;
+        Ok(self)
+    }
+
+    /// Party `party`'s private briefing, if it has one.
+    pub fn briefing(&self, party: usize) -> Option<&str> {
+        self.briefings.get(party).and_then(|b| b.as_deref())
     }
 
     /// The chance per round that the talks collapse (0: they never do).

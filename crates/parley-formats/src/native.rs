@@ -187,6 +187,10 @@ pub struct FileParty {
     /// `[[parties.red_lines]]`: packages the party never accepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub red_lines: Vec<FileRedLine>,
+    /// A private briefing: what this party's negotiator should know (shown only in its
+    /// own room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub briefing: Option<String>,
     /// The utility function.
     pub utility: FileUtility,
 }
@@ -446,6 +450,9 @@ fn convert(model: &FileScenario, src: &Source) -> Result<Scenario> {
         parties,
     )
     .and_then(|scenario| scenario.with_breakdown(model.breakdown.unwrap_or(0.0)))
+    .and_then(|scenario| {
+        scenario.with_briefings(model.parties.iter().map(|p| p.briefing.clone()).collect())
+    })
     .map_err(|e| src.scenario_error(e))
 }
 
@@ -927,7 +934,8 @@ pub fn to_model(scenario: &Scenario) -> FileScenario {
     let parties = scenario
         .parties()
         .iter()
-        .map(|party| {
+        .enumerate()
+        .map(|(party_idx, party)| {
             let utility = match &party.utility {
                 UtilityFunction::Linear(linear) => FileUtility {
                     kind: UtilityKind::Linear,
@@ -983,6 +991,7 @@ pub fn to_model(scenario: &Scenario) -> FileScenario {
             };
             FileParty {
                 name: party.name.clone(),
+                briefing: scenario.briefing(party_idx).map(str::to_string),
                 reservation: (party.alternative.is_none() && party.reservation != 0.0)
                     .then_some(party.reservation),
                 discount: party.discount,

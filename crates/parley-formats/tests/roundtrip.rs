@@ -76,6 +76,11 @@ fn bundled_scenarios_load_and_round_trip() {
             let json = native::to_json(&scenario).expect("writes");
             let back = native::parse_json(&json, "<json>").expect("reads");
             assert_eq!(report(&back), report(&scenario), "{}", path.display());
+            // Everything the file says survives, briefings included.
+            assert_eq!(native::to_model(&back), native::to_model(&scenario));
+            for p in 0..scenario.n_parties() {
+                assert_eq!(back.briefing(p), scenario.briefing(p));
+            }
             count += 1;
         }
     }
@@ -83,6 +88,12 @@ fn bundled_scenarios_load_and_round_trip() {
         count >= 3,
         "expected the flagship and the everyday scenarios"
     );
+    let flagship = parley_formats::load(&dir.join("oman-talks.toml"))
+        .expect("loads")
+        .scenario;
+    assert!(flagship
+        .briefing(1)
+        .is_some_and(|b| b.starts_with("You lead the Iranian delegation")));
 }
 
 #[test]

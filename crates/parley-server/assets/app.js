@@ -871,8 +871,21 @@ function statusBar() {
     h('div', { class: 'stat stat-round' }, h('span', { class: 'stat-k' }, 'Deadline'),
       h('span', { class: 'stat-v', testid: 'round' }, '…'),
       h('progress', { max: 1, value: 0, class: 'deadline', 'aria-label': 'Share of the deadline used', testid: 'deadline-progress' })),
-    h('div', { class: 'stat' }, h('span', { class: 'stat-k' }, 'The host sees'), h('span', { class: 'stat-v', testid: 'host-sees' }, '…')));
+    h('div', { class: 'stat' }, h('span', { class: 'stat-k' }, 'The host sees'), h('span', { class: 'stat-v', testid: 'host-sees' }, '…')),
+    h('p', { class: 'stat-rules muted small', testid: 'stage-rules', hidden: true }));
   el.update = (view) => {
+    // Staged talks: when the indirect phase ends and when the mediator may call for
+    // direct talks, always in sight.
+    const rules = byTestId('stage-rules', el);
+    const st0 = view.settings || {};
+    if (view.protocol === 'staged' && typeof st0.indirect_rounds === 'number') {
+      rules.hidden = false;
+      rules.textContent = `Indirect talks last at most ${st0.indirect_rounds} of ${view.rounds} rounds; `
+        + `the mediator calls for direct talks once its progress measure reaches ${typeof st0.threshold === 'number' ? st0.threshold : 'its threshold'} `
+        + '(and at the end of the indirect phase); talks go direct only if every party consents.';
+    } else {
+      rules.hidden = true;
+    }
     byTestId('host-sees', el).textContent = {
       public: 'the public record', confided: 'what you tell the mediator', all: 'everything',
     }[view.owner_sees] || 'the public record';
@@ -1168,8 +1181,12 @@ function partyUI(main, id, token, firstView, refresh) {
     grid);
 
   function renderAbout() {
+    const description = view.scenario && view.scenario.description;
+    const briefing = view.role && view.role.briefing;
     fill(aboutSec, 
       h('h2', { id: 'about-h' }, 'Your seat'),
+      description ? h('p', { class: 'briefing', testid: 'scenario-description' }, description) : null,
+      briefing ? [h('h3', {}, 'Your briefing (only you see it)'), h('p', { class: 'briefing', testid: 'briefing' }, briefing)] : null,
       h('dl', { class: 'facts' },
         h('dt', {}, 'Party'), h('dd', { testid: 'my-role' }, me),
         reservation !== null ? [h('dt', {}, 'Reservation value'), h('dd', { testid: 'reservation' }, `${fmtU(reservation)} — what your alternative (no deal) is worth to you${view.role && view.role.alternative ? ' now' : ''}`)] : null,

@@ -741,7 +741,21 @@ async fn actions_across_a_red_line_are_refused() {
     // What walking away is worth at the start: 0.9·0.55 + 0.08·0.5 + 0.02·0.1.
     let now = view["role"]["reservation_now"].as_f64().expect("a number");
     assert!((now - 0.537).abs() < 1e-9, "{now}");
+    let briefing = view["role"]["briefing"].as_str().expect("a briefing");
+    assert!(
+        briefing.starts_with("You lead the US delegation"),
+        "{briefing}"
+    );
     let iran_view = server.call("GET", &path, Some(iran), None).await.body;
+    let theirs = iran_view["role"]["briefing"].as_str().expect("a briefing");
+    assert!(
+        theirs.starts_with("You lead the Iranian delegation"),
+        "{theirs}"
+    );
+    assert!(
+        !iran_view.to_string().contains("US delegation"),
+        "a briefing is shown in its own room only"
+    );
     assert_eq!(
         iran_view["role"]["red_lines"],
         json!([{"issue": "enrichment", "refused": ["0% (none)"]}]),

@@ -170,6 +170,9 @@ impl Live {
                     if !own.is_empty() {
                         v["red_lines"] = red_lines_json(&self.scenario, own);
                     }
+                    if let Some(briefing) = self.scenario.briefing(r) {
+                        v["briefing"] = briefing.into();
+                    }
                     if let Some(best) = self.best_outcome(r) {
                         v["best_outcome"] = best;
                     }
