@@ -216,6 +216,13 @@ async function flow(base, label, viewport) {
   await room.waitForFunction(() => document.getElementById('main').dataset.pendingKind === 'act');
   step('joined; the talks run and it is my turn');
   check(/another offer in hand/.test(await text(room, 'briefing')), 'room: the candidate\'s private briefing should be shown');
+  // messages: one to everyone appears in my own history
+  await room.locator('[data-testid="message-to"]').selectOption('all');
+  await room.fill('[data-testid="message-text"]', 'Happy to find a package that works for both of us.');
+  await room.click('[data-testid="message-send"]');
+  await room.locator('[data-testid="history-item"][data-type="message"]').first().waitFor();
+  check(/You wrote to everyone/.test(await room.locator('[data-testid="history-item"][data-type="message"]').first().textContent()), 'room: my message should be in my history');
+  step('a message to everyone appears in the history');
   check(await room.locator('[data-testid="join-panel"]').isHidden(), 'room: the Join panel must go once the talks run');
   check(/^Round 1 of 40$/.test(await text(room, 'round')), `room: expected "Round 1 of 40" at the start, got "${await text(room, 'round')}"`);
   check(/direct/i.test(await text(room, 'phase')), `room: saop is direct talks, the phase reads "${await text(room, 'phase')}"`);
@@ -460,6 +467,13 @@ async function mediated(base) {
   await med.locator('[data-testid="mediator-plane"] svg[data-testid="plane-plot"]').waitFor();
   check(await med.locator('[data-testid="mediator-plane"] svg circle').count() >= 3, 'mediator: the utility plane shows the frontier points');
   step('both joined (candidate confides); the mediator sees who confided and the utility plane');
+  // a note to the mediator: the mediator sees it, and only the mediator may be written to now
+  const targets = await cand.locator('[data-testid="message-to"] option').allTextContents();
+  check(targets.length === 1 && targets[0] === 'mediator', `room: in indirect talks a party writes to the mediator only, offered ${JSON.stringify(targets)}`);
+  await cand.fill('[data-testid="message-text"]', 'Salary matters most to us.');
+  await cand.click('[data-testid="message-send"]');
+  await med.locator('[data-testid="history-item"][data-type="message"]').first().waitFor({ timeout: 15000 });
+  step('the candidate\'s note to the mediator reaches the mediator');
   const rules = await text(cand, 'stage-rules');
   check(/Indirect talks last at most \d+ of \d+ rounds/.test(rules) && /only if every party consents/.test(rules), `room: the staged talks' rules should be in sight, read "${rules}"`);
 

@@ -509,6 +509,7 @@ function describeEvent(e, me) {
     case 'ratified':
     case 'ratification-confirmed': return by === me ? 'Your principal confirmed your acceptance' : `${by ? `${by}'s` : 'The'} principal confirmed its acceptance`;
     case 'join': case 'joined': return `${who(by ?? e.role, me)} joined`;
+    case 'message': return `${who(by, me)} wrote to ${e.to === 'all' ? 'everyone' : e.to === me ? 'you' : e.to}: “${e.text}”`;
     default: {
       const rest = Object.entries(e).filter(([k]) => !['seq', 'round', 'time', 'type', 'my_utility', 'outcome', 'utilities'].includes(k));
       return `${e.type || 'event'}${rest.length ? `: ${rest.map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ')}` : ''}`;
@@ -519,7 +520,7 @@ function describeEvent(e, me) {
 function eventOutcome(e) {
   if (e.outcome) return e.outcome;
   if (e.type === 'end' && e.agreement) return e.agreement;
-  if (e.text) return e.text;
+  if (e.text && e.type !== 'message') return e.text;
   return null;
 }
 
@@ -1171,9 +1172,42 @@ function partyUI(main, id, token, firstView, refresh) {
   const renderedSeqs = new Set();
 
   const aboutSec = h('section', { class: 'card about', 'aria-labelledby': 'about-h' });
+
+  // -- messages -------------------------------------------------------------
+  // Who a party may write to: while the talks go through the mediator, the mediator
+  // only (the server enforces it); otherwise every role.
+  const msgTo = h('select', { id: 'msg-to', testid: 'message-to' });
+  const msgText = h('textarea', { id: 'msg-text', testid: 'message-text', rows: 3, maxlength: 2000 });
+  const msgSend = h('button', { type: 'button', class: 'secondary', testid: 'message-send' }, 'Send message');
+  const msgErr = errorBox();
+  const msgSec = h('section', { class: 'card messages', testid: 'messages', 'aria-labelledby': 'msg-h' },
+    h('h2', { id: 'msg-h' }, 'Write a message'),
+    h('p', { class: 'help' }, 'Messages appear in the history of whoever you write to, and in yours.'),
+    h('label', { for: 'msg-to' }, 'To'), msgTo,
+    h('label', { for: 'msg-text' }, 'Message'), msgText,
+    h('div', { class: 'actions' }, msgSend), msgErr);
+  function renderMessageTargets() {
+    const roles = (view.roles || []).map((r) => r.name).filter((n) => n !== me);
+    const mediated = roles.includes('mediator');
+    const direct = view.phase === 'direct' || view.phase === 'post-settlement' || view.protocol === 'saop';
+    const targets = mediated && !direct ? ['mediator'] : ['all', ...roles];
+    const key = targets.join('|');
+    if (msgTo.dataset.key === key) return;
+    msgTo.dataset.key = key;
+    fill(msgTo, ...targets.map((t) => h('option', { value: t }, t === 'all' ? 'everyone' : t)));
+  }
+  msgSend.addEventListener('click', () => guarded([msgSend], msgErr, async () => {
+    const text = msgText.value.trim();
+    if (!text) { msgErr.show('Write something first.'); return; }
+    await api('POST', `${base}/messages`, { token, body: { to: msgTo.value, text } });
+    msgText.value = '';
+    announce('Message sent.');
+    await refresh();
+  }));
+
   const grid = h('div', { class: 'room-grid' },
     h('div', { class: 'col-main' }, reqSec, principal ? null : builderSec),
-    h('div', { class: 'col-side' }, chartSec, histSec, aboutSec));
+    h('div', { class: 'col-side' }, chartSec, histSec, principal ? null : msgSec, aboutSec));
 
   fill(main, 
     h('h1', {}, (firstView.scenario && firstView.scenario.name) || 'Negotiation', ' ', h('span', { class: 'h1-sub' }, principal ? `— principal of ${me}` : `— you are ${me}`)),
@@ -1441,6 +1475,7 @@ function partyUI(main, id, token, firstView, refresh) {
       renderRequest();
       renderHistory();
       renderAbout();
+      if (!principal) renderMessageTargets();
       if (!builderInit && !principal) {
         builderInit = true;
         const best = view.role && view.role.best_outcome ? labelsOf(view.role.best_outcome, issues) : null;

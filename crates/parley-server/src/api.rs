@@ -55,6 +55,7 @@ pub fn router_with(app: Arc<App>, limits: Limits) -> Router {
         .route("/api/sessions/{id}/join", post(join))
         .route("/api/sessions/{id}/evaluate", post(evaluate))
         .route("/api/sessions/{id}/preferences", get(preferences))
+        .route("/api/sessions/{id}/messages", post(message))
         .route("/api/sessions/{id}/actions", post(act))
         .route("/api/sessions/{id}/ratify", post(ratify))
         .route("/api/sessions/{id}/trace", get(trace))
@@ -683,6 +684,32 @@ async fn preferences(
             "only a party's seat reads preferences, and only its own",
         )),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    to: String,
+    text: String,
+}
+
+/// `POST /api/sessions/{id}/messages`: a seat (party or mediator) writes to a role or
+/// to every role.
+async fn message(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<MessageBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
+        return Err(forbidden("only a seat's holder writes messages"));
+    };
+    let JsonBody(body) = body?;
+    let writing = Arc::clone(&live);
+    let receipt =
+        detached(async move { writing.message(role, &body.to, &body.text).await }).await?;
+    Ok(Json(json!({"sent": true, "receipt": receipt})))
 }
 
 async fn act(

@@ -33,7 +33,8 @@ pub struct Started {
     pub confide: Vec<bool>,
 }
 
-/// `notice`: a delegate's acceptance held for its principal, and the answer.
+/// `notice`: a delegate's acceptance held for its principal, and the answer; a message
+/// between roles.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Notice {
@@ -63,15 +64,29 @@ pub enum Notice {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
+    /// A message from one role to another, or to every role (`to`: a role's name or
+    /// `all`).
+    Message {
+        /// The sender's role.
+        role: String,
+        /// The recipient's role, or `all`.
+        to: String,
+        /// The message.
+        text: String,
+        /// The sender's `Idempotency-Key`, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
 }
 
 impl Notice {
-    /// The role it is about.
+    /// The role it is about (a message's sender).
     pub fn role(&self) -> &str {
         match self {
             Notice::RatificationPending { role, .. }
             | Notice::Ratified { role, .. }
-            | Notice::RatificationRefused { role, .. } => role,
+            | Notice::RatificationRefused { role, .. }
+            | Notice::Message { role, .. } => role,
         }
     }
 
@@ -80,7 +95,8 @@ impl Notice {
         match self {
             Notice::RatificationPending { key, .. }
             | Notice::Ratified { key, .. }
-            | Notice::RatificationRefused { key, .. } => key.as_deref(),
+            | Notice::RatificationRefused { key, .. }
+            | Notice::Message { key, .. } => key.as_deref(),
         }
     }
 

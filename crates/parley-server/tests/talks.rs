@@ -1005,3 +1005,138 @@ async fn a_seat_reads_its_own_preferences_and_the_clock() {
     }
     assert_eq!(times, vec![(0, 0.0), (1, 0.1)]);
 }
+
+/// Messages go where the policy says: to `all` every role (and the owner) sees it; a
+/// party's note to the mediator only the mediator; while the talks go through the
+/// mediator a party cannot write to another party; bad messages are 400s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_reach_only_whom_the_policy_allows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("m.db").display().to_string());
+    let server = Arc::new(crate::common::start_on(&url, None).await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "shuttle", "rounds": 10,
+            "owner_sees": "public",
+            "roles": {"united-states": {"seat": "program"}, "iran": {"seat": "program"},
+                      "mediator": {"seat": "program"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let (us, iran, mediator) = (
+        created.seat("united-states"),
+        created.seat("iran"),
+        created.seat("mediator"),
+    );
+    let send = |token: &str, to: &str, text: &str| {
+        let server = Arc::clone(&server);
+        let (path, token, body) = (
+            format!("{path}/messages"),
+            token.to_string(),
+            json!({"to": to, "text": text}),
+        );
+        async move { server.call("POST", &path, Some(&token), Some(body)).await }
+    };
+    let messages = |view: &Value| -> Vec<String> {
+        view["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e["type"] == "message")
+                    .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let view = |token: &str| {
+        let server = Arc::clone(&server);
+        let (path, token) = (path.clone(), token.to_string());
+        async move { server.call("GET", &path, Some(&token), None).await.body }
+    };
+
+    let r = send(
+        us,
+        "mediator",
+        "Our red line is firm; the consortium idea interests us.",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(us, "iran", "Let us talk directly.").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("mediator only"));
+    let r = send(us, "all", "To everyone.").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = send(mediator, "all", "Welcome to Muscat.").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(mediator, "iran", "A word in private.").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for (body, needle) in [
+        (json!({"to": "nobody", "text": "hi"}), "no role"),
+        (json!({"to": "mediator", "text": "  "}), "needs some words"),
+        (
+            json!({"to": "mediator", "text": "x".repeat(2001)}),
+            "at most 2000",
+        ),
+        (json!({"to": "mediator"}), "text"),
+    ] {
+        let r = server
+            .call("POST", &format!("{path}/messages"), Some(us), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(
+            r.body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{}",
+            r.body
+        );
+    }
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/messages"),
+            Some(created.owner()),
+            Some(json!({"to": "all", "text": "from the host"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+
+    assert_eq!(
+        messages(&view(us).await),
+        vec![
+            "Our red line is firm; the consortium idea interests us.",
+            "Welcome to Muscat."
+        ]
+    );
+    assert_eq!(
+        messages(&view(iran).await),
+        vec!["Welcome to Muscat.", "A word in private."]
+    );
+    assert_eq!(messages(&view(mediator).await).len(), 3);
+    // An owner who sees the public record sees the public message only.
+    assert_eq!(
+        messages(&view(created.owner()).await),
+        vec!["Welcome to Muscat."]
+    );
+    let iran_view = view(iran).await.to_string();
+    assert!(
+        !iran_view.contains("red line is firm"),
+        "a note to the mediator leaked"
+    );
+
+    // Stored before they were answered: another server on the same database shows
+    // each role the same messages.
+    let again = crate::common::start_on(&url, None).await;
+    let iran_again = again.call("GET", &path, Some(iran), None).await.body;
+    assert_eq!(
+        messages(&iran_again),
+        vec!["Welcome to Muscat.", "A word in private."]
+    );
+    let us_again = again.call("GET", &path, Some(us), None).await.body;
+    assert_eq!(messages(&us_again).len(), 2);
+}

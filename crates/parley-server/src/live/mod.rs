@@ -193,6 +193,9 @@ enum Input {
     Text(Vec<u32>, Option<f64>),
 }
 
+/// The longest message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
 /// A notice the server adds to a session's story (not an engine event): a delegate's
 /// acceptance held for its principal, and the principal's answer. It is a private move
 /// of that party: only the delegate, its principal and an owner who sees everything
@@ -1032,6 +1035,86 @@ impl Live {
     }
 
     /// The receipt of the last of `records`, written for `role`.
+    /// `POST /messages`: a message from `role` to `to` (a role's name, or `all`),
+    /// stored before it is answered and shown through the one visibility policy: its
+    /// sender and recipient see it (every role, for `all`); while the talks go through
+    /// the mediator a party writes to the mediator only.
+    pub async fn message(
+        self: &Arc<Self>,
+        role: usize,
+        to: &str,
+        text: &str,
+    ) -> Result<Value, ApiError> {
+        let text = parley_core::label::normalize_text("text", text)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if text.is_empty() {
+            return Err(ApiError::bad_request("text: a message needs some words"));
+        }
+        if text.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "text: a message holds at most {MAX_MESSAGE_CHARS} characters"
+            )));
+        }
+        let to_role = match to {
+            "all" => None,
+            name => Some(self.spec.role_index(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "to: there is no role {name:?} in this session; name a role or \"all\""
+                ))
+            })?),
+        };
+        if to_role == Some(role) {
+            return Err(ApiError::bad_request("to: a message to yourself"));
+        }
+        let mediator = self.spec.mediator_index();
+        if !self.store.healthy() {
+            return Err(crate::store::StoreError::Unavailable.into());
+        }
+        {
+            let inner = self.lock();
+            if inner.failed.is_some() {
+                return Err(ApiError::conflict(FAILED));
+            }
+            if inner.status == Status::Ended {
+                return Err(ApiError::conflict("the talks are over"));
+            }
+            let direct = inner.events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Phase {
+                        to: Phase::Direct,
+                        ..
+                    }
+                )
+            });
+            if role < self.n_parties() && mediator.is_some() && !direct && to_role != mediator {
+                return Err(ApiError::bad_request(
+                    "to: while the talks go through the mediator, a party writes to the \
+                     mediator only",
+                ));
+            }
+        }
+        let body = json!({
+            "type": "message",
+            "role": self.spec.roles[role].name,
+            "to": to,
+            "text": text,
+        });
+        let mut chain = self.chain.lock().await;
+        let records = chain.records(vec![("notice", body.to_string())]);
+        self.store.append(&self.id, &records, None).await?;
+        chain.advance(&records);
+        let receipt = self.receipt(role, &records)?;
+        drop(chain);
+        {
+            let mut inner = self.lock();
+            let after = inner.events.len();
+            inner.notices.push(Notice { after, role, body });
+        }
+        self.publish();
+        Ok(receipt)
+    }
+
     fn receipt(&self, role: usize, records: &[Record]) -> Result<Value, ApiError> {
         self.receipt_as(&self.spec.roles[role].name, records)
     }

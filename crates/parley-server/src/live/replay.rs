@@ -77,6 +77,7 @@ impl Live {
                                     self.remember_ratify(role, key, false, r);
                                 }
                             }
+                            records::Notice::Message { .. } => {}
                         }
                         inner.notices.push(Notice {
                             after: events,

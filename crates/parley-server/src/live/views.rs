@@ -304,6 +304,19 @@ impl Live {
         viewer: Viewer,
     ) -> Option<&'a Value> {
         let own = matches!(access, Access::Seat(r) | Access::Principal(r) if r == notice.role);
+        if notice.body["type"] == "message" {
+            // A message: its sender, its recipient (or every role, for `all`), and an
+            // owner who sees everything; one to `all` is public, so the owner sees it
+            // whatever it is shown.
+            let to = notice.body["to"].as_str().unwrap_or_default();
+            let recipient = match access {
+                Access::Seat(r) | Access::Principal(r) => {
+                    to == "all" || self.spec.roles.get(r).is_some_and(|role| role.name == to)
+                }
+                Access::Owner | Access::Auditor => to == "all",
+            };
+            return (own || recipient || matches!(viewer, Viewer::Owner)).then_some(&notice.body);
+        }
         (own || matches!(viewer, Viewer::Owner)).then_some(&notice.body)
     }
 
