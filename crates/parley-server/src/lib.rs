@@ -364,6 +364,27 @@ impl App {
                  run `parley audit`"
             );
         }
+        // Seats that take longer than their session allows forfeit their turn.
+        let weak = Arc::downgrade(&app);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(app) = weak.upgrade() else { return };
+                let timed: Vec<Arc<Live>> = app
+                    .sessions
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .filter(|live| live.spec.seat_timeout_seconds.is_some())
+                    .cloned()
+                    .collect();
+                drop(app);
+                for live in timed {
+                    live.time_out_seats().await;
+                }
+            }
+        });
         // Ended sessions nobody asks about leave memory.
         let weak = Arc::downgrade(&app);
         tokio::spawn(async move {

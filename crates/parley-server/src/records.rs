@@ -77,6 +77,12 @@ pub enum Notice {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
+    /// A seat did not act within the session's `seat_timeout_seconds`: it forfeits
+    /// its turn (the forfeit follows as its input).
+    Timeout {
+        /// The seat's role.
+        role: String,
+    },
 }
 
 impl Notice {
@@ -86,7 +92,8 @@ impl Notice {
             Notice::RatificationPending { role, .. }
             | Notice::Ratified { role, .. }
             | Notice::RatificationRefused { role, .. }
-            | Notice::Message { role, .. } => role,
+            | Notice::Message { role, .. }
+            | Notice::Timeout { role } => role,
         }
     }
 
@@ -97,6 +104,7 @@ impl Notice {
             | Notice::Ratified { key, .. }
             | Notice::RatificationRefused { key, .. }
             | Notice::Message { key, .. } => key.as_deref(),
+            Notice::Timeout { .. } => None,
         }
     }
 

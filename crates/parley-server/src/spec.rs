@@ -38,6 +38,10 @@ pub struct CreateRequest {
     /// How long tokens are valid.
     #[serde(default)]
     pub token_ttl_seconds: Option<u64>,
+    /// Seconds a seat may take to act before it forfeits its turn (walks away, passes,
+    /// rejects, refuses), logged as a timeout; none by default.
+    #[serde(default)]
+    pub seat_timeout_seconds: Option<u64>,
     /// Who plays each role.
     pub roles: BTreeMap<String, RoleRequest>,
     /// Mandates of delegated seats.
@@ -175,6 +179,9 @@ pub struct SessionSpec {
     pub roles: Vec<Role>,
     /// Token lifetime.
     pub token_ttl_seconds: u64,
+    /// Seconds a seat may take to act (see [`CreateRequest::seat_timeout_seconds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat_timeout_seconds: Option<u64>,
     /// What the owner sees.
     #[serde(default = "legacy_owner_sees")]
     pub owner_sees: OwnerSees,
@@ -410,6 +417,13 @@ impl CreateRequest {
                 OwnerSees::Public
             }
         });
+        if let Some(t) = self.seat_timeout_seconds {
+            if !(1..=30 * 24 * 3600).contains(&t) {
+                return Err(bad(format!(
+                    "seat_timeout_seconds: must be 1 s to 30 days, not {t}"
+                )));
+            }
+        }
         let json = parley_formats::native::to_json(&scenario).map_err(|e| bad(e.to_string()))?;
         Ok((
             SessionSpec {
@@ -421,6 +435,7 @@ impl CreateRequest {
                 seed: self.seed,
                 roles,
                 token_ttl_seconds: ttl,
+                seat_timeout_seconds: self.seat_timeout_seconds,
                 owner_sees,
             },
             scenario,

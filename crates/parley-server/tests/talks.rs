@@ -1140,3 +1140,53 @@ async fn messages_reach_only_whom_the_policy_allows() {
     let us_again = again.call("GET", &path, Some(us), None).await.body;
     assert_eq!(messages(&us_again).len(), 2);
 }
+
+/// A seat that does not act within `seat_timeout_seconds` forfeits: in direct talks it
+/// walks away, logged as a timeout, so a silent seat cannot stall its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_seat_times_out_and_the_session_ends() {
+    let server = Arc::new(start().await);
+    let request = |timeout: u64| {
+        json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 10,
+            "seat_timeout_seconds": timeout,
+            "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "boulware"}}
+        })
+    };
+    let r = server
+        .call("POST", "/api/sessions", None, Some(request(0)))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("seat_timeout_seconds"));
+    let created = server.create(request(1)).await;
+    let path = format!("/api/sessions/{}", created.id());
+    let seat = created.seat("candidate");
+    let r = server
+        .call("POST", &format!("{path}/join"), Some(seat), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The candidate opens, and says nothing.
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        view = server.call("GET", &path, Some(seat), None).await.body;
+        if view["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["status"], "ended", "{view}");
+    assert_eq!(view["result"]["reason"], "walk-away");
+    let kinds = types(&view);
+    assert!(kinds.contains(&"timeout".to_string()), "{kinds:?}");
+    let trace = server.trace(&created).await;
+    assert_eq!(trace.status, StatusCode::OK);
+    // A notice record in the log says so (not only the configuration's field name).
+    let logged = trace.body.to_string();
+    assert!(
+        logged.contains(r#"\"type\":\"timeout\""#) || logged.contains(r#""type":"timeout""#),
+        "the timeout is in the log: {logged}"
+    );
+}

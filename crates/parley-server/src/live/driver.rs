@@ -347,6 +347,7 @@ impl Live {
             inner.pending[role] = Some(pending);
             inner.pending_round[role] = at.round;
             inner.pending_time[role] = at.time;
+            inner.pending_since[role] = Some(std::time::Instant::now());
             inner.engine_idle = true;
         }
         self.changed();

@@ -293,6 +293,8 @@ struct Inner {
     pending_round: Vec<u32>,
     /// The engine's normalised time when it asked.
     pending_time: Vec<f64>,
+    /// When it asked (for the seat timeout).
+    pending_since: Vec<Option<std::time::Instant>>,
     held: Vec<Option<InputRecord>>,
     round: u32,
     phase: Phase,
@@ -448,6 +450,7 @@ impl Live {
                 pending: vec![None; roles],
                 pending_round: vec![0; roles],
                 pending_time: vec![0.0; roles],
+                pending_since: vec![None; roles],
                 held: vec![None; roles],
                 round: 0,
                 phase: first_phase,
@@ -1113,6 +1116,61 @@ impl Live {
         }
         self.publish();
         Ok(receipt)
+    }
+
+    /// The seat timeout: every seat that has been asked for longer than the session's
+    /// `seat_timeout_seconds` forfeits its turn — a timeout notice is stored, then the
+    /// forfeit goes through the same path as any action (walk away, pass, reject,
+    /// refuse). A mediator seat is not timed out (it has no action that forfeits).
+    /// Called about once a second by the server.
+    pub async fn time_out_seats(self: &Arc<Self>) {
+        let Some(limit) = self.spec.seat_timeout_seconds else {
+            return;
+        };
+        let limit = std::time::Duration::from_secs(limit);
+        let due: Vec<(usize, ActionBody)> = {
+            let inner = self.lock();
+            if inner.status != Status::Running || inner.failed.is_some() {
+                return;
+            }
+            (0..self.spec.roles.len())
+                .filter_map(|r| {
+                    let since = inner.pending_since[r]?;
+                    if since.elapsed() < limit || inner.held[r].is_some() {
+                        return None;
+                    }
+                    let forfeit = match inner.pending[r].as_ref()? {
+                        Pending::Act { .. } => ActionBody::WalkAway,
+                        Pending::Propose => ActionBody::Pass,
+                        Pending::Vote { .. } => ActionBody::Vote { accept: false },
+                        Pending::Consent => ActionBody::Consent { accept: false },
+                        Pending::Text => return None,
+                    };
+                    Some((r, forfeit))
+                })
+                .collect()
+        };
+        for (role, forfeit) in due {
+            let body = json!({"type": "timeout", "role": self.spec.roles[role].name});
+            {
+                let mut chain = self.chain.lock().await;
+                if !self.store.healthy() {
+                    return;
+                }
+                let records = chain.records(vec![("notice", body.to_string())]);
+                if self.store.append(&self.id, &records, None).await.is_err() {
+                    return;
+                }
+                chain.advance(&records);
+                let mut inner = self.lock();
+                let after = inner.events.len();
+                inner.notices.push(Notice { after, role, body });
+                inner.pending_since[role] = None;
+            }
+            if let Err(e) = self.act(role, forfeit, None).await {
+                tracing::warn!(session = %self.id, role, "a timed-out seat's forfeit: {}", e.message);
+            }
+        }
     }
 
     fn receipt(&self, role: usize, records: &[Record]) -> Result<Value, ApiError> {

@@ -77,7 +77,7 @@ impl Live {
                                     self.remember_ratify(role, key, false, r);
                                 }
                             }
-                            records::Notice::Message { .. } => {}
+                            records::Notice::Message { .. } | records::Notice::Timeout { .. } => {}
                         }
                         inner.notices.push(Notice {
                             after: events,
