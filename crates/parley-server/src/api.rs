@@ -50,7 +50,7 @@ pub fn router_with(app: Arc<App>, limits: Limits) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi))
         .route("/api/scenarios", get(scenarios))
-        .route("/api/sessions", post(create))
+        .route("/api/sessions", post(create).get(list))
         .route("/api/sessions/{id}", get(view))
         .route("/api/sessions/{id}/join", post(join))
         .route("/api/sessions/{id}/evaluate", post(evaluate))
@@ -435,6 +435,44 @@ fn creator(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
             "this is not the server's creator token",
         ))
     }
+}
+
+/// `GET /api/sessions` (creator token): the host's dashboard — every session the
+/// server holds, newest state first: id, scenario, protocol, status, roles and who
+/// holds them. Sessions that ended and left memory are listed by id (`"loaded":
+/// false`); reading one loads it back.
+async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    creator(&app, &headers)?;
+    let mut sessions: Vec<Value> = app
+        .sessions
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .map(|live| {
+            json!({
+                "id": live.id,
+                "scenario": live.scenario.name(),
+                "protocol": live.spec.protocol.name(),
+                "rounds": live.spec.rounds,
+                "status": live.status().name(),
+                "roles": live.spec.roles.iter().map(|r| json!({
+                    "name": r.name,
+                    "held_by": match &r.holder {
+                        crate::spec::Holder::Agent { .. } => "agent",
+                        crate::spec::Holder::Seat { kind, .. } => kind.as_str(),
+                    },
+                })).collect::<Vec<_>>(),
+                "loaded": true,
+            })
+        })
+        .collect();
+    sessions.extend(
+        app.evicted_ids()
+            .into_iter()
+            .map(|id| json!({"id": id, "status": "ended", "loaded": false})),
+    );
+    sessions.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(Json(json!({ "sessions": sessions })))
 }
 
 async fn create(

@@ -540,6 +540,16 @@ impl App {
         gone.len()
     }
 
+    /// The ids of ended sessions that left memory.
+    pub fn evicted_ids(&self) -> Vec<String> {
+        self.evicted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Adds a session's tokens to the index.
     pub fn index(&self, live: &Live) {
         let mut index = self.token_index.write().unwrap_or_else(|e| e.into_inner());

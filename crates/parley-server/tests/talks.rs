@@ -1190,3 +1190,45 @@ async fn a_silent_seat_times_out_and_the_session_ends() {
         "the timeout is in the log: {logged}"
     );
 }
+
+/// The host's dashboard: with the creator token, every session the server holds; with
+/// no token or another token, nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_creator_lists_every_session() {
+    let server = Arc::new(start().await);
+    let a = server
+        .create(json!({"scenario": "job-offer", "protocol": "saop", "rounds": 5,
+                       "roles": {"candidate": {"seat": "person"}, "employer": {"agent": "boulware"}}}))
+        .await;
+    let b = server
+        .create(json!({"scenario": "oman-talks", "protocol": "staged", "rounds": 20,
+                       "roles": {"united-states": {"seat": "program"}, "iran": {"agent": "boulware"},
+                                 "mediator": {"agent": "shuttle"}}}))
+        .await;
+    let r = server
+        .call("GET", "/api/sessions", Some(crate::common::CREATOR), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let sessions = r.body["sessions"].as_array().expect("a list");
+    for (created, protocol, scenario) in [
+        (&a, "saop", "Job offer"),
+        (&b, "staged", "Oman talks (illustrative)"),
+    ] {
+        let s = sessions
+            .iter()
+            .find(|s| s["id"] == created.id())
+            .expect("listed");
+        assert_eq!(s["protocol"], protocol);
+        assert_eq!(s["scenario"], scenario);
+        assert_eq!(s["status"], "waiting");
+        assert!(s["roles"].as_array().is_some_and(|r| !r.is_empty()));
+        assert!(
+            !s.to_string().contains("token"),
+            "no tokens in the list: {s}"
+        );
+    }
+    for token in [None, Some(a.owner()), Some(a.seat("candidate"))] {
+        let r = server.call("GET", "/api/sessions", token, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token:?}: {}", r.body);
+    }
+}
