@@ -418,6 +418,20 @@ async fn scenarios(State(app): State<Arc<App>>) -> Json<Value> {
 }
 
 /// Whether `headers` carry the server's creator token: 401 if not.
+/// The role of the seat whose token the request carries; anyone else is refused with
+/// `refusal`.
+fn seat_role(
+    app: &App,
+    live: &Live,
+    headers: &HeaderMap,
+    refusal: &'static str,
+) -> Result<usize, ApiError> {
+    match authorize(app, live, bearer(headers)?)? {
+        Access::Seat(role) => Ok(role),
+        _ => Err(forbidden(refusal)),
+    }
+}
+
 fn creator(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = bearer(headers).map_err(|_| {
         ApiError::new(
@@ -658,9 +672,7 @@ async fn join(
     body: Result<JsonBody<JoinBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id).await?;
-    let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
-        return Err(forbidden("only a seat's holder joins it"));
-    };
+    let role = seat_role(&app, &live, &headers, "only a seat's holder joins it")?;
     let JsonBody(body) = body?;
     let joining = Arc::clone(&live);
     let receipt = detached(async move { joining.join(role, body.confide).await }).await?;
@@ -740,9 +752,12 @@ async fn message(
     body: Result<JsonBody<MessageBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id).await?;
-    let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
-        return Err(forbidden("only a seat's holder writes messages"));
-    };
+    let role = seat_role(
+        &app,
+        &live,
+        &headers,
+        "only a seat's holder writes messages",
+    )?;
     let JsonBody(body) = body?;
     let writing = Arc::clone(&live);
     let receipt =
@@ -757,9 +772,7 @@ async fn act(
     body: Result<JsonBody<ActionBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let live = session(&app, &id).await?;
-    let Access::Seat(role) = authorize(&app, &live, bearer(&headers)?)? else {
-        return Err(forbidden("only a seat's holder acts for it"));
-    };
+    let role = seat_role(&app, &live, &headers, "only a seat's holder acts for it")?;
     let JsonBody(body) = body?;
     let is_mediator = Some(role) == live.spec.mediator_index();
     let mediator_action = matches!(body, ActionBody::Text { .. });

@@ -259,6 +259,27 @@ impl DirectTexts {
     }
 }
 
+/// After a deal, both mediators: with every party's preferences, the proven
+/// improvement with the largest Nash product; otherwise the one the models predict.
+fn improve_deal(
+    nash: &mut NashRanking,
+    knowledge: &mut Knowledge,
+    ctx: &MediatorContext<'_>,
+    agreement: &[u32],
+) -> Option<Vec<u32>> {
+    nash.update(ctx);
+    if nash.ranking.is_empty() {
+        knowledge.improvement(ctx, agreement)
+    } else {
+        proven_improvement(
+            &nash.ranking,
+            ctx,
+            agreement,
+            &mut knowledge.proposed_improvements,
+        )
+    }
+}
+
 /// The single-text mediator (Klein et al. 2003).
 pub struct HillClimber {
     rng: SmallRng,
@@ -346,13 +367,9 @@ impl Mediator for HillClimber {
 
     fn direct_text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Option<Vec<u32>> {
         self.nash.update(ctx);
-        self.direct.next(
-            &self.knowledge,
-            ctx,
-            state,
-            &self.nash.ranking,
-            &mut self.rng,
-        )
+        let (nash, rng) = (&self.nash, &mut self.rng);
+        self.direct
+            .next(&self.knowledge, ctx, state, &nash.ranking, rng)
     }
 
     /// The share of parties that accepted the last text.
@@ -361,17 +378,7 @@ impl Mediator for HillClimber {
     }
 
     fn improve(&mut self, ctx: &MediatorContext<'_>, agreement: &[u32]) -> Option<Vec<u32>> {
-        self.nash.update(ctx);
-        if self.nash.ranking.is_empty() {
-            self.knowledge.improvement(ctx, agreement)
-        } else {
-            proven_improvement(
-                &self.nash.ranking,
-                ctx,
-                agreement,
-                &mut self.knowledge.proposed_improvements,
-            )
-        }
+        improve_deal(&mut self.nash, &mut self.knowledge, ctx, agreement)
     }
 }
 
@@ -431,13 +438,9 @@ impl Mediator for ShuttleMediator {
 
     fn direct_text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Option<Vec<u32>> {
         self.nash.update(ctx);
-        self.direct.next(
-            &self.knowledge,
-            ctx,
-            state,
-            &self.nash.ranking,
-            &mut self.rng,
-        )
+        let (nash, rng) = (&self.nash, &mut self.rng);
+        self.direct
+            .next(&self.knowledge, ctx, state, &nash.ranking, rng)
     }
 
     /// The mean over parties of 1 for a party that accepted the text carried to it,
@@ -449,16 +452,6 @@ impl Mediator for ShuttleMediator {
     }
 
     fn improve(&mut self, ctx: &MediatorContext<'_>, agreement: &[u32]) -> Option<Vec<u32>> {
-        self.nash.update(ctx);
-        if self.nash.ranking.is_empty() {
-            self.knowledge.improvement(ctx, agreement)
-        } else {
-            proven_improvement(
-                &self.nash.ranking,
-                ctx,
-                agreement,
-                &mut self.knowledge.proposed_improvements,
-            )
-        }
+        improve_deal(&mut self.nash, &mut self.knowledge, ctx, agreement)
     }
 }
