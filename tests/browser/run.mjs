@@ -33,6 +33,9 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
 const shotDir = path.join(tmp, 'screenshots');
 fs.mkdirSync(shotDir);
 const screenshots = [];
+// axe-core (from npm) on every screen the test shows: serious or critical findings.
+const axeSource = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'node_modules/axe-core/axe.min.js'), 'utf8');
+const axeFindings = [];
 const pageErrors = [];
 let server = null;
 let serverLog = path.join(tmp, 'server.log');
@@ -83,7 +86,21 @@ async function shot(page, name, fullPage = true) {
   const file = path.join(shotDir, `${String(screenshots.length + 1).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage });
   screenshots.push(file);
+  if (!name.startsWith('failure')) await axeCheck(page, name);
   return file;
+}
+
+/** Runs axe-core on the page as it is and keeps its serious and critical findings. */
+async function axeCheck(page, where) {
+  // Evaluated through the DevTools protocol: the page's CSP (script-src 'self') stays on.
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  for (const v of violations) axeFindings.push(`${where}: ${v}`);
 }
 
 async function noHorizontalScroll(page, where) {
@@ -601,6 +618,8 @@ async function main() {
   await flow(base, 'phone', { width: 375, height: 812 });
   await mediated(base);
   check(pageErrors.length === 0, `uncaught errors in the page:\n    ${pageErrors.join('\n    ')}`);
+  check(axeFindings.length === 0, `axe-core: serious or critical accessibility findings:\n    ${axeFindings.join('\n    ')}`);
+  step(`axe-core: no serious or critical findings on ${screenshots.length} screens`);
 
   if (process.env.KEEP_GOING) {
     console.log(`\nKEEP_GOING: server still at ${base} (pid ${server.pid}); Ctrl-C to stop`);
