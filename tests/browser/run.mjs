@@ -6,7 +6,7 @@
 // lobby → create a job-offer session (saop, 40 rounds, candidate = person seat,
 // employer = built-in conceder) → open the invitation link → join → play the
 // candidate's seat through the UI to an agreement → owner view with the trace and the
-// closing analysis. The flow runs twice: on a laptop viewport and on a phone (375×812),
+// closing analysis. The flow runs twice: on a laptop viewport and on a phone (390×844),
 // where no page may scroll horizontally.
 //
 //   PARLEY_BIN   the parley binary (default ../../target/release/parley from here)
@@ -30,8 +30,10 @@ const ROUNDS = 40;
 // The creator token the server is started with (PARLEY_CREATE_TOKEN).
 const CREATOR = 'browser-test-creator-token-0123456789';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
-const shotDir = path.join(tmp, 'screenshots');
-fs.mkdirSync(shotDir);
+// Screenshots go to $SCREENSHOTS when set (docs/ui.md shows a set of them), else to the
+// temporary directory.
+const shotDir = process.env.SCREENSHOTS ? path.resolve(process.env.SCREENSHOTS) : path.join(tmp, 'screenshots');
+fs.mkdirSync(shotDir, { recursive: true });
 const screenshots = [];
 // axe-core (from npm) on every screen the test shows: serious or critical findings.
 const axeSource = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'node_modules/axe-core/axe.min.js'), 'utf8');
@@ -434,7 +436,7 @@ async function flow(base, label, viewport) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function mediated(base) {
-  const viewport = { width: 1280, height: 900 };
+  const viewport = { width: 1366, height: 800 };
   console.log('\n[mediated] staged talks: candidate = delegate seat (mandate 0.95), employer = conceder, mediator = person seat');
   const lobby = await context.newPage();
   watchPage(lobby, 'mediated lobby');
@@ -577,7 +579,7 @@ async function mediated(base) {
   check(held >= 1 && held === confirmed, `room: the history should show each held acceptance and its confirmation (${held} held, ${confirmed} confirmed)`);
   step('the principal confirmed: agreement, seen by delegate, principal and mediator');
   await shot(cand, 'mediated-candidate-ended');
-  await med.setViewportSize({ width: 375, height: 812 });
+  await med.setViewportSize({ width: 390, height: 844 });
   await noHorizontalScroll(med, 'mediator room (phone)');
   await shot(med, 'mediated-mediator-phone');
   const owner = await context.newPage();
@@ -610,12 +612,12 @@ async function main() {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
+    viewport: { width: 1366, height: 800 },
   });
   context.setDefaultTimeout(15000);
 
-  await flow(base, 'desktop', { width: 1280, height: 900 });
-  await flow(base, 'phone', { width: 375, height: 812 });
+  await flow(base, 'desktop', { width: 1366, height: 800 });
+  await flow(base, 'phone', { width: 390, height: 844 });
   await mediated(base);
   check(pageErrors.length === 0, `uncaught errors in the page:\n    ${pageErrors.join('\n    ')}`);
   check(axeFindings.length === 0, `axe-core: serious or critical accessibility findings:\n    ${axeFindings.join('\n    ')}`);
