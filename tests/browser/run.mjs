@@ -577,6 +577,8 @@ async function mediated(base) {
   const held = await cand.locator('[data-testid="history-item"][data-type="ratification-pending"]').count();
   const confirmed = await cand.locator('[data-testid="history-item"][data-type="ratified"]').count();
   check(held >= 1 && held === confirmed, `room: the history should show each held acceptance and its confirmation (${held} held, ${confirmed} confirmed)`);
+  const principalSays = await principal.locator('[data-testid="history-item"][data-type="ratified"]').first().textContent();
+  check(/You confirmed your delegate's acceptance/.test(principalSays), `principal: the history should be worded for the principal, reads "${principalSays}"`);
   step('the principal confirmed: agreement, seen by delegate, principal and mediator');
   await shot(cand, 'mediated-candidate-ended');
   await med.setViewportSize({ width: 390, height: 844 });

@@ -482,12 +482,26 @@ function concessionChart(events, me, rounds, reservation) {
 // events, described for people
 // ---------------------------------------------------------------------------
 
-function who(name, me) {
-  return name === me ? 'You' : name;
+function who(name, me, principal = false) {
+  if (name !== me) return name;
+  return principal ? 'Your delegate' : 'You';
 }
 
-function describeEvent(e, me) {
+/** An event in words, for `me`; a principal reads its delegate's moves as such. */
+function describeEvent(e, me, principal = false) {
   const by = e.by ?? e.from ?? e.role;
+  if (principal && by === me) {
+    switch (e.type) {
+      case 'ratification-pending': return 'Your delegate\'s acceptance waits for your confirmation';
+      case 'ratification-refused': return 'You refused your delegate\'s acceptance';
+      case 'ratified':
+      case 'ratification-confirmed': return 'You confirmed your delegate\'s acceptance';
+      default: {
+        const said = describeEvent(e, me, false);
+        return said.startsWith('You ') ? `Your delegate ${said.slice(4)}`.replace(/\byour\b/g, 'its') : said;
+      }
+    }
+  }
   switch (e.type) {
     case 'start': return `Talks started${e.protocol ? ` (${e.protocol}` : ''}${e.rounds ? `, ${e.rounds} rounds)` : e.protocol ? ')' : ''}`;
     case 'phase': return `Moved from ${e.from || 'indirect'} to ${e.to || 'direct'} talks${typeof e.progress === 'number' ? ` (progress ${e.progress.toFixed(2)})` : ''}`;
@@ -531,7 +545,7 @@ function historyItem(e, ctx) {
   return h('li', { class: `hist-item type-${e.type}${mine ? ' mine' : ''}`, testid: 'history-item', 'data-seq': e.seq, 'data-type': e.type },
     h('div', { class: 'hist-head' },
       h('span', { class: 'hist-round' }, typeof e.round === 'number' ? `R${e.round + ctx.roundBase}` : '·'),
-      h('span', { class: 'hist-what' }, describeEvent(e, ctx.me)),
+      h('span', { class: 'hist-what' }, describeEvent(e, ctx.me, ctx.principal)),
       typeof e.my_utility === 'number'
         ? h('span', { class: 'hist-u' }, utilityBar(e.my_utility, { testid: 'history-utility', reservation: ctx.reservation }))
         : null,
@@ -1421,7 +1435,7 @@ function partyUI(main, id, token, firstView, refresh) {
 
   function renderHistory() {
     const evs = view.events || [];
-    const ctx = { me, issues, reservation, roundBase: ROUND_BASE };
+    const ctx = { me, issues, reservation, roundBase: ROUND_BASE, principal };
     for (let i = 0; i < evs.length; i += 1) {
       const e = evs[i];
       const key = e.seq ?? `i${i}`;
