@@ -552,6 +552,9 @@ async function mediated(base) {
         await cand.click('[data-testid="accept"]');
       }
       await cand.locator('[data-testid="ratification-notice"]').waitFor();
+      // Held: the delegate is not offered anything that would only be refused.
+      await cand.waitForFunction(() => document.getElementById('main').dataset.pendingKind === 'none');
+      check(await cand.locator('[data-testid="accept"]').count() === 0, 'room: no Accept button while an acceptance waits for the principal');
       step(`direct talks: the delegate accepts the standing offer worth ${standingU}; outside the mandate, it waits for the principal, who confirms`);
       await principal.locator('[data-testid="ratify-confirm"]').waitFor();
       await shot(principal, 'mediated-principal');

@@ -1323,7 +1323,10 @@ function partyUI(main, id, token, firstView, refresh) {
     reqKey = key;
     const hadFocus = reqSec.contains(document.activeElement) || document.activeElement === document.body || lastFocusTarget === 'request';
     reqErr.clear();
-    const kind = p ? p.kind : null;
+    // A delegate whose acceptance waits for its principal has nothing to do meanwhile:
+    // no "Your turn", no buttons that would only be refused.
+    const held = !principal && view.ratification && view.ratification.status === 'pending';
+    const kind = p && !held ? p.kind : null;
     reqSec.dataset.kind = kind || 'none';
     main.dataset.pendingKind = kind || 'none';
     sendOffer.hidden = kind !== 'act';
@@ -1338,6 +1341,9 @@ function partyUI(main, id, token, firstView, refresh) {
     } else if (view.status === 'waiting') {
       heading.textContent = 'Not started yet';
       parts.push(h('p', {}, 'The talks start when every seat has joined.'));
+    } else if (held) {
+      heading.textContent = 'Waiting for your principal';
+      parts.push(h('p', { testid: 'waiting' }, 'Your acceptance is outside your mandate: it counts only once your principal confirms it. If your principal refuses it, it will be your turn again.'));
     } else if (!p) {
       heading.textContent = 'Waiting';
       parts.push(h('p', { testid: 'waiting' }, view.ratification && view.ratification.status === 'pending' ? 'Waiting for the principal.' : hasMediator && view.phase !== 'direct' ? 'Waiting for the mediator and the other parties.' : 'Waiting for the other side.'));
