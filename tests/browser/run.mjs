@@ -532,6 +532,8 @@ async function mediated(base) {
         const row = await med.locator('[data-testid="positions-table"] tbody tr').first().textContent();
         check(/100/.test(row), `mediator: the positions table should show the candidate's proposed salary 100, row reads "${row}"`);
         await med.click('[data-testid="fill-from"] button[data-party="employer"]');
+        await med.waitForFunction(() => /Worth to the parties that confided: .*candidate \d/.test(document.querySelector('[data-testid="text-draft-utilities"]').textContent));
+        step(`mediator: its draft's worth to the parties that confided: "${await text(med, 'text-draft-utilities')}"`);
         await shot(med, 'mediated-mediator');
         await med.click('[data-testid="send-text"]');
       } else {

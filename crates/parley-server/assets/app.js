@@ -1532,12 +1532,29 @@ function mediatorUI(main, id, token, firstView, refresh) {
   const confSec = h('section', { class: 'card', testid: 'confided', 'aria-labelledby': 'conf-h' });
   const planeSec = h('section', { class: 'card', testid: 'mediator-plane', 'aria-labelledby': 'plane-h' });
   const textErr = errorBox('text-error');
-  const builder = outcomeBuilder(issues, { idPrefix: 'text', onChange: () => {} });
+  // What the draft is worth to the parties that confided, and whether it crosses a red
+  // line (the mediator is told every red line): evaluated as it changes.
+  const draftInfo = h('p', { class: 'help', testid: 'text-draft-utilities', 'aria-live': 'polite' });
+  let draftSeq = 0;
+  const evaluateText = (labels) => {
+    draftSeq += 1;
+    const mySeq = draftSeq;
+    api('POST', `${base}/evaluate`, { token, body: { outcome: objectOf(labels, issues) } })
+      .then(({ data }) => {
+        if (mySeq !== draftSeq) return;
+        const us = Object.entries(data.utilities || {}).map(([p, u]) => `${p} ${fmtU(u)}`);
+        const parts = [us.length ? `Worth to the parties that confided: ${us.join(', ')}.` : 'No party confided: the draft\'s worth to them is unknown.'];
+        if (data.crosses_red_line_on) parts.push(`It crosses a party's red line on ${data.crosses_red_line_on}: it cannot be put.`);
+        draftInfo.textContent = parts.join(' ');
+      })
+      .catch(() => {});
+  };
+  const builder = outcomeBuilder(issues, { idPrefix: 'text', onChange: evaluateText });
   const sendText = h('button', { type: 'button', class: 'primary', testid: 'send-text' }, 'Send this text');
   const fillBtns = h('div', { class: 'actions', testid: 'fill-from' });
   const textState = h('p', { class: 'help', testid: 'text-request' });
   const textSec = h('section', { class: 'card builder', testid: 'text-builder', 'aria-labelledby': 'text-h' },
-    h('h2', { id: 'text-h' }, 'Draft text'), textState, builder, fillBtns, h('div', { class: 'actions send' }, sendText), textErr);
+    h('h2', { id: 'text-h' }, 'Draft text'), textState, builder, draftInfo, fillBtns, h('div', { class: 'actions send' }, sendText), textErr);
   const progErr = errorBox('progress-error');
   const slider = h('input', { type: 'range', id: 'progress', min: 0, max: 1, step: 0.05, value: '0', testid: 'progress' });
   const progOut = h('output', { for: 'progress', testid: 'progress-value' }, '0.00');

@@ -700,8 +700,13 @@ async fn evaluate(
         Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
             Ok(Json(json!({"utility": live.evaluate(r, &body.outcome)?})))
         }
+        // The mediator's seat: the confiding parties' utilities of its draft.
+        Access::Seat(r) if Some(r) == live.spec.mediator_index() => {
+            Ok(Json(live.evaluate_for_mediator(&body.outcome)?))
+        }
         _ => Err(forbidden(
-            "only a party's seat evaluates outcomes (for its own party)",
+            "only a seat evaluates outcomes: a party for itself, the mediator for the \
+             parties that confided in it",
         )),
     }
 }

@@ -885,6 +885,24 @@ async fn a_mediators_text_across_a_red_line_is_refused() {
         let message = r.body["error"].as_str().expect("an error");
         assert!(message.contains("a party's red line"), "{message}");
     }
+    // The mediator evaluates its drafts: nobody confided, so no utilities; but it is
+    // told which drafts cross a red line.
+    let draft = |enrichment: &str| {
+        json!({"outcome": {"enrichment": enrichment, "stockpile": "down-blended",
+            "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
+            "sequencing": "simultaneous step-for-step", "duration": "25 years"}})
+    };
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/evaluate"),
+            Some(mediator),
+            Some(draft("60%")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["utilities"], json!({}), "nobody confided");
+    assert_eq!(r.body["crosses_red_line_on"], "enrichment");
     let r = server
         .call(
             "POST",
@@ -894,6 +912,69 @@ async fn a_mediators_text_across_a_red_line_is_refused() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// A mediator seat sees the utilities of its draft for the parties that confided in it,
+/// and only for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_mediator_evaluates_its_draft_for_the_parties_that_confided() {
+    let server = Arc::new(start().await);
+    let created = server
+        .create(json!({
+            "scenario": "oman-talks", "protocol": "shuttle", "rounds": 10,
+            "roles": {"united-states": {"seat": "program"}, "iran": {"seat": "program"},
+                      "mediator": {"seat": "program"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    for (party, confide) in [("united-states", true), ("iran", false)] {
+        let r = server
+            .call(
+                "POST",
+                &format!("{path}/join"),
+                Some(created.seat(party)),
+                Some(json!({"confide": confide})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let mediator = created.seat("mediator");
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(mediator),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let outcome = json!({"enrichment": "regional consortium", "stockpile": "down-blended",
+        "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
+        "sequencing": "simultaneous step-for-step", "duration": "25 years"});
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/evaluate"),
+            Some(mediator),
+            Some(json!({"outcome": outcome})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mine = server
+        .call(
+            "POST",
+            &format!("{path}/evaluate"),
+            Some(created.seat("united-states")),
+            Some(json!({"outcome": outcome})),
+        )
+        .await;
+    assert_eq!(r.body["utilities"]["united-states"], mine.body["utility"]);
+    assert!(
+        r.body["utilities"].get("iran").is_none(),
+        "Iran did not confide: {}",
+        r.body
+    );
+    assert!(r.body["crosses_red_line_on"].is_null());
 }
 
 /// A party's seat reads its whole utility function in one call (nobody else does), and

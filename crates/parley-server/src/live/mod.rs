@@ -1059,6 +1059,32 @@ impl Live {
         let o = labels_to_outcome(&self.scenario, outcome)?;
         Ok(self.scenario.utilities()[party].value(&o))
     }
+
+    /// The mediator's draft: each confiding party's utility of `outcome` (party →
+    /// utility; the parties that did not confide are not in it), and whether the draft
+    /// crosses some party's red line (the mediator is told every red line).
+    pub fn evaluate_for_mediator(
+        &self,
+        outcome: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        let o = labels_to_outcome(&self.scenario, outcome)?;
+        let confide = self.lock().confide.clone();
+        let utilities: serde_json::Map<String, Value> = self
+            .scenario
+            .parties()
+            .iter()
+            .zip(self.scenario.utilities())
+            .zip(&confide)
+            .filter(|(_, &c)| c)
+            .map(|((p, u), _)| (p.name.clone(), u.value(&o).into()))
+            .collect();
+        let crosses = self
+            .scenario
+            .red_lines_of_all()
+            .crossed(&o)
+            .map(|issue| self.scenario.space().issues()[issue].name().to_string());
+        Ok(json!({"utilities": utilities, "crosses_red_line_on": crosses}))
+    }
 }
 
 fn pending_name(p: &Pending) -> &'static str {
