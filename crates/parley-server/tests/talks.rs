@@ -9,6 +9,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{start, start_on, Player, Server};
 
+/// A flagship package: `enrichment` as given, middle values on every other issue.
+fn package(enrichment: &str) -> Value {
+    json!({"enrichment": enrichment, "stockpile": "down-blended",
+        "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
+        "sequencing": "simultaneous step-for-step", "duration": "25 years"})
+}
+
 fn types(view: &Value) -> Vec<String> {
     view["events"]
         .as_array()
@@ -762,11 +769,7 @@ async fn actions_across_a_red_line_are_refused() {
         "each seat sees its own red lines only"
     );
 
-    let package = |enrichment: &str| {
-        json!({"type": "offer", "outcome": {"enrichment": enrichment, "stockpile": "down-blended",
-            "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
-            "sequencing": "simultaneous step-for-step", "duration": "25 years"}})
-    };
+    let package = |enrichment: &str| json!({"type": "offer", "outcome": package(enrichment)});
     let events = |v: &Value| v["events"].as_array().map_or(0, Vec::len);
     let mut view = view;
     for _ in 0..500 {
@@ -867,11 +870,7 @@ async fn a_mediators_text_across_a_red_line_is_refused() {
         view["role"]["red_lines"],
         json!([{"issue": "enrichment", "refused": ["0% (none)", "60%"]}])
     );
-    let text = |enrichment: &str| {
-        json!({"type": "text", "outcome": {"enrichment": enrichment, "stockpile": "down-blended",
-            "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
-            "sequencing": "simultaneous step-for-step", "duration": "25 years"}})
-    };
+    let text = |enrichment: &str| json!({"type": "text", "outcome": package(enrichment)});
     for across in ["0% (none)", "60%"] {
         let r = server
             .call(
@@ -887,11 +886,7 @@ async fn a_mediators_text_across_a_red_line_is_refused() {
     }
     // The mediator evaluates its drafts: nobody confided, so no utilities; but it is
     // told which drafts cross a red line.
-    let draft = |enrichment: &str| {
-        json!({"outcome": {"enrichment": enrichment, "stockpile": "down-blended",
-            "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
-            "sequencing": "simultaneous step-for-step", "duration": "25 years"}})
-    };
+    let draft = |enrichment: &str| json!({"outcome": package(enrichment)});
     let r = server
         .call(
             "POST",
@@ -948,9 +943,7 @@ async fn the_mediator_evaluates_its_draft_for_the_parties_that_confided() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let outcome = json!({"enrichment": "regional consortium", "stockpile": "down-blended",
-        "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
-        "sequencing": "simultaneous step-for-step", "duration": "25 years"});
+    let outcome = package("regional consortium");
     let r = server
         .call(
             "POST",
@@ -1014,9 +1007,7 @@ async fn a_seat_reads_its_own_preferences_and_the_clock() {
         "preferences.json",
     )
     .expect("the preferences are a valid party");
-    let outcome = json!({"enrichment": "regional consortium", "stockpile": "down-blended",
-        "inspections": "JCPOA-level", "sanctions relief": "phased lifting of secondary sanctions",
-        "sequencing": "simultaneous step-for-step", "duration": "25 years"});
+    let outcome = package("regional consortium");
     let labels: Vec<String> = scenario
         .space()
         .issues()
