@@ -1,0 +1,208 @@
+//! What a seat's token opens: joining, evaluating, reading its own preferences,
+//! writing messages, acting, and a principal's ratification.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JoinBody {
+    #[serde(default)]
+    confide: bool,
+}
+
+pub(super) async fn join(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<JoinBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    let role = seat_role(&app, &live, &headers, "only a seat's holder joins it")?;
+    let JsonBody(body) = body?;
+    let joining = Arc::clone(&live);
+    let receipt = detached(async move { joining.join(role, body.confide).await }).await?;
+    Ok(Json(
+        json!({"joined": true, "status": live.status().name(), "receipt": receipt}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EvaluateBody {
+    outcome: std::collections::BTreeMap<String, String>,
+}
+
+pub(super) async fn evaluate(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<EvaluateBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    let access = authorize(&app, &live, bearer(&headers)?)?;
+    let JsonBody(body) = body?;
+    match access {
+        Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
+            Ok(Json(json!({"utility": live.evaluate(r, &body.outcome)?})))
+        }
+        // The mediator's seat: the confiding parties' utilities of its draft.
+        Access::Seat(r) if Some(r) == live.spec.mediator_index() => {
+            Ok(Json(live.evaluate_for_mediator(&body.outcome)?))
+        }
+        _ => Err(forbidden(
+            "only a seat evaluates outcomes: a party for itself, the mediator for the \
+             parties that confided in it",
+        )),
+    }
+}
+
+/// `GET /api/sessions/{id}/preferences`: a party's seat reads its own preferences in
+/// the native scenario format, in one call (its utility function, its reservation
+/// value or alternative, its red lines, its discount), with the issues they refer to.
+/// Nobody else reads them: not the other parties, the mediator or the owner.
+pub(super) async fn preferences(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    match authorize(&app, &live, bearer(&headers)?)? {
+        Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
+            let model = parley_formats::native::to_model(&live.scenario);
+            let party = model
+                .parties
+                .get(r)
+                .ok_or_else(|| ApiError::internal("a party without preferences"))?;
+            Ok(Json(json!({
+                "party": party.name,
+                "preferences": party,
+                "issues": model.issues,
+                "format": "the native scenario format (docs/scenario-format.md): one party",
+            })))
+        }
+        _ => Err(forbidden(
+            "only a party's seat reads preferences, and only its own",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MessageBody {
+    to: String,
+    text: String,
+}
+
+/// `POST /api/sessions/{id}/messages`: a seat (party or mediator) writes to a role or
+/// to every role.
+pub(super) async fn message(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<MessageBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    let role = seat_role(
+        &app,
+        &live,
+        &headers,
+        "only a seat's holder writes messages",
+    )?;
+    let JsonBody(body) = body?;
+    let writing = Arc::clone(&live);
+    let receipt =
+        detached(async move { writing.message(role, &body.to, &body.text).await }).await?;
+    Ok(Json(json!({"sent": true, "receipt": receipt})))
+}
+
+pub(super) async fn act(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<ActionBody>, ApiError>,
+) -> Result<Response, ApiError> {
+    let live = session(&app, &id).await?;
+    let role = seat_role(&app, &live, &headers, "only a seat's holder acts for it")?;
+    let JsonBody(body) = body?;
+    let is_mediator = Some(role) == live.spec.mediator_index();
+    let mediator_action = matches!(body, ActionBody::Text { .. });
+    if is_mediator != mediator_action {
+        return Err(ApiError::conflict(if is_mediator {
+            "the mediator answers with texts"
+        } else {
+            "only the mediator puts texts"
+        }));
+    }
+    let key = idempotency_key(&headers)?;
+    let acted = detached(async move { live.act(role, body, key).await }).await?;
+    Ok(if !acted.delivered {
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"receipt": acted.receipt, "pending_ratification": true})),
+        )
+            .into_response()
+    } else if !acted.settled {
+        (
+            StatusCode::OK,
+            Json(json!({"receipt": acted.receipt, "settled": false})),
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, Json(json!({"receipt": acted.receipt}))).into_response()
+    })
+}
+
+/// How long a request waits for its action to be stored and settled before it is
+/// answered 503 (the action goes on: a retry with the same `Idempotency-Key` learns
+/// its outcome).
+const ACTION_WAIT: Duration = Duration::from_secs(15);
+
+/// Runs a state-changing call to its end even if the client goes away: once an action
+/// is logged it reaches the engine, whatever became of the request. The request waits
+/// at most [`ACTION_WAIT`].
+pub(super) async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(ACTION_WAIT, tokio::spawn(work)).await {
+        Ok(joined) => joined.map_err(ApiError::internal)?,
+        Err(_) => Err(ApiError::unavailable(crate::live::NOT_YET_STORED)),
+    }
+}
+
+/// The `Idempotency-Key` header, if given: 1 to 128 visible ASCII characters.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_string()))
+        }
+        _ => Err(ApiError::bad_request(
+            "Idempotency-Key: must be 1 to 128 visible ASCII characters",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RatifyBody {
+    confirm: bool,
+}
+
+pub(super) async fn ratify(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<RatifyBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    let Access::Principal(role) = authorize(&app, &live, bearer(&headers)?)? else {
+        return Err(forbidden("only the seat's principal ratifies"));
+    };
+    let JsonBody(body) = body?;
+    let key = idempotency_key(&headers)?;
+    let confirm = body.confirm;
+    let receipt = detached(async move { live.ratify(role, confirm, key).await }).await?;
+    Ok(Json(json!({"receipt": receipt, "confirmed": body.confirm})))
+}
