@@ -600,6 +600,192 @@ async function mediated(base) {
   for (const p of [lobby, cand, med, principal, owner]) await p.close();
 }
 
+// ---------------------------------------------------------------------------
+// an agenda uploaded in the lobby: each side states its own preferences privately,
+// a person in the browser and a program over the API, then the mediator's texts
+
+const LEASE = {
+  name: 'shop lease',
+  description: 'A bakery leases a shop on the high street.',
+  issues: [
+    { name: 'rent', values: ['900', '1100', '1300'] },
+    { name: 'term', values: ['1 year', '3 years', '5 years'] },
+    { name: 'repairs', values: ['tenant', 'landlord'] },
+  ],
+  parties: [
+    { name: 'tenant', briefing: 'You bake; you need the shop for years.' },
+    { name: 'landlord', briefing: 'You own the block.' },
+  ],
+};
+// The landlord's weights: if any of them shows in the tenant's or the owner's page,
+// it leaked.
+const LANDLORD = {
+  reservation: 0.25,
+  utility: { issues: [
+    { issue: 'rent', weight: 0.5813, values: { 900: 0, 1100: 0.7, 1300: 1 } },
+    { issue: 'term', weight: 0.2519, values: { '1 year': 0.2, '3 years': 1, '5 years': 0.8 } },
+    { issue: 'repairs', weight: 0.1668, values: { tenant: 1, landlord: 0 } },
+  ] },
+};
+const LANDLORD_MARKS = ['0.5813', '0.2519', '0.1668'];
+
+async function call(base, method, url, token, body) {
+  const res = await fetch(`${base}${url}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await res.json().catch(() => null);
+  check(res.ok, `${method} ${url}: ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+async function agendaFlow(base) {
+  const viewport = { width: 1366, height: 800 };
+  console.log('\n[agenda] an uploaded agenda: tenant = person (sets preferences in the room), landlord = program, mediator = hill-climber');
+  const file = path.join(tmp, 'lease.json');
+  fs.writeFileSync(file, JSON.stringify(LEASE, null, 2));
+  const lobby = await context.newPage();
+  watchPage(lobby, 'agenda lobby');
+  await lobby.setViewportSize(viewport);
+  await lobby.goto(`${base}/#create=${CREATOR}`);
+  await lobby.locator('[data-testid="scenario"] option[value="job-offer"]').waitFor({ state: 'attached' });
+  await lobby.setInputFiles('[data-testid="upload"]', file);
+  await lobby.locator('[data-testid="agenda-note"]').waitFor();
+  check(await lobby.locator('[data-testid="scenario"]').inputValue() === '__upload__', 'lobby: the uploaded scenario is selected');
+  check(/tenant, landlord/.test(await text(lobby, 'agenda-note')), `lobby: the agenda note names the parties, reads "${await text(lobby, 'agenda-note')}"`);
+  check(await lobby.locator('[data-testid="role-tenant"] option[value^="agent:"]').count() === 0, 'lobby: a party that sets its own preferences is offered seats only');
+  step('lobby: the agenda uploads; its parties must be seats');
+  await lobby.selectOption('[data-testid="protocol"]', 'single-text');
+  await lobby.fill('[data-testid="rounds"]', '30');
+  await lobby.selectOption('[data-testid="role-tenant"]', 'seat:person');
+  await lobby.selectOption('[data-testid="role-landlord"]', 'seat:program');
+  // The host sees the public record only: nothing of what the parties confide.
+  await lobby.selectOption('[data-testid="owner-sees"]', 'public');
+  await shot(lobby, 'agenda-lobby-upload');
+  await lobby.click('[data-testid="create-session"]');
+  await lobby.locator('[data-testid="invite-link-tenant"]').waitFor({ state: 'visible' });
+  const tenantUrl = await lobby.locator('[data-testid="invite-link-tenant"]').inputValue();
+  const landlordUrl = await lobby.locator('[data-testid="invite-link-landlord"]').inputValue();
+  const ownerUrl = await lobby.locator('[data-testid="owner-link"]').inputValue();
+  const sid = (await lobby.locator('[data-testid="session-id"]').textContent()).trim();
+  const landlordToken = landlordUrl.split('#token=')[1];
+  const api = `/api/sessions/${sid}`;
+
+  // The landlord (a program) states its preferences and joins, confiding in the mediator.
+  await call(base, 'PUT', `${api}/preferences`, landlordToken, LANDLORD);
+  await call(base, 'POST', `${api}/join`, landlordToken, { confide: true });
+
+  const room = await context.newPage();
+  watchPage(room, 'agenda tenant');
+  await room.setViewportSize(viewport);
+  await room.goto(tenantUrl);
+  const prefs = room.locator('[data-testid="preferences"]');
+  await prefs.locator('[data-testid="save-preferences"]').waitFor();
+  check(/You bake/.test(await text(room, 'briefing')), 'room: the briefing shows before the talks');
+  // Rent matters most; cheap rent, long term, repairs by the landlord; never 1300.
+  await room.fill('[data-testid="importance-0"]', '9');
+  await room.fill('[data-testid="importance-1"]', '4');
+  await room.fill('[data-testid="importance-2"]', '2');
+  await room.fill('[data-testid="score-1-0"]', '0');
+  await room.fill('[data-testid="score-1-1"]', '6');
+  await room.fill('[data-testid="score-1-2"]', '10');
+  await room.fill('[data-testid="score-2-0"]', '0');
+  await room.fill('[data-testid="score-2-1"]', '10');
+  await room.check('[data-testid="never-0-2"]');
+  await room.fill('[data-testid="reservation-input"]', '35');
+  const preview = await text(room, 'preferences-preview');
+  check(/Your best package: rent 900, term 5 years, repairs landlord/.test(preview) && /1\.000/.test(preview), `room: the preview values my best package at 1.000, reads "${preview}"`);
+  check(/you never accept this/.test(preview), 'room: the preview marks a package across my red line');
+  await shot(room, 'agenda-preferences');
+  await room.setViewportSize({ width: 390, height: 844 });
+  await noHorizontalScroll(room, 'preferences (phone)');
+  await shot(room, 'agenda-preferences-phone');
+  await room.setViewportSize(viewport);
+  await room.click('[data-testid="save-preferences"]');
+  await prefs.locator('h2', { hasText: 'saved' }).waitFor();
+  const mine = await call(base, 'GET', `${api}/preferences`, tenantUrl.split('#token=')[1]);
+  check(mine.preferences.reservation === 0.35 && mine.preferences.red_lines[0].never[0] === '1300', `the saved preferences are what the screen says: ${JSON.stringify(mine.preferences)}`);
+  step('the tenant states its preferences in the room: importance, scores, a red line, what no deal is worth; the preview follows');
+  await room.check('[data-testid="confide"]');
+  await room.click('[data-testid="join"]');
+  await room.locator('[data-testid="status"][data-status="running"]').waitFor();
+  check(await prefs.isHidden(), 'room: the preference screen closes when the talks start');
+  check(/red line/i.test(await text(room, 'red-lines')) || /1300/.test(await text(room, 'red-lines')), 'room: my red line is listed');
+
+  const tenantState = () => room.evaluate(() => document.getElementById('main').dataset);
+  let votes = 0;
+  for (let steps = 0; ; steps += 1) {
+    check(steps < 200, 'agenda: the talks should have ended by now');
+    const d = await tenantState();
+    if (d.status === 'ended') break;
+    const lv = await call(base, 'GET', api, landlordToken);
+    if (lv.pending && lv.pending.kind === 'vote') {
+      await call(base, 'POST', `${api}/actions`, landlordToken, { type: 'vote', accept: lv.pending.text_utility >= 0.45 });
+      continue;
+    }
+    if (d.pendingKind === 'vote') {
+      const u = Number(await text(room, 'text-utility'));
+      if (u >= 0.5) {
+        await room.click('[data-testid="vote-accept"]');
+        if (await room.locator('[data-testid="confirm-warning"]:visible').count()) await room.click('[data-testid="vote-accept"]');
+      } else {
+        await room.click('[data-testid="vote-reject"]');
+      }
+      votes += 1;
+      await room.waitForFunction(() => document.getElementById('main').dataset.pendingKind !== 'vote' || document.getElementById('main').dataset.status === 'ended').catch(() => {});
+      continue;
+    }
+    await sleep(100);
+  }
+  await room.locator('[data-testid="result"][data-outcome="agreement"]').waitFor();
+  const ru = Number(await text(room, 'result-utility'));
+  check(ru >= 0.35, `agenda: the deal is worth at least my reservation value to me (${ru})`);
+  const roomText = await room.locator('body').textContent();
+  check(!LANDLORD_MARKS.some((m) => roomText.includes(m)), 'agenda: the landlord\'s preferences never reach the tenant\'s room');
+  step(`agreement after ${votes} vote(s), worth ${ru} to the tenant; nothing of the landlord's preferences in the tenant's room`);
+  await shot(room, 'agenda-room-ended');
+
+  // The owner: sees neither party's preferences, exports the record.
+  const owner = await context.newPage();
+  watchPage(owner, 'agenda owner');
+  await owner.setViewportSize(viewport);
+  await owner.goto(ownerUrl);
+  await owner.locator('[data-testid="status"][data-status="ended"]').waitFor();
+  const ownerText = await owner.locator('body').textContent();
+  check(!LANDLORD_MARKS.some((m) => ownerText.includes(m)), 'agenda: the owner sees nothing of the preferences the parties set');
+  check(await owner.locator('[data-testid="cancel-session"]').isHidden(), 'owner: no cancel button once the talks are over');
+  const [json] = await Promise.all([owner.waitForEvent('download'), owner.click('[data-testid="export-json"]')]);
+  const record = JSON.parse(fs.readFileSync(await json.path(), 'utf8'));
+  check(record.view && record.view.result && record.view.result.agreement, 'owner: the JSON export holds the result');
+  check(!LANDLORD_MARKS.some((m) => JSON.stringify(record).includes(m)), 'owner: the export holds nothing of the parties\' preferences');
+  const [csv] = await Promise.all([owner.waitForEvent('download'), owner.click('[data-testid="export-csv"]')]);
+  const lines = fs.readFileSync(await csv.path(), 'utf8').trim().split('\n');
+  check(lines[0].startsWith('seq,round,time,type,from,rent,term,repairs') && lines.length >= 3, `owner: the CSV export lists the events (${lines.length - 1} rows), header "${lines[0]}"`);
+  step(`owner: exports the record as JSON and ${lines.length - 1} events as CSV; no preferences in either`);
+  await shot(owner, 'agenda-owner');
+
+  // Cancelling talks in progress.
+  const created = await call(base, 'POST', '/api/sessions', CREATOR, {
+    scenario: 'job-offer', protocol: 'saop', rounds: 20,
+    roles: { candidate: { seat: 'person' }, employer: { agent: 'boulware' } },
+  });
+  await call(base, 'POST', `/api/sessions/${created.id}/join`, created.seats.candidate.token, {});
+  await owner.goto(`${base}${created.owner_link}`);
+  await owner.reload();
+  await owner.locator('[data-testid="status"][data-status="running"]').waitFor();
+  await owner.click('[data-testid="cancel-session"]');
+  await owner.locator('[data-testid="cancel-confirm"]').waitFor();
+  await shot(owner, 'owner-cancel-confirm');
+  await owner.click('[data-testid="cancel-confirm"]');
+  await owner.locator('[data-testid="status"][data-status="ended"]').waitFor();
+  check(/cancelled/.test(await owner.locator('[data-testid="result"]').textContent()), 'owner: the result says the session was cancelled');
+  const seat = await call(base, 'GET', `/api/sessions/${created.id}`, created.seats.candidate.token);
+  check(seat.result && seat.result.reason === 'cancelled', `the seat sees the cancellation: ${JSON.stringify(seat.result)}`);
+  step('owner: cancels talks in progress; the seat sees them ended, "cancelled"');
+  for (const p of [lobby, room, owner]) await p.close();
+}
+
 async function main() {
   check(fs.existsSync(BIN), `no parley binary at ${BIN} (build it with cargo build --release, or set PARLEY_BIN)`);
   check(fs.existsSync(CHROMIUM), `no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
@@ -626,6 +812,7 @@ async function main() {
   await flow(base, 'desktop', { width: 1366, height: 800 });
   await flow(base, 'phone', { width: 390, height: 844 });
   await mediated(base);
+  await agendaFlow(base);
   check(pageErrors.length === 0, `uncaught errors in the page:\n    ${pageErrors.join('\n    ')}`);
   check(axeFindings.length === 0, `axe-core: serious or critical accessibility findings:\n    ${axeFindings.join('\n    ')}`);
   step(`axe-core: no serious or critical findings on ${screenshots.length} screens`);

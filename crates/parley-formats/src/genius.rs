@@ -522,6 +522,13 @@ pub fn read_folder(dir: &Path) -> Result<GeniusScenario> {
         let name = entry.file_name().to_string_lossy().into_owned();
         files.push((name, text));
     }
+    read_files(dir, files)
+}
+
+/// Reads a Genius scenario from its XML files' names and texts (as [`read_folder`]
+/// does from a folder's `.xml` files; `dir` names the folder in messages and gives
+/// the scenario its name): the one domain file, and the profiles, ordered by name.
+pub fn read_files(dir: &Path, mut files: Vec<(String, String)>) -> Result<GeniusScenario> {
     files.sort_by(|a, b| a.0.cmp(&b.0));
 
     let mut notes = Vec::new();

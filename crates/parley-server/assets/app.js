@@ -571,7 +571,7 @@ const MEDIATORS = [
   ['hill-climber', 'Hill-climber — single negotiating text'],
 ];
 const PROTOCOLS = [
-  ['saop', 'Direct talks (alternating offers)', 'The parties take turns: offer, accept the standing offer, or walk away. No mediator.'],
+  ['saop', 'Direct talks (alternating offers; technical name: SAOP)', 'The parties take turns: offer, accept the standing offer, or walk away. No mediator.'],
   ['shuttle', 'Shuttle mediation', 'The parties never meet: each sends proposals to a mediator, who carries texts to each room separately.'],
   ['single-text', 'Single negotiating text', 'A mediator puts one text to everyone each round; each accepts or rejects it.'],
   ['staged', 'Staged talks (indirect, then direct)', 'An indirect phase through a mediator, then direct alternating offers once every party consents (the mediator calls for it when its progress measure reaches the threshold, and at the indirect deadline). The mediator\'s text stands as the default in direct talks. If no move is agreed by the indirect deadline, the talks end with no deal.'],
@@ -604,6 +604,10 @@ async function lobby(main) {
   const scenarioSel = h('select', { id: 'scenario', name: 'scenario', testid: 'scenario' },
     scenarios.map((sc) => h('option', { value: sc.id }, sc.name ? `${sc.name} (${sc.id})` : sc.id)));
   const scenarioInfo = h('div', { class: 'scenario-info', testid: 'scenario-info' });
+  const uploadInput = h('input', { type: 'file', id: 'upload', testid: 'upload', accept: '.toml,.json,.zip,application/json,application/zip', 'aria-describedby': 'upload-help' });
+  const uploadErr = errorBox('upload-error');
+  // An uploaded scenario: what to send, and how the server described it.
+  let uploaded = null;
   const protocolSel = h('select', { id: 'protocol', name: 'protocol', testid: 'protocol', 'aria-describedby': 'protocol-help' },
     PROTOCOLS.map(([v, label]) => h('option', { value: v }, label)));
   const protocolHelp = h('p', { id: 'protocol-help', class: 'help' });
@@ -637,13 +641,18 @@ async function lobby(main) {
   const createBtn = h('button', { type: 'submit', class: 'primary', testid: 'create-session' }, 'Create session');
   const form = h('form', { class: 'card lobby-form', novalidate: true, 'aria-describedby': 'lobby-error-region' },
     h('fieldset', {}, h('legend', {}, '1. Scenario'),
-      h('div', { class: 'field' }, h('label', { for: 'scenario' }, 'Scenario'), scenarioSel), scenarioInfo),
+      h('div', { class: 'field' }, h('label', { for: 'scenario' }, 'Scenario'), scenarioSel),
+      h('div', { class: 'field' }, h('label', { for: 'upload' }, 'Or upload your own'), uploadInput,
+        h('p', { id: 'upload-help', class: 'help' }, 'A scenario file in parley\'s format (.toml or .json), or a Genius folder zipped (.zip). A file may leave out the parties\' preferences: each party then states its own, privately, in its room before the talks start.'),
+        uploadErr),
+      scenarioInfo),
     h('fieldset', {}, h('legend', {}, '2. Protocol and deadline'),
       h('div', { class: 'field' }, h('label', { for: 'protocol' }, 'Protocol'), protocolSel, protocolHelp),
       stagedBox,
       h('div', { class: 'field' }, h('label', { for: 'rounds' }, 'Deadline in rounds'), rounds),
       h('details', { class: 'more' }, h('summary', {}, 'More options'),
-        h('div', { class: 'field' }, h('label', { for: 'seed' }, 'Random seed'), seed),
+        h('div', { class: 'field' }, h('label', { for: 'seed' }, 'Chance setting of the built-in negotiators ', h('small', { class: 'muted' }, '(random seed)')), seed,
+          h('p', { class: 'help' }, 'The same number replays the same choices; change it for a different run.')),
         h('div', { class: 'field' }, h('label', { for: 'ttl' }, 'Links stay valid for (days)'), ttlDays),
         postField)),
     h('fieldset', {}, h('legend', {}, '3. Who plays each role'),
@@ -659,13 +668,47 @@ async function lobby(main) {
   const roleState = {}; // role name → {choice, mandate} kept while switching protocol/scenario
 
   function currentScenario() {
+    if (scenarioSel.value === '__upload__' && uploaded) return uploaded.described;
     return scenarios.find((sc) => sc.id === scenarioSel.value) || scenarios[0];
   }
 
+  uploadInput.addEventListener('change', () => guarded(uploadInput, uploadErr, async () => {
+    const file = uploadInput.files && uploadInput.files[0];
+    if (!file) return;
+    const creator = creatorInput.value.trim();
+    if (!creator) { creatorField.hidden = false; uploadErr.show('Reading a scenario needs the creator token (below, under 4).'); return; }
+    const name = file.name.toLowerCase();
+    let ref;
+    if (name.endsWith('.zip')) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      let bin = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      ref = { upload_genius_zip: btoa(bin) };
+    } else if (name.endsWith('.toml')) {
+      ref = { upload_toml: await file.text() };
+    } else {
+      let json;
+      try { json = JSON.parse(await file.text()); } catch (e) { throw new Error(`${file.name} is not JSON: ${e.message}`); }
+      ref = { upload: json };
+    }
+    const { data } = await api('POST', '/api/scenarios/preview', { token: creator, body: { scenario: ref } });
+    uploaded = { ref, described: data, file: file.name };
+    let opt = scenarioSel.querySelector('option[value="__upload__"]');
+    if (!opt) { opt = h('option', { value: '__upload__' }); scenarioSel.append(opt); }
+    opt.textContent = `${data.name} (uploaded: ${file.name})`;
+    scenarioSel.value = '__upload__';
+    renderScenario();
+    renderRoles();
+    announce(`Scenario ${data.name} read from ${file.name}.`);
+  }));
+
   function renderScenario() {
     const sc = currentScenario();
+    const own = sc.sets_own_preferences || [];
     fill(scenarioInfo, 
       sc.description ? h('p', {}, sc.description) : null,
+      own.length ? h('p', { class: 'notice', testid: 'agenda-note' }, `An agenda: ${own.join(', ')} state${own.length === 1 ? 's' : ''} ${own.length === 1 ? 'its' : 'their'} own preferences, privately, before the talks start. Nobody else sees them, you included; such a party needs a seat.`) : null,
+      (sc.notes || []).length ? h('details', { testid: 'upload-notes' }, h('summary', {}, `${sc.notes.length} repair(s) made while reading the file`), h('ul', {}, sc.notes.map((n) => h('li', {}, n)))) : null,
       h('p', {}, h('strong', {}, 'Parties: '), (sc.parties || []).join(', ')),
       h('details', {}, h('summary', {}, `${(sc.issues || []).length} issues and their values`),
         h('dl', { class: 'issues' }, (sc.issues || []).map((is) => [h('dt', {}, is.name), h('dd', {}, (is.values || []).join(' · '))]))));
@@ -687,11 +730,13 @@ async function lobby(main) {
       const defaultChoice = isMediator ? `agent:${mediatorDefault}` : i === 0 ? 'seat:person' : 'agent:conceder';
       let choice = st.choice || defaultChoice;
       if (isMediator && !st.touched) choice = `agent:${mediatorDefault}`;
+      const ownPrefs = !isMediator && (sc.sets_own_preferences || []).includes(name);
+      if (ownPrefs && choice.startsWith('agent:')) choice = 'seat:person';
       const sel = h('select', { id: selId, testid: `role-${name}`, 'data-role': name },
         h('optgroup', { label: 'Seats (held with a link or token)' },
           h('option', { value: 'seat:person' }, 'Person seat — invitation link'),
           h('option', { value: 'seat:program' }, 'Program seat — API token')),
-        h('optgroup', { label: isMediator ? 'Built-in mediators' : 'Built-in negotiators' },
+        ownPrefs ? null : h('optgroup', { label: isMediator ? 'Built-in mediators' : 'Built-in negotiators' },
           agents.map(([v, label]) => h('option', { value: `agent:${v}` }, label))));
       sel.value = choice;
       const mandate = h('input', {
@@ -701,9 +746,22 @@ async function lobby(main) {
       const confideBox = h('input', { type: 'checkbox', id: confideId, testid: `confide-${name}`, checked: st.confide !== undefined ? st.confide : true });
       const confideField = h('div', { class: 'check confide-agent' }, confideBox,
         h('label', { for: confideId }, 'The built-in negotiator confides its preferences to the mediator'));
+      const allowedBoxes = (sc.issues || []).map((is, k) => {
+        const boxes = (is.values || []).slice(0, 40).map((v, j) => {
+          const bid = `allow-${i}-${k}-${j}`;
+          return { value: v, input: h('input', { type: 'checkbox', id: bid, checked: true, testid: `allow-${name}-${is.name}-${v}` }), label: h('label', { for: bid }, v) };
+        });
+        return { issue: is.name, boxes, el: h('fieldset', { class: 'allowed-issue' }, h('legend', {}, is.name),
+          h('div', { class: 'allowed-values' }, boxes.map((b) => h('span', { class: 'check small' }, b.input, b.label)))) };
+      });
       const mandateField = h('div', { class: 'field mandate' },
         h('label', { for: mandateId }, 'Mandate: least utility it may accept alone (optional)'), mandate,
-        h('p', { id: `${mandateId}-help`, class: 'help' }, 'Leave empty for a seat that decides alone.'));
+        h('p', { id: `${mandateId}-help`, class: 'help' }, 'Leave empty for a seat that decides alone.'),
+        allowedBoxes.length ? h('details', { class: 'allowed', testid: `allowed-${name}` },
+          h('summary', {}, 'Values it may accept alone, issue by issue (optional)'),
+          h('p', { class: 'help' }, 'Untick what the delegate may not accept without its principal; an issue with every value ticked is left to the delegate.'),
+          allowedBoxes.map((a) => a.el)) : null);
+      mandateField.allowedBoxes = allowedBoxes;
       const sync = () => {
         const seat = sel.value.startsWith('seat:');
         mandateField.hidden = !seat || isMediator;
@@ -738,7 +796,7 @@ async function lobby(main) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     err.clear();
-    const body = { scenario: scenarioSel.value, protocol: protocolSel.value, roles: {} };
+    const body = { scenario: scenarioSel.value === '__upload__' && uploaded ? uploaded.ref : scenarioSel.value, protocol: protocolSel.value, roles: {} };
     const r = Number(rounds.value);
     if (!Number.isInteger(r) || r < 1 || r > 10000) {
       err.show('The deadline must be a whole number of rounds between 1 and 10,000.');
@@ -770,11 +828,21 @@ async function lobby(main) {
       kinds[name] = sel.value;
       const c = row.querySelector('.confide-agent');
       if (kind === 'agent' && c && !c.hidden && c.querySelector('input').checked) confide.push(name);
-      const m = row.querySelector('.mandate input');
-      if (kind === 'seat' && m && !row.querySelector('.mandate').hidden && m.value !== '') {
-        const mu = Number(m.value);
-        if (!(mu >= 0 && mu <= 1)) { err.show(`The mandate of ${name} must be between 0 and 1.`); m.focus(); return; }
-        mandates[name] = { min_utility: mu };
+      const mandateBox = row.querySelector('.mandate');
+      const m = mandateBox && mandateBox.querySelector('input[type="number"]');
+      if (kind === 'seat' && m && !mandateBox.hidden) {
+        const mandate = {};
+        if (m.value !== '') {
+          const mu = Number(m.value);
+          if (!(mu >= 0 && mu <= 1)) { err.show(`The mandate of ${name} must be between 0 and 1.`); m.focus(); return; }
+          mandate.min_utility = mu;
+        }
+        for (const a of mandateBox.allowedBoxes || []) {
+          const ticked = a.boxes.filter((b) => b.input.checked).map((b) => b.value);
+          if (ticked.length === 0) { err.show(`The delegate of ${name} must be allowed at least one value of ${a.issue}.`); return; }
+          if (ticked.length < a.boxes.length) (mandate.allowed ||= {})[a.issue] = ticked;
+        }
+        if (Object.keys(mandate).length) mandates[name] = mandate;
       }
     }
     if (Object.keys(mandates).length) body.mandates = mandates;
@@ -824,7 +892,9 @@ async function lobby(main) {
     const seatCards = [];
     for (const [role, seat] of Object.entries(data.seats || {})) {
       const kind = (kinds[role] || 'seat:person').split(':')[1];
-      const parts = [h('h3', {}, `${role} — ${kind} seat${body.mandates && body.mandates[role] ? ` (delegate, mandate ${body.mandates[role].min_utility})` : ''}`)];
+      const md = body.mandates && body.mandates[role];
+      const mdText = md ? [md.min_utility !== undefined ? `at least ${md.min_utility}` : null, md.allowed ? `limits on ${Object.keys(md.allowed).join(', ')}` : null].filter(Boolean).join('; ') : '';
+      const parts = [h('h3', {}, `${role} — ${kind} seat${md ? ` (delegate, mandate: ${mdText})` : ''}`)];
       parts.push(linkField(`invite-${role}`, `Invitation link for ${role}`, abs(seat.link), `invite-link-${role}`));
       if (kind === 'program') {
         parts.push(h('p', { class: 'help' }, 'A program uses the API with this seat token: ', h('code', {}, `Authorization: Bearer ${seat.token}`), `, session id ${data.id}.`));
@@ -1027,7 +1097,166 @@ function roleRoster(view) {
   return h('ul', { class: 'roster', testid: 'roster' }, (view.roles || []).map((r) => h('li', { 'data-role': r.name },
     h('span', { class: 'role-name' }, r.name), r.name === me ? ' (you)' : '', ' — ',
     heldByText(r),
-    r.held_by !== 'agent' ? h('span', { class: `joined ${r.joined ? 'yes' : 'no'}` }, r.joined ? ' · joined' : ' · not joined yet') : null)));
+    r.held_by !== 'agent' ? h('span', { class: `joined ${r.joined ? 'yes' : 'no'}` }, r.joined ? ' · joined' : ' · not joined yet') : null,
+    r.preferences_set === false ? h('span', { class: 'joined no' }, ' · preferences not set yet') : r.preferences_set ? h('span', { class: 'joined yes' }, ' · preferences set') : null)));
+}
+
+// ---------------------------------------------------------------------------
+// one's own preferences (agenda sessions): importance of each issue, a score for
+// each value, never-accept marks, and what no deal is worth; a live preview
+// ---------------------------------------------------------------------------
+
+/** Numeric labels of an issue, if every label is a number (an integer or real issue). */
+function numericValues(issue) {
+  const xs = (issue.values || []).map(Number);
+  return xs.length > 1 && xs.every((x) => Number.isFinite(x)) ? xs : null;
+}
+
+/** How many values an issue may have and still be scored one by one. */
+const SCORED_VALUES = 12;
+
+function preferencesEditor(issues, { onSave, saved }) {
+  const err = errorBox('preferences-error');
+  const rows = issues.map((issue, i) => {
+    const many = (issue.values || []).length > SCORED_VALUES && numericValues(issue);
+    const weight = h('input', { type: 'range', min: 0, max: 10, step: 1, value: 5, id: `pw-${i}`, testid: `importance-${i}` });
+    const weightOut = h('output', { for: `pw-${i}` }, '5');
+    const valueRows = [];
+    let direction = null;
+    if (many) {
+      direction = h('select', { id: `pd-${i}`, testid: `direction-${i}` },
+        h('option', { value: 'up' }, 'more is better'), h('option', { value: 'down' }, 'less is better'));
+    } else {
+      (issue.values || []).forEach((v, k) => {
+        const score = h('input', { type: 'range', min: 0, max: 10, step: 1, value: 10 - Math.round((10 * k) / Math.max(1, issue.values.length - 1)), id: `ps-${i}-${k}`, testid: `score-${i}-${k}` });
+        const out = h('output', { for: `ps-${i}-${k}` }, score.value);
+        const never = h('input', { type: 'checkbox', id: `pn-${i}-${k}`, testid: `never-${i}-${k}` });
+        score.addEventListener('input', () => { out.textContent = score.value; preview(); });
+        never.addEventListener('change', preview);
+        valueRows.push({ label: v, score, never, el: h('div', { class: 'pref-value' },
+          h('label', { for: `ps-${i}-${k}` }, v), score, out,
+          h('span', { class: 'check small' }, never, h('label', { for: `pn-${i}-${k}` }, 'never accept'))) });
+      });
+    }
+    weight.addEventListener('input', () => { weightOut.textContent = weight.value; preview(); });
+    if (direction) direction.addEventListener('change', preview);
+    const el = h('fieldset', { class: 'pref-issue', testid: `pref-issue-${i}` },
+      h('legend', {}, issue.name),
+      h('div', { class: 'range-field' }, h('label', { for: `pw-${i}` }, `How much ${issue.name} matters to you (0 = not at all, 10 = most)`), weight, weightOut),
+      many ? [h('label', { for: `pd-${i}` }, `From ${issue.values[0]} to ${issue.values[issue.values.length - 1]}:`), direction]
+        : [h('p', { class: 'help' }, 'Score each value: 10 for the one you like best, 0 for one worth nothing to you.'), ...valueRows.map((r) => r.el)]);
+    return { issue, weight, direction, valueRows, el };
+  });
+  const walk = h('input', { type: 'range', min: 0, max: 100, step: 1, value: 30, id: 'p-walk', testid: 'reservation-input' });
+  const walkOut = h('output', { for: 'p-walk' }, '0.30');
+  walk.addEventListener('input', () => { walkOut.textContent = (walk.value / 100).toFixed(2); preview(); });
+  const previewList = h('ul', { class: 'pref-preview', testid: 'preferences-preview' });
+  const save = h('button', { type: 'button', class: 'primary', testid: 'save-preferences' }, 'Save my preferences');
+
+  // The utility of an outcome (labels in issue order) under the form as it stands:
+  // exactly the native format's rule (weights over their sum, scores over their max).
+  function utility(labels) {
+    const total = rows.reduce((a, r) => a + Number(r.weight.value), 0);
+    if (total <= 0) return 0;
+    let u = 0;
+    rows.forEach((r, i) => {
+      const w = Number(r.weight.value) / total;
+      if (r.direction) {
+        const xs = numericValues(r.issue);
+        const lo = xs[0]; const hi = xs[xs.length - 1];
+        const x = Number(labels[i]);
+        const e = hi === lo ? 1 : (x - lo) / (hi - lo);
+        u += w * (r.direction.value === 'up' ? e : 1 - e);
+      } else {
+        const max = Math.max(...r.valueRows.map((v) => Number(v.score.value)));
+        const k = r.valueRows.findIndex((v) => v.label === labels[i]);
+        u += max > 0 && k >= 0 ? (w * Number(r.valueRows[k].score.value)) / max : 0;
+      }
+    });
+    return u;
+  }
+  function crosses(labels) {
+    return rows.some((r, i) => r.valueRows.some((v) => v.never.checked && v.label === labels[i]));
+  }
+  function samples() {
+    // One's best and worst packages, and the middle value of every issue.
+    const best = rows.map((r) => {
+      if (r.direction) { const v = r.issue.values; return r.direction.value === 'up' ? v[v.length - 1] : v[0]; }
+      const allowed = r.valueRows.filter((v) => !v.never.checked);
+      return (allowed.length ? allowed : r.valueRows).reduce((a, b) => (Number(b.score.value) > Number(a.score.value) ? b : a)).label;
+    });
+    const worst = rows.map((r) => {
+      if (r.direction) { const v = r.issue.values; return r.direction.value === 'up' ? v[0] : v[v.length - 1]; }
+      return r.valueRows.reduce((a, b) => (Number(b.score.value) < Number(a.score.value) ? b : a)).label;
+    });
+    const middle = rows.map((r) => r.issue.values[Math.floor((r.issue.values.length - 1) / 2)]);
+    return [['Your best package', best], ['A middle package', middle], ['Your worst package', worst]];
+  }
+  function preview() {
+    const reservation = walk.value / 100;
+    fill(previewList, ...samples().map(([name, labels]) => {
+      const u = utility(labels);
+      return h('li', {},
+        h('strong', {}, name), ': ', labels.map((v, i) => `${issues[i].name} ${v}`).join(', '), ' — ',
+        crosses(labels) ? h('span', { class: 'warn-text' }, 'you never accept this') : [utilityBar(u, { reservation }), u < reservation ? h('span', { class: 'muted small' }, ' (below what no deal is worth)') : null]);
+    }));
+  }
+  function read() {
+    const terms = [];
+    const redLines = [];
+    rows.forEach((r) => {
+      const weight = Number(r.weight.value);
+      if (r.direction) {
+        const xs = numericValues(r.issue);
+        const span = xs[xs.length - 1] - xs[0] || 1;
+        if (weight > 0) terms.push({ issue: r.issue.name, weight, linear: r.direction.value === 'up' ? { slope: 1 / span, offset: 0 } : { slope: -1 / span, offset: 1 } });
+        return;
+      }
+      if (weight > 0) {
+        const values = {};
+        r.valueRows.forEach((v) => { values[v.label] = Number(v.score.value); });
+        terms.push({ issue: r.issue.name, weight, values });
+      }
+      const never = r.valueRows.filter((v) => v.never.checked).map((v) => v.label);
+      if (never.length) redLines.push({ issue: r.issue.name, never });
+    });
+    const body = { reservation: walk.value / 100, utility: { issues: terms } };
+    if (redLines.length) body.red_lines = redLines;
+    return body;
+  }
+  function load(p) {
+    if (!p) return;
+    if (typeof p.reservation === 'number') { walk.value = Math.round(p.reservation * 100); walkOut.textContent = p.reservation.toFixed(2); }
+    const terms = (p.utility && p.utility.issues) || [];
+    rows.forEach((r) => {
+      const t = terms.find((x) => x.issue === r.issue.name);
+      r.weight.value = t ? Math.round(Math.min(10, t.weight * 10 / Math.max(...terms.map((x) => x.weight)))) : 0;
+      r.weight.nextSibling.textContent = r.weight.value;
+      if (t && t.linear && r.direction) r.direction.value = t.linear.slope >= 0 ? 'up' : 'down';
+      if (t && t.values) {
+        const max = Math.max(...Object.values(t.values));
+        r.valueRows.forEach((v) => { v.score.value = max > 0 ? Math.round((10 * (t.values[v.label] || 0)) / max) : 0; v.score.nextSibling.textContent = v.score.value; });
+      }
+      const line = (p.red_lines || []).find((l) => l.issue === r.issue.name);
+      r.valueRows.forEach((v) => { v.never.checked = !!(line && (line.never || []).map(String).includes(v.label)); });
+    });
+  }
+  save.addEventListener('click', () => guarded(save, err, async () => {
+    if (rows.every((r) => Number(r.weight.value) === 0)) { err.show('Say how much at least one issue matters to you.'); return; }
+    await onSave(read());
+  }));
+  load(saved);
+  preview();
+  return h('div', { class: 'pref-editor' },
+    ...rows.map((r) => r.el),
+    h('fieldset', { class: 'pref-issue' }, h('legend', {}, 'No deal'),
+      h('div', { class: 'range-field' },
+        h('label', { for: 'p-walk' }, 'What would no deal be worth to you, on the same scale? (0 = any deal beats no deal; 0.60 = a deal must be worth at least 60% of your best package)'),
+        walk, walkOut),
+      h('p', { class: 'help' }, 'Think of your best alternative if these talks fail — another offer, going to court, the status quo — and place it on the scale of the packages below. parley will never let you offer or accept anything worth less without asking you first.')),
+    h('h3', {}, 'What some packages would be worth to you'),
+    previewList,
+    h('div', { class: 'actions' }, save), err);
 }
 
 function partyUI(main, id, token, firstView, refresh) {
@@ -1049,6 +1278,7 @@ function partyUI(main, id, token, firstView, refresh) {
   const bar = statusBar();
   const result = resultSection();
   const joinSec = h('section', { class: 'card join', testid: 'join-panel', hidden: true, 'aria-labelledby': 'join-h' });
+  const prefSec = h('section', { class: 'card preferences', testid: 'preferences', hidden: true, 'aria-labelledby': 'pref-h' });
   const ratSec = h('section', { class: 'card ratification', testid: 'ratification', hidden: true, 'aria-live': 'polite' });
   const reqSec = h('section', { class: 'card request', testid: 'pending', 'aria-labelledby': 'req-h' });
   const reqErr = errorBox('action-error');
@@ -1225,7 +1455,7 @@ function partyUI(main, id, token, firstView, refresh) {
 
   fill(main, 
     h('h1', {}, (firstView.scenario && firstView.scenario.name) || 'Negotiation', ' ', h('span', { class: 'h1-sub' }, principal ? `— principal of ${me}` : `— you are ${me}`)),
-    bar, result, ratSec, joinSec,
+    bar, result, ratSec, prefSec, joinSec,
     grid);
 
   function renderAbout() {
@@ -1243,24 +1473,57 @@ function partyUI(main, id, token, firstView, refresh) {
         view.role && Array.isArray(view.role.red_lines) && view.role.red_lines.length ? [h('dt', {}, 'Your red lines'), h('dd', { testid: 'red-lines' },
           view.role.red_lines.map((l) => `${l.issue}: never ${l.refused.join(', ')}`).join('; '),
           ' — you cannot offer or accept these')] : null,
-        mandateMin !== null ? [h('dt', {}, 'Mandate'), h('dd', { testid: 'mandate' }, `You may accept alone outcomes worth at least ${fmtU(mandateMin)}; other acceptances wait for your principal.`)] : null,
+        role.mandate ? [h('dt', {}, 'Mandate'), h('dd', { testid: 'mandate' }, 'You may accept alone ',
+          [mandateMin !== null ? `outcomes worth at least ${fmtU(mandateMin)}` : null,
+            role.mandate.allowed ? Object.entries(role.mandate.allowed).map(([k, v]) => `${k}: ${v.join(' or ')}`).join('; ') : null].filter(Boolean).join(', with '),
+          '; other acceptances wait for your principal.')] : null,
         h('dt', {}, 'Protocol'), h('dd', {}, `${view.protocol}, ${view.rounds} rounds`)),
       h('h3', {}, 'Roles'), roleRoster(view));
+  }
+
+  // Agenda sessions: each party states its own preferences before the talks start.
+  let prefKey = null;
+  function renderPreferences() {
+    const r = view.role || {};
+    const key = JSON.stringify([view.status, r.sets_own_preferences, r.preferences_set]);
+    if (key === prefKey) return;
+    prefKey = key;
+    if (!r.sets_own_preferences || view.status !== 'waiting') { prefSec.hidden = true; fill(prefSec); return; }
+    prefSec.hidden = false;
+    const head = h('h2', { id: 'pref-h' }, r.preferences_set ? 'Your preferences (saved)' : 'Your preferences');
+    const intro = h('p', {}, 'Say what matters to you in these talks. ', h('strong', {}, 'Nobody else sees this'),
+      ': not the other parties, not the host, and the mediator only if you confide in it. The talks start when every party has saved its preferences and joined; until then you may change them.');
+    if (principal) { fill(prefSec, head, h('p', {}, r.preferences_set ? 'Your delegate has set the preferences of your party.' : 'Your delegate has not set the preferences of your party yet.')); return; }
+    fill(prefSec, head, intro, h('p', { class: 'loading' }, 'Loading…'));
+    api('GET', `${base}/preferences`, { token }).then(({ data }) => {
+      const editor = preferencesEditor(issues, {
+        saved: data && data.preferences,
+        onSave: async (body) => {
+          await api('PUT', `${base}/preferences`, { token, body });
+          announce('Your preferences are saved.');
+          prefKey = null;
+          await refresh();
+        },
+      });
+      fill(prefSec, head, intro, editor);
+    }).catch((e) => fill(prefSec, head, intro, h('p', { class: 'error', role: 'alert' }, e.message)));
   }
 
   let joinKey = null;
   function renderJoin() {
     const mine = (view.roles || []).find((r) => r.name === me);
     const joined = !!(mine && mine.joined);
-    const key = JSON.stringify([view.status, joined, (view.roles || []).map((r) => r.joined)]);
+    const key = JSON.stringify([view.status, joined, (view.roles || []).map((r) => [r.joined, r.preferences_set])]);
     if (key === joinKey) return;
     joinKey = key;
     if (view.status !== 'waiting') { joinSec.hidden = true; return; }
     joinSec.hidden = false;
     const waitingFor = (view.roles || []).filter((r) => r.held_by !== 'agent' && !r.joined).map((r) => r.name);
+    const unsetPrefs = (view.roles || []).filter((r) => r.preferences_set === false).map((r) => r.name);
     if (joined || principal) {
       fill(joinSec, h('h2', { id: 'join-h' }, principal ? 'Waiting for the talks to start' : 'You have joined'),
-        h('p', { testid: 'waiting-for' }, waitingFor.length ? `Waiting for ${waitingFor.join(', ')} to join. The talks start when every seat has joined.` : 'The talks are about to start.'));
+        h('p', { testid: 'waiting-for' }, waitingFor.length ? `Waiting for ${waitingFor.join(', ')} to join. The talks start when every seat has joined.`
+          : unsetPrefs.length ? `Waiting for ${unsetPrefs.join(', ')} to set ${unsetPrefs.length > 1 ? 'their' : 'its'} preferences.` : 'The talks are about to start.'));
       return;
     }
     const err = errorBox('join-error');
@@ -1340,7 +1603,9 @@ function partyUI(main, id, token, firstView, refresh) {
       parts.push(h('p', {}, 'See the result above.'));
     } else if (view.status === 'waiting') {
       heading.textContent = 'Not started yet';
-      parts.push(h('p', {}, 'The talks start when every seat has joined.'));
+      parts.push(h('p', {}, view.role && view.role.sets_own_preferences
+        ? 'The talks start when every seat has joined and every party has saved its preferences.'
+        : 'The talks start when every seat has joined.'));
     } else if (held) {
       heading.textContent = 'Waiting for your principal';
       parts.push(h('p', { testid: 'waiting' }, 'Your acceptance is outside your mandate: it counts only once your principal confirms it. If your principal refuses it, it will be your turn again.'));
@@ -1491,12 +1756,14 @@ function partyUI(main, id, token, firstView, refresh) {
       bar.update(v);
       result.update(v, issues, { reservation });
       renderJoin();
+      renderPreferences();
       renderRatification();
       renderRequest();
       renderHistory();
       renderAbout();
       if (!principal) renderMessageTargets();
-      if (!builderInit && !principal) {
+      // The draft starts at one's own best package, once one's preferences are known.
+      if (!builderInit && !principal && (v.status !== 'waiting' || !(v.role && v.role.sets_own_preferences))) {
         builderInit = true;
         const best = view.role && view.role.best_outcome ? labelsOf(view.role.best_outcome, issues) : null;
         builder.set(lastOwnOffer() || best || standingLabels() || builder.read());
@@ -1504,7 +1771,8 @@ function partyUI(main, id, token, firstView, refresh) {
       builder.setDisabled(v.status === 'ended');
       // Once the talks are over the result says it all: no request, no draft.
       reqSec.hidden = v.status === 'ended';
-      builderSec.hidden = v.status === 'ended';
+      // Nothing to draft before one's own preferences are known.
+      builderSec.hidden = v.status === 'ended' || (v.status === 'waiting' && !!(v.role && v.role.sets_own_preferences));
       grid.classList.toggle('ended', v.status === 'ended');
       announceNew(prev);
       updateTitle();
@@ -1642,6 +1910,34 @@ function mediatorUI(main, id, token, firstView, refresh) {
     }
   }
 
+  // Agenda sessions: each party states its own preferences before the talks start.
+  let prefKey = null;
+  function renderPreferences() {
+    const r = view.role || {};
+    const key = JSON.stringify([view.status, r.sets_own_preferences, r.preferences_set]);
+    if (key === prefKey) return;
+    prefKey = key;
+    if (!r.sets_own_preferences || view.status !== 'waiting') { prefSec.hidden = true; fill(prefSec); return; }
+    prefSec.hidden = false;
+    const head = h('h2', { id: 'pref-h' }, r.preferences_set ? 'Your preferences (saved)' : 'Your preferences');
+    const intro = h('p', {}, 'Say what matters to you in these talks. ', h('strong', {}, 'Nobody else sees this'),
+      ': not the other parties, not the host, and the mediator only if you confide in it. The talks start when every party has saved its preferences and joined; until then you may change them.');
+    if (principal) { fill(prefSec, head, h('p', {}, r.preferences_set ? 'Your delegate has set the preferences of your party.' : 'Your delegate has not set the preferences of your party yet.')); return; }
+    fill(prefSec, head, intro, h('p', { class: 'loading' }, 'Loading…'));
+    api('GET', `${base}/preferences`, { token }).then(({ data }) => {
+      const editor = preferencesEditor(issues, {
+        saved: data && data.preferences,
+        onSave: async (body) => {
+          await api('PUT', `${base}/preferences`, { token, body });
+          announce('Your preferences are saved.');
+          prefKey = null;
+          await refresh();
+        },
+      });
+      fill(prefSec, head, intro, editor);
+    }).catch((e) => fill(prefSec, head, intro, h('p', { class: 'error', role: 'alert' }, e.message)));
+  }
+
   let joinKey = null;
   function renderJoin() {
     const mine = (view.roles || []).find((r) => r.name === 'mediator');
@@ -1769,9 +2065,65 @@ function ownerUI(main, id, token, firstView) {
       h('thead', {}, h('tr', {}, ['seq', 'kind', 'at', 'body', 'previous hash', 'hash'].map((c) => h('th', { scope: 'col' }, c)))),
       traceBody)));
 
+  // -- the owner's controls: export what it sees; cancel talks not over ------------
+  const ctlErr = errorBox('owner-error');
+  const download = (name, type, text) => {
+    const url = URL.createObjectURL(new Blob([text], { type }));
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(url); a.remove(); }, 1000);
+  };
+  const csvCell = (x) => { const t = x === undefined || x === null ? '' : String(x); return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t; };
+  const exportJson = h('button', { type: 'button', class: 'secondary', testid: 'export-json' }, 'Download the record (JSON)');
+  const exportCsv = h('button', { type: 'button', class: 'secondary', testid: 'export-csv' }, 'Download the events (CSV)');
+  const exportSvg = h('button', { type: 'button', class: 'secondary', testid: 'export-svg', hidden: true }, 'Download the plot (SVG)');
+  exportJson.addEventListener('click', () => guarded(exportJson, ctlErr, async () => {
+    // Everything this owner may see: its view (events, result, analysis), and the
+    // full log with its hash chain when the session shows it everything.
+    const { data } = await api('GET', base, { token });
+    const record = { exported_at: new Date().toISOString(), view: data };
+    if (fullLog) record.trace = (await api('GET', `${base}/trace`, { token })).data;
+    download(`${id}.json`, 'application/json', `${JSON.stringify(record, null, 2)}\n`);
+  }));
+  exportCsv.addEventListener('click', () => {
+    const cols = ['seq', 'round', 'time', 'type', 'from', ...issues.map((is) => is.name), 'accept', 'reason'];
+    const rows = (view.events || []).map((e) => {
+      const labels = labelsOf(eventOutcome(e), issues) || [];
+      return [e.seq, e.round, e.time, e.type, e.from ?? e.by ?? e.role ?? '', ...issues.map((_, i) => labels[i] ?? ''), e.accept ?? '', e.reason ?? ''];
+    });
+    download(`${id}-events.csv`, 'text/csv', `${[cols, ...rows].map((r) => r.map(csvCell).join(',')).join('\n')}\n`);
+  });
+  exportSvg.addEventListener('click', () => {
+    const svg = anaSec.querySelector('svg[data-testid="plane-plot"]');
+    if (!svg) return;
+    const copy = svg.cloneNode(true);
+    copy.setAttribute('xmlns', SVG_NS);
+    download(`${id}-plot.svg`, 'image/svg+xml', `<?xml version="1.0" encoding="UTF-8"?>\n${copy.outerHTML}\n`);
+  });
+  const cancelBtn = h('button', { type: 'button', class: 'danger', testid: 'cancel-session', 'aria-expanded': 'false' }, 'Cancel the session…');
+  const cancelYes = h('button', { type: 'button', class: 'danger', testid: 'cancel-confirm' }, 'Yes, cancel it');
+  const cancelNo = h('button', { type: 'button', class: 'secondary', testid: 'cancel-keep' }, 'Keep it going');
+  const cancelBox = h('div', { class: 'confirm', hidden: true },
+    h('p', {}, 'End the talks now, with no deal? Every party gets what walking away is worth to it; the cancellation is logged and cannot be undone.'),
+    h('div', { class: 'actions' }, cancelYes, cancelNo));
+  cancelBtn.addEventListener('click', () => { cancelBox.hidden = false; cancelBtn.setAttribute('aria-expanded', 'true'); cancelNo.focus(); });
+  cancelNo.addEventListener('click', () => { cancelBox.hidden = true; cancelBtn.setAttribute('aria-expanded', 'false'); cancelBtn.focus(); });
+  cancelYes.addEventListener('click', () => guarded([cancelYes, cancelNo], ctlErr, async () => {
+    await api('POST', `${base}/cancel`, { token });
+    cancelBox.hidden = true;
+    announce('The session is cancelled.');
+  }));
+  const ctlSec = h('section', { class: 'card owner-controls', testid: 'owner-controls', 'aria-labelledby': 'ctl-h' },
+    h('h2', { id: 'ctl-h' }, 'Record and controls'),
+    h('p', { class: 'help' }, 'Keep this page\'s address: it is your owner link, valid for a year, longer than the seats\' links. The exports hold what you see here.'),
+    h('div', { class: 'actions' }, exportJson, exportCsv, exportSvg),
+    auditor ? null : h('div', { class: 'walk' }, h('div', { class: 'actions' }, cancelBtn), cancelBox),
+    ctlErr);
+
   fill(main, 
     h('h1', {}, (firstView.scenario && firstView.scenario.name) || 'Negotiation', ' ', h('span', { class: 'h1-sub' }, auditor ? '— audit view (read-only)' : '— owner view')),
-    bar, result, anaSec, seatsSec, evSec, traceSec);
+    bar, result, ctlSec, anaSec, seatsSec, evSec, traceSec);
 
   const renderedSeqs = new Set();
   function renderEvents() {
@@ -1895,6 +2247,9 @@ function ownerUI(main, id, token, firstView) {
       renderSeats();
       renderEvents();
       renderAnalysis();
+      cancelBtn.hidden = v.status === 'ended' || v.status === 'failed';
+      if (cancelBtn.hidden) cancelBox.hidden = true;
+      exportSvg.hidden = !anaSec.querySelector('svg[data-testid="plane-plot"]');
       const n = (v.events || []).length;
       if (fullLog && (!prev || n !== (prev.events || []).length || v.status !== prev.status)) loadTrace();
       main.dataset.lastSeq = String(maxSeq(v.events));

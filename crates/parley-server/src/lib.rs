@@ -16,6 +16,7 @@ pub mod records;
 pub mod seal;
 pub mod spec;
 pub mod store;
+pub mod upload;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -441,7 +442,10 @@ impl App {
     ) -> Result<Arc<Live>, String> {
         let spec: spec::SessionSpec =
             serde_json::from_str(&row.config).map_err(|e| format!("its configuration: {e}"))?;
-        let scenario = parley_formats::native::parse_json(&spec.scenario, "stored scenario")
+        let agenda = parley_formats::native::Agenda::parse_json(&spec.scenario, "stored scenario")
+            .map_err(|e| e.to_string())?;
+        let scenario = agenda
+            .placeholder("stored scenario")
             .map_err(|e| e.to_string())?;
         let mut entries = Vec::new();
         for t in tokens {
@@ -454,15 +458,18 @@ impl App {
                 expires_at: t.expires_at,
             });
         }
-        let live = Arc::new(Live::new(
-            row.id.clone(),
-            spec,
-            scenario,
-            entries,
-            self.store.clone(),
-            Arc::clone(&self.seal),
-            self.runtime.clone(),
-        ));
+        let live = Arc::new(
+            Live::new(
+                row.id.clone(),
+                spec,
+                scenario,
+                entries,
+                self.store.clone(),
+                Arc::clone(&self.seal),
+                self.runtime.clone(),
+            )
+            .with_agenda(agenda),
+        );
         live.restore(log)?;
         Ok(live)
     }

@@ -25,6 +25,17 @@ pub struct Joined {
     pub confide: bool,
 }
 
+/// `preferences`: a party's seat set its preferences (an agenda session). Only that
+/// seat reads them back; no view, push or answer to anyone else carries them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesSet {
+    /// The party's role.
+    pub role: String,
+    /// What it set, in the native format.
+    pub preferences: parley_formats::native::Preferences,
+}
+
 /// `started`: every seat had joined; the talks began.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Started {
@@ -136,6 +147,8 @@ pub enum LogRecord {
     Created(Value),
     /// `joined`.
     Joined(Joined),
+    /// `preferences`.
+    Preferences(PreferencesSet),
     /// `started`.
     Started(Started),
     /// `input`: a seat's action.
@@ -165,6 +178,7 @@ impl LogRecord {
                 LogRecord::Created(v)
             }
             "joined" => LogRecord::Joined(serde_json::from_str(&r.body).map_err(bad)?),
+            "preferences" => LogRecord::Preferences(serde_json::from_str(&r.body).map_err(bad)?),
             "started" => LogRecord::Started(serde_json::from_str(&r.body).map_err(bad)?),
             "input" => LogRecord::Input(serde_json::from_str(&r.body).map_err(bad)?),
             "notice" => LogRecord::Notice(serde_json::from_str(&r.body).map_err(bad)?),

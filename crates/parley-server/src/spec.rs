@@ -90,6 +90,35 @@ fn default_post_settlement() -> bool {
     true
 }
 
+impl ScenarioRef {
+    /// The scenario as native JSON, its bundled id if it is one, and what a Genius
+    /// import repaired or ignored. An upload is sized before it is parsed.
+    pub fn resolve(
+        self,
+        bundled: &dyn Fn(&str) -> Option<String>,
+        limits: &Limits,
+    ) -> Result<(String, Option<String>, Vec<String>), ApiError> {
+        match self {
+            ScenarioRef::Bundled(id) => Ok((
+                bundled(&id).ok_or_else(|| {
+                    bad(format!(
+                        "scenario: there is no bundled scenario {id:?} (GET /api/scenarios \
+                         lists them)"
+                    ))
+                })?,
+                Some(id),
+                Vec::new(),
+            )),
+            ScenarioRef::Upload(upload) => {
+                let uploaded = upload.into_native()?;
+                // Sized before it is parsed: parsing builds per-value tables.
+                prescan_upload(&uploaded.json, limits)?;
+                Ok((uploaded.json.to_string(), None, uploaded.notes))
+            }
+        }
+    }
+}
+
 /// A scenario: bundled or uploaded.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -100,13 +129,7 @@ pub enum ScenarioRef {
     Upload(Upload),
 }
 
-/// `{"upload": scenario}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Upload {
-    /// The scenario, in the native JSON format.
-    pub upload: serde_json::Value,
-}
+pub use crate::upload::Upload;
 
 /// Who plays a role, as requested.
 #[derive(Debug, Deserialize)]
@@ -196,32 +219,27 @@ fn bad(what: impl Into<String>) -> ApiError {
 
 impl CreateRequest {
     /// Checks the request against the scenario, the engine and the server's `limits`
-    /// (an uploaded scenario's size before it is parsed); the spec and the scenario.
+    /// (an uploaded scenario's size before it is parsed); the spec, the scenario as an
+    /// agenda (complete unless some party sets its own preferences) and the scenario
+    /// (with those parties valuing everything at 0 until they do).
     pub fn into_spec(
         self,
         bundled: &dyn Fn(&str) -> Option<String>,
         limits: &Limits,
-    ) -> Result<(SessionSpec, Scenario), ApiError> {
+    ) -> Result<(SessionSpec, parley_formats::native::Agenda, Scenario), ApiError> {
         if !(1..=MAX_ROUNDS).contains(&self.rounds) {
             return Err(bad(format!(
                 "rounds: must be 1 to {MAX_ROUNDS}, not {}",
                 self.rounds
             )));
         }
-        let (json, scenario_id) = match self.scenario {
-            ScenarioRef::Bundled(id) => (
-                bundled(&id).ok_or_else(|| {
-                    bad(format!("scenario: there is no bundled scenario {id:?} (GET /api/scenarios lists them)"))
-                })?,
-                Some(id),
-            ),
-            ScenarioRef::Upload(Upload { upload }) => {
-                // Sized before it is parsed: parsing builds per-value tables.
-                prescan_upload(&upload, limits)?;
-                (upload.to_string(), None)
-            }
-        };
-        let scenario = parley_formats::native::parse_json(&json, "scenario.upload")
+        let (json, scenario_id, _) = self.scenario.resolve(bundled, limits)?;
+        let agenda = parley_formats::native::Agenda::parse_json(&json, "scenario.upload")
+            .map_err(|e| bad(e.to_string()))?;
+        // Parties the scenario leaves without preferences set their own, in their seats.
+        let open = agenda.unset();
+        let scenario = agenda
+            .placeholder("scenario.upload")
             .map_err(|e| bad(e.to_string()))?;
         check_scenario_size(&scenario, limits)?;
         let protocol = match self.protocol.as_str() {
@@ -350,6 +368,12 @@ impl CreateRequest {
                 .ok_or_else(|| bad(format!("roles: {name:?} needs an agent or a seat")))?;
             let is_mediator = index >= scenario.n_parties();
             let holder = match (&request.agent, &request.seat) {
+                (Some(_), None) if open.get(index).copied().unwrap_or(false) => {
+                    return Err(bad(format!(
+                        "roles.{name}.agent: the scenario gives this party no preferences \
+                         (an agenda): it needs a seat, where it sets its own"
+                    )))
+                }
                 (Some(spec), None) => {
                     let check = if is_mediator {
                         parley_engine::negotiators::mediator(spec, 0).map(|_| ())
@@ -417,6 +441,12 @@ impl CreateRequest {
                 OwnerSees::Public
             }
         });
+        if owner_sees == OwnerSees::All && !agenda.is_complete() {
+            return Err(bad(
+                "owner_sees: \"all\" would show the owner the preferences the parties set \
+                 privately; an agenda session's owner sees \"public\" or \"confided\"",
+            ));
+        }
         if let Some(t) = self.seat_timeout_seconds {
             if !(1..=30 * 24 * 3600).contains(&t) {
                 return Err(bad(format!(
@@ -424,7 +454,11 @@ impl CreateRequest {
                 )));
             }
         }
-        let json = parley_formats::native::to_json(&scenario).map_err(|e| bad(e.to_string()))?;
+        let json = if agenda.is_complete() {
+            parley_formats::native::to_json(&scenario).map_err(|e| bad(e.to_string()))?
+        } else {
+            serde_json::to_string_pretty(agenda.model()).map_err(|e| bad(e.to_string()))?
+        };
         Ok((
             SessionSpec {
                 scenario: json,
@@ -438,6 +472,7 @@ impl CreateRequest {
                 seat_timeout_seconds: self.seat_timeout_seconds,
                 owner_sees,
             },
+            agenda,
             scenario,
         ))
     }
@@ -548,7 +583,7 @@ fn prescan_upload(upload: &serde_json::Value, limits: &Limits) -> Result<(), Api
 }
 
 /// The same limits on a parsed scenario (a bundled one, or an upload once parsed).
-fn check_scenario_size(scenario: &Scenario, limits: &Limits) -> Result<(), ApiError> {
+pub fn check_scenario_size(scenario: &Scenario, limits: &Limits) -> Result<(), ApiError> {
     let space = scenario.space();
     if space.n_issues() > limits.max_issues {
         return Err(too_many_issues(space.n_issues(), limits));

@@ -114,6 +114,8 @@ impl Server {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "GET" => self.client.get(url),
+            "PUT" => self.client.put(url),
+            "DELETE" => self.client.delete(url),
             _ => self.client.post(url),
         };
         if let Some(t) = token {

@@ -1,5 +1,6 @@
 //! The server over real HTTP and WebSocket connections on loopback.
 
+mod agenda;
 mod audit;
 mod common;
 mod compat;
@@ -7,6 +8,8 @@ mod faults;
 mod guard;
 mod input;
 mod limits;
+mod owner;
 mod privacy;
 mod side_channels;
 mod talks;
+mod uploads;

@@ -143,7 +143,7 @@ pub fn to_model(scenario: &Scenario) -> FileScenario {
                         })
                         .collect(),
                 }),
-                utility,
+                utility: Some(utility),
             }
         })
         .collect();

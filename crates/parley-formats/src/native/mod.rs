@@ -19,9 +19,11 @@ use parley_core::{
 use crate::error::{invalid, Error, Result};
 use crate::locate::{at, Locator, Step};
 
+mod agenda;
 mod export;
 mod model;
 
+pub use agenda::{Agenda, Preferences};
 pub use export::to_model;
 pub use model::*;
 
@@ -38,6 +40,15 @@ pub fn parse_toml(text: &str, path: &str) -> Result<Scenario> {
             locator: Locator::toml(text),
         },
     )
+}
+
+/// Reads TOML text into the file model, unchecked (cheap: nothing is built per value);
+/// [`from_model`] or [`Agenda::from_model`] check it.
+pub fn model_from_toml(text: &str, path: &str) -> Result<FileScenario> {
+    toml::from_str(text).map_err(|e| Error::Syntax {
+        path: path.to_string(),
+        message: e.to_string().trim_end().replace('\n', "\n  "),
+    })
 }
 
 /// Parses JSON text.
@@ -221,38 +232,46 @@ fn convert_party(
     src: &Source,
 ) -> Result<Party> {
     let place = format!("party {:?}", party.name);
-    let utility = match party.utility.kind {
+    let Some(file_utility) = &party.utility else {
+        return Err(src.invalid(
+            at!["parties", party_idx],
+            &place,
+            "no `utility`: a scenario needs every party's preferences (a file that leaves \
+             them out is an agenda, for live sessions where each party sets its own)",
+        ));
+    };
+    let utility = match file_utility.kind {
         UtilityKind::Linear => {
-            if party.utility.max.is_some() || !party.utility.rectangles.is_empty() {
+            if file_utility.max.is_some() || !file_utility.rectangles.is_empty() {
                 return Err(src.invalid(
                     at!["parties", party_idx, "utility"],
                     &place,
                     "a linear utility takes `issues`; `max` and `rectangles` need `kind = \"hyper-rectangles\"`",
                 ));
             }
-            let mut terms = Vec::with_capacity(party.utility.issues.len());
-            for (term_idx, term) in party.utility.issues.iter().enumerate() {
+            let mut terms = Vec::with_capacity(file_utility.issues.len());
+            for (term_idx, term) in file_utility.issues.iter().enumerate() {
                 terms.push(convert_term(term, term_idx, party_idx, &place, space, src)?);
             }
             UtilityFunction::Linear(LinearAdditive { terms })
         }
         UtilityKind::HyperRectangles => {
-            if !party.utility.issues.is_empty() {
+            if !file_utility.issues.is_empty() {
                 return Err(src.invalid(
                     at!["parties", party_idx, "utility", "issues"],
                     &place,
                     "a hyper-rectangles utility takes `max` and `rectangles`",
                 ));
             }
-            let max = party.utility.max.ok_or_else(|| {
+            let max = file_utility.max.ok_or_else(|| {
                 src.invalid(
                     at!["parties", party_idx, "utility"],
                     &place,
                     "a hyper-rectangles utility needs `max`",
                 )
             })?;
-            let mut rectangles = Vec::with_capacity(party.utility.rectangles.len());
-            for (r, rect) in party.utility.rectangles.iter().enumerate() {
+            let mut rectangles = Vec::with_capacity(file_utility.rectangles.len());
+            for (r, rect) in file_utility.rectangles.iter().enumerate() {
                 let place = format!("{place}: rectangle {}", r + 1);
                 let bounds = |which: &str, map: &OrderedMap<[Label; 2]>| -> Result<Vec<Bound>> {
                     let mut seen = Vec::new();

@@ -174,8 +174,10 @@ pub struct FileParty {
     /// own room).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub briefing: Option<String>,
-    /// The utility function.
-    pub utility: FileUtility,
+    /// The utility function; none in an agenda, where the party's seat sets its own
+    /// preferences ([`super::Agenda`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utility: Option<FileUtility>,
 }
 
 /// `[[parties.red_lines]]`: values of one issue the party never accepts, whatever the

@@ -30,8 +30,12 @@ use crate::App;
 mod seats;
 mod ws;
 
-use seats::{act, evaluate, join, message, preferences, ratify};
+use seats::{act, evaluate, join, message, preferences, ratify, set_preferences};
 use ws::ws;
+
+/// How long an owner's (and an auditor's) token lasts at least: a year, whatever the
+/// seats' lifetime.
+pub const OWNER_TTL_SECONDS: u64 = 365 * 24 * 3600;
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -56,15 +60,20 @@ pub fn router_with(app: Arc<App>, limits: Limits) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi))
         .route("/api/scenarios", get(scenarios))
+        .route("/api/scenarios/preview", post(preview))
         .route("/api/sessions", post(create).get(list))
         .route("/api/sessions/{id}", get(view))
         .route("/api/sessions/{id}/join", post(join))
         .route("/api/sessions/{id}/evaluate", post(evaluate))
-        .route("/api/sessions/{id}/preferences", get(preferences))
+        .route(
+            "/api/sessions/{id}/preferences",
+            get(preferences).put(set_preferences),
+        )
         .route("/api/sessions/{id}/messages", post(message))
         .route("/api/sessions/{id}/actions", post(act))
         .route("/api/sessions/{id}/ratify", post(ratify))
         .route("/api/sessions/{id}/trace", get(trace))
+        .route("/api/sessions/{id}/cancel", post(cancel))
         .route("/api/sessions/{id}/ws", get(ws))
         .route("/", get(index))
         .route("/room/{id}", get(index))
@@ -136,9 +145,12 @@ async fn guard(
         .or_else(|| unknown_host(&app, req.headers()))
         .or_else(|| cross_site(req.headers()))
         .or_else(|| {
-            (req.method() == axum::http::Method::POST)
-                .then(|| json_body(req.headers()))
-                .flatten()
+            matches!(
+                *req.method(),
+                axum::http::Method::POST | axum::http::Method::PUT
+            )
+            .then(|| json_body(req.headers()))
+            .flatten()
         });
     let mut response = match refused {
         Some(e) => e.into_response(),
@@ -423,7 +435,48 @@ async fn scenarios(State(app): State<Arc<App>>) -> Json<Value> {
     ))
 }
 
-/// Whether `headers` carry the server's creator token: 401 if not.
+/// `POST /api/scenarios/preview` (creator token): an uploaded scenario read and
+/// checked as creating a session would, described as `GET /api/scenarios` describes
+/// the bundled ones, with the parties that set their own preferences (an agenda) and
+/// what a Genius import repaired or ignored. Nothing is stored.
+async fn preview(
+    State(app): State<Arc<App>>,
+    Extension(limiter): Extension<Arc<Limiter>>,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
+    creator(&app, req.headers())?;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PreviewBody {
+        scenario: crate::spec::ScenarioRef,
+    }
+    let JsonBody(body) = JsonBody::<PreviewBody>::from_request(req, &()).await?;
+    let bundled = |id: &str| {
+        app.bundled
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| b.json.clone())
+    };
+    let (json, id, notes) = body.scenario.resolve(&bundled, &limiter.limits)?;
+    let agenda = parley_formats::native::Agenda::parse_json(&json, "scenario.upload")
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let scenario = agenda
+        .placeholder("scenario.upload")
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    crate::spec::check_scenario_size(&scenario, &limiter.limits)?;
+    let mut described = crate::live::public_scenario(&scenario);
+    described["id"] = id.into();
+    described["sets_own_preferences"] = json!(scenario
+        .parties()
+        .iter()
+        .zip(agenda.unset())
+        .filter(|(_, open)| *open)
+        .map(|(p, _)| p.name.clone())
+        .collect::<Vec<_>>());
+    described["notes"] = json!(notes);
+    Ok(Json(described))
+}
+
 /// The role of the seat whose token the request carries; anyone else is refused with
 /// `refusal`.
 fn seat_role(
@@ -438,6 +491,7 @@ fn seat_role(
     }
 }
 
+/// Whether `headers` carry the server's creator token: 401 if not.
 fn creator(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = bearer(headers).map_err(|_| {
         ApiError::new(
@@ -471,7 +525,7 @@ async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Va
         .map(|live| {
             json!({
                 "id": live.id,
-                "scenario": live.scenario.name(),
+                "scenario": live.scenario().name(),
                 "protocol": live.spec.protocol.name(),
                 "rounds": live.spec.rounds,
                 "status": live.status().name(),
@@ -513,7 +567,7 @@ async fn create(
             .find(|b| b.id == id)
             .map(|b| b.json.clone())
     };
-    let (spec, scenario) = request.into_spec(&bundled, &limiter.limits)?;
+    let (spec, agenda, scenario) = request.into_spec(&bundled, &limiter.limits)?;
     let mut confide = vec![false; scenario.n_parties()];
     for name in &confide_agents {
         let idx = spec
@@ -548,12 +602,19 @@ async fn create(
             }
         }
     }
+    // The owner's links outlive the seats': the host exports and audits the record
+    // long after the talks.
+    let owner_expires = crate::unix_now() + spec.token_ttl_seconds.max(OWNER_TTL_SECONDS) as i64;
+    let expiry = |access: &Access| match access {
+        Access::Owner | Access::Auditor => owner_expires,
+        _ => expires,
+    };
     let entries: Vec<TokenEntry> = issued
         .iter()
         .map(|(access, token)| TokenEntry {
             hash: token_hash(token),
             access: *access,
-            expires_at: expires,
+            expires_at: expiry(access),
         })
         .collect();
     let rows: Vec<TokenRow> = issued
@@ -562,19 +623,22 @@ async fn create(
             hash: hex(&token_hash(token)),
             session_id: id.clone(),
             role: access.encode(&spec),
-            expires_at: expires,
+            expires_at: expiry(access),
         })
         .collect();
     let spec_json = serde_json::to_string(&spec).map_err(ApiError::internal)?;
-    let live = Arc::new(Live::new(
-        id.clone(),
-        spec.clone(),
-        scenario,
-        entries,
-        app.store.clone(),
-        Arc::clone(&app.seal),
-        app.runtime.clone(),
-    ));
+    let live = Arc::new(
+        Live::new(
+            id.clone(),
+            spec.clone(),
+            scenario,
+            entries,
+            app.store.clone(),
+            Arc::clone(&app.seal),
+            app.runtime.clone(),
+        )
+        .with_agenda(agenda),
+    );
     let (records, status) = live.opening_records(&spec_json, &confide, &rows);
     let row = SessionRow {
         id: id.clone(),
@@ -662,6 +726,26 @@ async fn view(
 #[serde(deny_unknown_fields)]
 struct ViewQuery {
     since: Option<usize>,
+}
+
+/// `POST /api/sessions/{id}/cancel` (the owner's token): ends the session with no
+/// deal (`reason: "cancelled"`), logged; each party gets what walking away is worth
+/// then. 409 once it is over.
+async fn cancel(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    match authorize(&app, &live, bearer(&headers)?)? {
+        Access::Owner => {}
+        _ => return Err(forbidden("only the session's owner cancels it")),
+    }
+    let cancelling = Arc::clone(&live);
+    let receipt = seats::detached(async move { cancelling.cancel().await }).await?;
+    Ok(Json(
+        json!({"cancelled": true, "status": live.status().name(), "receipt": receipt}),
+    ))
 }
 
 async fn trace(

@@ -42,7 +42,7 @@ pub(super) async fn evaluate(
     let access = authorize(&app, &live, bearer(&headers)?)?;
     let JsonBody(body) = body?;
     match access {
-        Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
+        Access::Seat(r) | Access::Principal(r) if r < live.scenario().n_parties() => {
             Ok(Json(json!({"utility": live.evaluate(r, &body.outcome)?})))
         }
         // The mediator's seat: the confiding parties' utilities of its draft.
@@ -56,9 +56,10 @@ pub(super) async fn evaluate(
     }
 }
 
-/// `GET /api/sessions/{id}/preferences`: a party's seat reads its own preferences in
-/// the native scenario format, in one call (its utility function, its reservation
-/// value or alternative, its red lines, its discount), with the issues they refer to.
+/// `GET /api/sessions/{id}/preferences`: a party's seat (or its principal) reads its
+/// own preferences in the native scenario format, in one call (its utility function,
+/// its reservation value or alternative, its red lines, its discount), with the issues
+/// they refer to; `preferences` is null while an agenda party has not set them.
 /// Nobody else reads them: not the other parties, the mediator or the owner.
 pub(super) async fn preferences(
     State(app): State<Arc<App>>,
@@ -67,23 +68,45 @@ pub(super) async fn preferences(
 ) -> Result<Json<Value>, ApiError> {
     let live = session(&app, &id).await?;
     match authorize(&app, &live, bearer(&headers)?)? {
-        Access::Seat(r) | Access::Principal(r) if r < live.scenario.n_parties() => {
-            let model = parley_formats::native::to_model(&live.scenario);
-            let party = model
-                .parties
-                .get(r)
-                .ok_or_else(|| ApiError::internal("a party without preferences"))?;
+        Access::Seat(r) | Access::Principal(r) if r < live.scenario().n_parties() => {
+            let model = parley_formats::native::to_model(&live.scenario());
             Ok(Json(json!({
-                "party": party.name,
-                "preferences": party,
+                "party": live.spec.roles[r].name,
+                "preferences": live.own_preferences(r),
+                "sets_own": live.sets_own_preferences(r),
                 "issues": model.issues,
-                "format": "the native scenario format (docs/scenario-format.md): one party",
+                "format": "the native scenario format (docs/scenario-format.md): one \
+                           party's fields but its name and briefing",
             })))
         }
         _ => Err(forbidden(
             "only a party's seat reads preferences, and only its own",
         )),
     }
+}
+
+/// `PUT /api/sessions/{id}/preferences`: in an agenda session, a party's seat sets its
+/// own preferences (the native format's party fields: `utility`, and `reservation` or
+/// `alternative`, `red_lines`, `discount`) until the talks start.
+pub(super) async fn set_preferences(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<parley_formats::native::Preferences>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    let role = seat_role(
+        &app,
+        &live,
+        &headers,
+        "only a party's seat sets its preferences",
+    )?;
+    let JsonBody(body) = body?;
+    let setting = Arc::clone(&live);
+    let receipt = detached(async move { setting.set_preferences(role, body).await }).await?;
+    Ok(Json(
+        json!({"set": true, "status": live.status().name(), "receipt": receipt}),
+    ))
 }
 
 #[derive(Deserialize)]

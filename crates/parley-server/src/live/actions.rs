@@ -5,7 +5,7 @@ use super::*;
 
 impl Live {
     pub(super) fn to_input(&self, action: &ActionBody) -> Result<Input, ApiError> {
-        let s = &self.scenario;
+        let s = &self.scenario();
         Ok(match action {
             ActionBody::Offer { outcome } => {
                 Input::Act(Action::Offer(labels_to_outcome(s, outcome)?))
@@ -38,7 +38,7 @@ impl Live {
         pending: &Pending,
         input: &Input,
     ) -> Option<String> {
-        let s = &self.scenario;
+        let s = &self.scenario();
         let name = |issue: usize| s.space().issues()[issue].name().to_string();
         let own = |o: &[u32]| {
             (role < s.n_parties())
@@ -86,11 +86,13 @@ impl Live {
             if confide && role >= self.n_parties() {
                 return Err(ApiError::bad_request("confide: only parties confide"));
             }
-            inner
-                .joined
-                .iter()
-                .enumerate()
-                .all(|(r, &j)| j || r == role)
+            // An agenda session starts once every party has set its preferences too.
+            inner.agenda.is_none()
+                && inner
+                    .joined
+                    .iter()
+                    .enumerate()
+                    .all(|(r, &j)| j || r == role)
         };
         let name = &self.spec.roles[role].name;
         let mut items = vec![(
@@ -195,8 +197,9 @@ impl Live {
             // Staged talks: a counter-offer may not be worth less to its proposer than the
             // default text (the engine would end the talks over it).
             if let (Input::Act(Action::Offer(offer)), Some(default)) = (&input, &inner.default) {
-                if role < self.scenario.n_parties() {
-                    let own = &self.scenario.utilities()[role];
+                if role < self.scenario().n_parties() {
+                    let scenario = self.scenario();
+                    let own = &scenario.utilities()[role];
                     if own.eval(offer) < own.eval(default) {
                         return Err(ApiError::bad_request(format!(
                             "outcome: a counter-offer must be worth at least the default text \
@@ -226,8 +229,8 @@ impl Live {
                     },
                     Some(outcome),
                 ) => {
-                    let u = self.scenario.utilities()[role].value(&outcome);
-                    !m.allows(&self.scenario, &outcome, u)
+                    let u = self.scenario().utilities()[role].value(&outcome);
+                    !m.allows(&self.scenario(), &outcome, u)
                 }
                 _ => false,
             };

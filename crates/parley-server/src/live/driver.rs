@@ -150,7 +150,7 @@ impl Live {
         suspend: &Suspend,
     ) {
         let spec = &self.spec;
-        let scenario = Arc::clone(&self.scenario);
+        let scenario = self.scenario();
         let n = scenario.n_parties();
         let confide = self.lock().confide.clone();
         let hook = Arc::clone(&self);
@@ -229,13 +229,13 @@ impl Live {
 
     /// The engine's hook: log the event (or, replaying, check it against the log).
     pub(super) fn on_event(self: &Arc<Self>, event: &Event) {
-        let json = event.to_json(self.scenario.space(), &self.parties);
+        let json = event.to_json(self.scenario().space(), &self.parties);
         let body = json.to_string();
         let replayed = {
             let inner = self.lock();
-            if inner.failed.is_some() {
-                // Stopped: nothing more is logged or shown (the engine may run on to
-                // its end, unheard).
+            if inner.failed.is_some() || Live::is_cancelled(&inner) {
+                // Stopped or cancelled: nothing more is logged or shown (the engine
+                // may run on to its end, unheard).
                 return;
             }
             match inner.logged_events.get(event.seq as usize) {
@@ -289,14 +289,17 @@ impl Live {
     ) {
         let (already, failed) = {
             let inner = self.lock();
-            (inner.ended_logged, inner.failed.is_some())
+            (
+                inner.ended_logged,
+                inner.failed.is_some() || Live::is_cancelled(&inner),
+            )
         };
         if failed {
             return;
         }
         if !already {
             let body = json!({
-                "agreement": agreement.as_ref().map(|a| outcome_map(&self.scenario, a)),
+                "agreement": agreement.as_ref().map(|a| outcome_map(&self.scenario(), a)),
                 "reason": reason,
                 "utilities": utilities,
             })
@@ -341,7 +344,7 @@ impl Live {
         self.until_durable(suspend);
         {
             let mut inner = self.lock();
-            if inner.failed.is_some() {
+            if inner.failed.is_some() || Live::is_cancelled(&inner) {
                 return None;
             }
             inner.pending[role] = Some(pending);
@@ -357,17 +360,21 @@ impl Live {
                 Ok(input) => break Some(input),
                 Err(TryRecvError::Disconnected) => break None,
                 Err(TryRecvError::Empty) => {
-                    if self.lock().failed.is_some() {
+                    let inner = self.lock();
+                    if inner.failed.is_some() || Live::is_cancelled(&inner) {
                         break None;
                     }
+                    drop(inner);
                     suspend.suspend(());
                 }
             }
         };
         {
             let mut inner = self.lock();
-            inner.pending[role] = None;
-            inner.engine_idle = false;
+            if !Live::is_cancelled(&inner) {
+                inner.pending[role] = None;
+                inner.engine_idle = false;
+            }
             inner.inputs_taken += 1;
         }
         self.changed();

@@ -27,6 +27,8 @@ use serde_json::{json, Value};
 mod actions;
 mod driver;
 mod messages;
+mod owner;
+mod preferences;
 mod replay;
 mod seats;
 mod views;
@@ -282,6 +284,9 @@ impl Chain {
 
 struct Inner {
     status: Status,
+    /// An agenda session's agenda while some party has not set its preferences; none
+    /// once the scenario is complete (see `live/preferences.rs`).
+    agenda: Option<parley_formats::native::Agenda>,
     joined: Vec<bool>,
     confide: Vec<bool>,
     events: Vec<Event>,
@@ -318,6 +323,8 @@ struct Inner {
     durable_events: usize,
     /// Where the engine runs, to resume it.
     engine: Option<Engine>,
+    /// The owner cancelled the session: the engine runs out unheard.
+    cancelled: bool,
 }
 
 /// What became of an action.
@@ -346,12 +353,14 @@ pub struct Live {
     pub id: String,
     /// Its configuration.
     pub spec: SessionSpec,
-    /// Its scenario.
-    pub scenario: Arc<Scenario>,
+    /// Its scenario (see [`Live::scenario`]).
+    scenario: std::sync::RwLock<Arc<Scenario>>,
     /// Its parties' names, in order (for event JSON).
     parties: Vec<String>,
     /// Its tokens.
     pub tokens: Vec<TokenEntry>,
+    /// Per party, whether it sets its own preferences (the agenda left them out).
+    open: Vec<bool>,
     store: Store,
     seal: Arc<Seal>,
     runtime: tokio::runtime::Handle,
@@ -438,6 +447,7 @@ impl Live {
             id,
             inner: Mutex::new(Inner {
                 status: Status::Waiting,
+                agenda: None,
                 joined: spec
                     .roles
                     .iter()
@@ -467,11 +477,13 @@ impl Live {
                 durable: 0,
                 durable_events: 0,
                 engine: None,
+                cancelled: false,
             }),
             spec,
             parties: scenario.parties().iter().map(|p| p.name.clone()).collect(),
-            scenario: Arc::new(scenario),
+            scenario: std::sync::RwLock::new(Arc::new(scenario)),
             tokens,
+            open: vec![false; n],
             store,
             chain: tokio::sync::Mutex::new(chain),
             seal,
@@ -485,6 +497,14 @@ impl Live {
             last_used: std::sync::atomic::AtomicI64::new(crate::unix_now()),
             stored_notify: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The scenario. In an agenda session, until every party has set its preferences,
+    /// the parties that have not value everything at 0 (see
+    /// [`parley_formats::native::Agenda::placeholder`]): nothing is decided on it
+    /// before the talks start.
+    pub fn scenario(&self) -> Arc<Scenario> {
+        Arc::clone(&self.scenario.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Notes that a request looked the session up.
@@ -527,7 +547,7 @@ impl Live {
     }
 
     fn n_parties(&self) -> usize {
-        self.scenario.n_parties()
+        self.scenario().n_parties()
     }
 
     /// The first records of a new session: `created` (and `started` when no seat
@@ -564,7 +584,8 @@ impl Live {
         for (p, &c) in confide_agents.iter().enumerate() {
             inner.confide[p] = c;
         }
-        let all_joined = inner.joined.iter().all(|&j| j);
+        // An agenda session also waits for every party's preferences.
+        let all_joined = inner.joined.iter().all(|&j| j) && inner.agenda.is_none();
         if all_joined {
             items.push(("started", json!({ "confide": inner.confide }).to_string()));
         }
@@ -608,8 +629,20 @@ impl Live {
         party: usize,
         outcome: &std::collections::BTreeMap<String, String>,
     ) -> Result<f64, ApiError> {
-        let o = labels_to_outcome(&self.scenario, outcome)?;
-        Ok(self.scenario.utilities()[party].value(&o))
+        if self
+            .unset(&self.lock())
+            .get(party)
+            .copied()
+            .unwrap_or(false)
+        {
+            return Err(ApiError::conflict(
+                "set your preferences first (PUT /preferences): until then no outcome is \
+                 worth anything to you",
+            ));
+        }
+        let scenario = self.scenario();
+        let o = labels_to_outcome(&scenario, outcome)?;
+        Ok(scenario.utilities()[party].value(&o))
     }
 
     /// The mediator's draft: each confiding party's utility of `outcome` (party →
@@ -619,22 +652,22 @@ impl Live {
         &self,
         outcome: &std::collections::BTreeMap<String, String>,
     ) -> Result<Value, ApiError> {
-        let o = labels_to_outcome(&self.scenario, outcome)?;
+        let o = labels_to_outcome(&self.scenario(), outcome)?;
         let confide = self.lock().confide.clone();
         let utilities: serde_json::Map<String, Value> = self
-            .scenario
+            .scenario()
             .parties()
             .iter()
-            .zip(self.scenario.utilities())
+            .zip(self.scenario().utilities())
             .zip(&confide)
             .filter(|(_, &c)| c)
             .map(|((p, u), _)| (p.name.clone(), u.value(&o).into()))
             .collect();
         let crosses = self
-            .scenario
+            .scenario()
             .red_lines_of_all()
             .crossed(&o)
-            .map(|issue| self.scenario.space().issues()[issue].name().to_string());
+            .map(|issue| self.scenario().space().issues()[issue].name().to_string());
         Ok(json!({"utilities": utilities, "crosses_red_line_on": crosses}))
     }
 }

@@ -30,6 +30,11 @@ impl Live {
                             inner.confide[role] = joined.confide;
                         }
                     }
+                    LogRecord::Preferences(set) => {
+                        let role = self.spec.role_index(&set.role).ok_or_else(unknown_role)?;
+                        self.apply_preferences(&mut inner, role, set.preferences)
+                            .map_err(|e| format!("record {}: {}", r.seq, e.message))?;
+                    }
                     LogRecord::Started(s) => {
                         started = true;
                         for (p, f) in s.confide.iter().enumerate().take(self.n_parties()) {
@@ -123,7 +128,7 @@ impl Live {
         for r in log {
             match LogRecord::parse(r)? {
                 LogRecord::Event(body) => {
-                    let event = Event::from_json(&body, self.scenario.space(), &self.parties)
+                    let event = Event::from_json(&body, self.scenario().space(), &self.parties)
                         .map_err(|e| format!("record {}: {e}", r.seq))?;
                     events.push(event);
                     jsons.push(body);
@@ -132,7 +137,7 @@ impl Live {
                     let agreement = match &ended.agreement {
                         None => None,
                         Some(map) => Some(
-                            labels_to_outcome(&self.scenario, map)
+                            labels_to_outcome(&self.scenario(), map)
                                 .map_err(|e| format!("record {}: {}", r.seq, e.message))?,
                         ),
                     };

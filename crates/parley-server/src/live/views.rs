@@ -35,7 +35,11 @@ impl Live {
     /// what the viewer may see: its events are numbered in the view, and its round and
     /// phase are those of the last event it saw (or of the question it is asked).
     pub(super) fn render<'a>(&'a self, inner: &'a Inner, access: Access) -> Rendered<'a> {
-        let n = self.n_parties();
+        let scenario = &*self.scenario();
+        let n = scenario.n_parties();
+        let unset = self.unset(inner);
+        // Every party has preferences (in an agenda session, once all have set them).
+        let complete = inner.agenda.is_none();
         let viewer = self.viewer(access);
         let sees_all = matches!(viewer, Viewer::Owner);
         let party = match viewer {
@@ -46,7 +50,7 @@ impl Live {
             Access::Seat(r) | Access::Principal(r) => Some(r),
             _ => None,
         };
-        let utility = |o: &[u32]| party.map(|p| self.scenario.utilities()[p].value(o));
+        let utility = |o: &[u32]| party.map(|p| scenario.utilities()[p].value(o));
         let mut events = Vec::new();
         let mut round = 0;
         // The time of the latest event this viewer sees: what walking away is worth
@@ -109,13 +113,13 @@ impl Live {
             let mut v = match p {
                 Pending::Act { standing } => json!({
                     "kind": "act",
-                    "standing": standing.as_ref().map(|s| outcome_map(&self.scenario, s)),
+                    "standing": standing.as_ref().map(|s| outcome_map(scenario, s)),
                     "standing_utility": standing.as_ref().and_then(|s| utility(s)),
                 }),
                 Pending::Propose => json!({"kind": "propose"}),
                 Pending::Vote { text } => json!({
                     "kind": "vote",
-                    "text": outcome_map(&self.scenario, text),
+                    "text": outcome_map(scenario, text),
                     "text_utility": utility(text),
                 }),
                 Pending::Text => json!({"kind": "text"}),
@@ -133,7 +137,7 @@ impl Live {
             .map(|h| json!({"status": "pending", "action": h.action}));
         let confided_names = || {
             json!(self
-                .scenario
+                .scenario()
                 .parties()
                 .iter()
                 .zip(&inner.confide)
@@ -158,22 +162,34 @@ impl Live {
                     "name": self.spec.roles[r].name,
                     "principal": matches!(access, Access::Principal(_)),
                 });
-                if r < n {
-                    let party = &self.scenario.parties()[r];
+                if r < n && unset[r] {
+                    // Nothing to show of preferences not set yet (they are worth 0).
+                    v["sets_own_preferences"] = true.into();
+                    v["preferences_set"] = false.into();
+                    if let Some(briefing) = scenario.briefing(r) {
+                        v["briefing"] = briefing.into();
+                    }
+                    v["confided"] = inner.confide[r].into();
+                } else if r < n {
+                    if self.sets_own_preferences(r) {
+                        v["sets_own_preferences"] = true.into();
+                        v["preferences_set"] = true.into();
+                    }
+                    let party = &scenario.parties()[r];
                     v["reservation"] = party.reservation.into();
                     v["reservation_now"] = party.reservation_at(now).into();
                     v["discount"] = party.discount.into();
                     if let Some(a) = &party.alternative {
                         v["alternative"] = alternative_json(a);
                     }
-                    let own = self.scenario.red_lines(r);
+                    let own = scenario.red_lines(r);
                     if !own.is_empty() {
-                        v["red_lines"] = red_lines_json(&self.scenario, own);
+                        v["red_lines"] = red_lines_json(scenario, own);
                     }
-                    if let Some(briefing) = self.scenario.briefing(r) {
+                    if let Some(briefing) = scenario.briefing(r) {
                         v["briefing"] = briefing.into();
                     }
-                    if let Some(best) = self.best_outcome(r) {
+                    if let Some(best) = complete.then(|| self.best_outcome(r)).flatten() {
                         v["best_outcome"] = best;
                     }
                     v["confided"] = inner.confide[r].into();
@@ -187,9 +203,9 @@ impl Live {
                 } else {
                     v["confided"] = confided_names();
                     // The mediator is told every party's red lines (not whose).
-                    let all = self.scenario.red_lines_of_all();
+                    let all = scenario.red_lines_of_all();
                     if !all.is_empty() {
-                        v["red_lines"] = red_lines_json(&self.scenario, all);
+                        v["red_lines"] = red_lines_json(scenario, all);
                     }
                 }
                 v
@@ -201,7 +217,8 @@ impl Live {
             .roles
             .iter()
             .zip(&inner.joined)
-            .map(|(r, &joined)| match &r.holder {
+            .enumerate()
+            .map(|(index, (r, &joined))| match &r.holder {
                 Holder::Agent { spec } => json!({
                     "name": r.name,
                     "held_by": "agent",
@@ -209,13 +226,20 @@ impl Live {
                     "agent": is_owner.then(|| spec.clone()),
                 }),
                 Holder::Seat { kind, .. } => {
-                    json!({"name": r.name, "held_by": kind, "joined": joined})
+                    let mut v = json!({"name": r.name, "held_by": kind, "joined": joined});
+                    if let Some(&open) = unset
+                        .get(index)
+                        .filter(|_| self.sets_own_preferences(index))
+                    {
+                        v["preferences_set"] = (!open).into();
+                    }
+                    v
                 }
             })
             .collect();
         let result = inner.result.as_ref().map(|(agreement, reason, utilities)| {
             let mut v = json!({
-                "agreement": agreement.as_ref().map(|a| outcome_map(&self.scenario, a)),
+                "agreement": agreement.as_ref().map(|a| outcome_map(scenario, a)),
                 "reason": reason,
             });
             if let Some(p) = party {
@@ -249,7 +273,11 @@ impl Live {
         if sees_all && inner.status == Status::Ended {
             view["analysis"] = self.analysis_of(agreement);
         }
-        if matches!(viewer, Viewer::Mediator) && n == 2 && inner.confide.iter().all(|&c| c) {
+        if complete
+            && matches!(viewer, Viewer::Mediator)
+            && n == 2
+            && inner.confide.iter().all(|&c| c)
+        {
             // Both parties confided their preferences to the mediator: it (and a host
             // who runs it) may see the utility plane, never forwarded to anyone else.
             view["plane"] = self.analysis_of(agreement);
@@ -322,7 +350,7 @@ impl Live {
 
     /// Issues and values: what every role may know.
     pub fn public_scenario(&self) -> Value {
-        public_scenario(&self.scenario)
+        public_scenario(&self.scenario())
     }
 
     /// The closing analysis: frontier, Nash, KS and welfare computed once, the
@@ -335,7 +363,7 @@ impl Live {
         };
         let mut out = base.clone();
         out["agreement_utilities"] = json!(agreement.map(|o| self
-            .scenario
+            .scenario()
             .utilities()
             .iter()
             .map(|u| u.value(o))
@@ -382,9 +410,9 @@ impl Live {
                 work_budget: Some(2_000_000),
                 ..Default::default()
             };
-            match parley_core::analysis::analyze(&self.scenario, &config) {
+            match parley_core::analysis::analyze(&self.scenario(), &config) {
                 Ok(a) => json!({
-                    "parties": self.scenario.parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                    "parties": self.scenario().parties().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
                     "reserved": a.reserved,
                     "frontier": a.pareto.iter().map(|p| p.utilities.clone()).collect::<Vec<_>>(),
                     "frontier_exact": a.pareto_exact,
@@ -501,8 +529,8 @@ impl Live {
     fn best_outcome(&self, party: usize) -> Option<Value> {
         self.best
             .get_or_init(|| {
-                (0..self.scenario.n_parties())
-                    .map(|p| best_outcome(&self.scenario, p))
+                (0..self.scenario().n_parties())
+                    .map(|p| best_outcome(&self.scenario(), p))
                     .collect()
             })
             .get(party)

@@ -280,6 +280,10 @@ fn improve_deal(
     }
 }
 
+/// How many of its latest texts a mediator without the parties' preferences keeps
+/// from putting again once refused.
+const RECENT_TEXTS: usize = 6;
+
 /// The single-text mediator (Klein et al. 2003).
 pub struct HillClimber {
     rng: SmallRng,
@@ -287,6 +291,8 @@ pub struct HillClimber {
     knowledge: Knowledge,
     progress: f64,
     direct: DirectTexts,
+    /// The latest texts put, oldest first (at most [`RECENT_TEXTS`]).
+    recent: std::collections::VecDeque<Vec<u32>>,
 }
 
 impl HillClimber {
@@ -298,6 +304,7 @@ impl HillClimber {
             knowledge: Knowledge::default(),
             progress: 0.0,
             direct: DirectTexts::default(),
+            recent: std::collections::VecDeque::new(),
         }
     }
 
@@ -318,18 +325,48 @@ impl HillClimber {
                 .knowledge
                 .choose(ctx, state, &self.nash.ranking, &mut self.rng);
         };
-        let cards = &self.knowledge.cards;
-        let changes = self.rng.gen_range(1..=cards.len().clamp(1, 2));
-        for _ in 0..changes {
-            let issue = self.rng.gen_range(0..cards.len());
-            text[issue] = random_allowed(ctx, issue, cards[issue], &mut self.rng);
-        }
+        let cards = self.knowledge.cards.clone();
+        let mutate = |text: &mut Vec<u32>, rng: &mut SmallRng| {
+            let changes = rng.gen_range(1..=cards.len().clamp(1, 2));
+            for _ in 0..changes {
+                let issue = rng.gen_range(0..cards.len());
+                text[issue] = random_allowed(ctx, issue, cards[issue], rng);
+            }
+        };
+        mutate(&mut text, &mut self.rng);
         let demands: Vec<Option<f64>> = (0..ctx.n_parties)
             .map(|i| self.knowledge.demand(ctx, i))
             .collect();
-        self.knowledge
+        let searched = self
+            .knowledge
             .search(ctx, &demands, std::slice::from_ref(&text))
-            .map_or(text, |(t, _)| t)
+            .map_or_else(|| text.clone(), |(t, _)| t);
+        // The models can lead the climb back to a text just refused: without fresh
+        // votes nothing is learnt, and the talks stall on it. A text some party
+        // refused among the last few is not put again; the raw mutation (mutated on
+        // until it is new) goes instead.
+        let refused: std::collections::HashSet<&Vec<u32>> = self
+            .knowledge
+            .tried()
+            .filter(|(_, yes)| *yes < ctx.n_parties)
+            .map(|(t, _)| t)
+            .collect();
+        let recently_refused: Vec<Vec<u32>> = self
+            .recent
+            .iter()
+            .filter(|t| refused.contains(t))
+            .cloned()
+            .collect();
+        if !recently_refused.contains(&searched) {
+            return searched;
+        }
+        for _ in 0..32 {
+            if !recently_refused.contains(&text) {
+                break;
+            }
+            mutate(&mut text, &mut self.rng);
+        }
+        text
     }
 }
 
@@ -362,7 +399,14 @@ impl Mediator for HillClimber {
             self.knowledge
                 .choose(ctx, state, &self.nash.ranking, &mut self.rng)
         };
-        self.knowledge.rational_tabled(ctx, Tabled::Common(text))
+        let tabled = self.knowledge.rational_tabled(ctx, Tabled::Common(text));
+        if let Tabled::Common(text) = &tabled {
+            if self.recent.len() == RECENT_TEXTS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(text.clone());
+        }
+        tabled
     }
 
     fn direct_text(&mut self, ctx: &MediatorContext<'_>, state: &State) -> Option<Vec<u32>> {

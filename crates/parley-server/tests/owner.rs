@@ -1,0 +1,169 @@
+//! The owner's controls: cancelling a session, and links that outlive the seats'.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{start, start_on};
+
+#[tokio::test]
+async fn the_owner_cancels_talks_in_progress_and_it_sticks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    let server = start_on(&url, None).await;
+    let created = server
+        .create_as_is(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 20,
+            "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "boulware"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let candidate = created.seat("candidate");
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(candidate),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let asked = server.wait_asked(&path, candidate).await;
+    assert_eq!(asked["status"], "running");
+    // Only the owner cancels.
+    let r = server
+        .call("POST", &format!("{path}/cancel"), Some(candidate), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/cancel"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "ended");
+    assert_eq!(r.body["receipt"]["kind"], "ended", "{}", r.body);
+    let view = server.call("GET", &path, Some(candidate), None).await.body;
+    assert_eq!(view["status"], "ended", "{view}");
+    assert_eq!(view["result"]["reason"], "cancelled");
+    assert_eq!(view["result"]["agreement"], serde_json::Value::Null);
+    assert_eq!(view["pending"], serde_json::Value::Null);
+    // job-offer: the candidate's reservation value.
+    let reservation = view["role"]["reservation"].as_f64().expect("reservation");
+    assert_eq!(view["result"]["my_utility"].as_f64(), Some(reservation));
+    // Nothing more happens: no action, no second cancellation.
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(candidate),
+            Some(json!({"type": "walk-away"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/cancel"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let events = view["events_total"].as_u64().expect("events");
+    // A restarted server reads the cancellation back from the log, events and all.
+    drop(server);
+    let again = start_on(&url, Some(dir)).await;
+    let view = again.call("GET", &path, Some(candidate), None).await.body;
+    assert_eq!(view["status"], "ended", "{view}");
+    assert_eq!(view["result"]["reason"], "cancelled");
+    assert_eq!(view["events_total"].as_u64(), Some(events));
+}
+
+#[tokio::test]
+async fn a_session_still_waiting_for_its_seats_can_be_cancelled() {
+    let server = start().await;
+    let created = server
+        .create_as_is(json!({
+            "scenario": "job-offer", "protocol": "single-text", "rounds": 10,
+            "roles": {"candidate": {"seat": "person"}, "employer": {"seat": "person"},
+                      "mediator": {"agent": "hill-climber"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/cancel"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(created.seat("candidate")),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let owner = server
+        .call("GET", &path, Some(created.owner()), None)
+        .await
+        .body;
+    assert_eq!(owner["status"], "ended");
+    assert_eq!(owner["result"]["reason"], "cancelled");
+    let list = server
+        .call("GET", "/api/sessions", Some(crate::common::CREATOR), None)
+        .await
+        .body;
+    let listed = list["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["id"] == created.id())
+        .cloned()
+        .expect("listed");
+    assert_eq!(listed["status"], "ended");
+}
+
+#[tokio::test]
+async fn the_owner_link_outlives_the_seat_links() {
+    let server = start().await;
+    let created = server
+        .create_as_is(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 10, "token_ttl_seconds": 1,
+            "roles": {"candidate": {"seat": "person"}, "employer": {"agent": "boulware"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let seat = server
+        .call("GET", &path, Some(created.seat("candidate")), None)
+        .await;
+    assert_eq!(seat.status, StatusCode::UNAUTHORIZED, "{}", seat.body);
+    assert!(
+        seat.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expired"),
+        "{}",
+        seat.body
+    );
+    let owner = server.call("GET", &path, Some(created.owner()), None).await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+    // It can still end what the expired seats cannot finish.
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/cancel"),
+            Some(created.owner()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
