@@ -411,14 +411,17 @@ function planePlot(opts) {
       svg.append(s('circle', { cx: X(t.at[0]), cy: Y(t.at[1]), r: 4, class: `trail ${t.cls || ''}` }, s('title', {}, t.title || '')));
     }
   }
-  if (valid(opts.nash)) {
-    const [x, y] = [X(opts.nash[0]), Y(opts.nash[1])];
-    svg.append(s('path', { d: `M${x},${y - 7} L${x + 7},${y} L${x},${y + 7} L${x - 7},${y} Z`, class: 'nash', testid: 'nash-point' }, s('title', {}, `Nash ${fmtU(opts.nash[0])}, ${fmtU(opts.nash[1])}`)));
-  }
   if (valid(opts.ks)) {
     const [x, y] = [X(opts.ks[0]), Y(opts.ks[1])];
     svg.append(s('rect', { x: x - 5, y: y - 5, width: 10, height: 10, class: 'ks', testid: 'ks-point' }, s('title', {}, `Kalai–Smorodinsky ${fmtU(opts.ks[0])}, ${fmtU(opts.ks[1])}`)));
   }
+  // Drawn after the square, larger and hollow: where Nash and Kalai–Smorodinsky
+  // coincide both stay visible.
+  if (valid(opts.nash)) {
+    const [x, y] = [X(opts.nash[0]), Y(opts.nash[1])];
+    svg.append(s('path', { d: `M${x},${y - 9} L${x + 9},${y} L${x},${y + 9} L${x - 9},${y} Z`, class: 'nash', testid: 'nash-point' }, s('title', {}, `Nash ${fmtU(opts.nash[0])}, ${fmtU(opts.nash[1])}`)));
+  }
+
   if (valid(opts.agreement)) {
     const [x, y] = [X(opts.agreement[0]), Y(opts.agreement[1])];
     const pts = [];
@@ -1804,6 +1807,8 @@ function mediatorUI(main, id, token, firstView, refresh) {
   // line (the mediator is told every red line): evaluated as it changes.
   const draftInfo = h('p', { class: 'help', testid: 'text-draft-utilities', 'aria-live': 'polite' });
   let draftSeq = 0;
+  // Where the draft lies on the plane (when every party confided).
+  let draftAt = null;
   const evaluateText = (labels) => {
     draftSeq += 1;
     const mySeq = draftSeq;
@@ -1814,6 +1819,8 @@ function mediatorUI(main, id, token, firstView, refresh) {
         const parts = [us.length ? `Worth to the parties that confided: ${us.join(', ')}.` : 'No party confided: the draft\'s worth to them is unknown.'];
         if (data.crosses_red_line_on) parts.push(`It crosses a party's red line on ${data.crosses_red_line_on}: it cannot be put.`);
         draftInfo.textContent = parts.join(' ');
+        draftAt = (view.plane && Array.isArray(view.plane.parties)) ? view.plane.parties.map((p) => (data.utilities || {})[p]) : null;
+        renderConfided();
       })
       .catch(() => {});
   };
@@ -1901,41 +1908,19 @@ function mediatorUI(main, id, token, firstView, refresh) {
     const plane = view.plane;
     if (plane && Array.isArray(plane.parties) && plane.parties.length >= 2) {
       fill(planeSec, h('h2', { id: 'plane-h' }, 'Utility plane (confided)'),
-        planePlot({ parties: plane.parties, points: plane.points, frontier: plane.frontier, nash: plane.nash, ks: plane.kalai_smorodinsky, reserved: plane.reserved, testid: 'plane-plot' }),
+        planePlot({
+          parties: plane.parties, points: plane.points, frontier: plane.frontier, nash: plane.nash, ks: plane.kalai_smorodinsky, reserved: plane.reserved, testid: 'plane-plot',
+          // Proposals and texts so far (the latest darker), and the draft being written.
+          trail: [...(plane.moves || []).map((m) => ({ at: m.at, cls: m.type === 'text' || m.type === 'carry' ? 'text' : 'proposal', title: `${m.type}${m.from ? ` from ${m.from}` : ''}: ${m.at.map(fmtU).join(', ')}` })),
+            ...(draftAt && draftAt.every((u) => typeof u === 'number') ? [{ at: draftAt, cls: 'draft', title: `your draft: ${draftAt.map(fmtU).join(', ')}` }] : [])],
+        }),
         plotLegend([Array.isArray(plane.points) && plane.points.length && ['pt', 'possible outcomes'], plane.frontier && ['fpt', 'Pareto frontier'], plane.nash && ['nash', 'Nash point'],
-          plane.kalai_smorodinsky && ['ks', 'Kalai–Smorodinsky'], plane.reserved && ['reserve', 'reservation values']]));
+          plane.kalai_smorodinsky && ['ks', 'Kalai–Smorodinsky'], plane.reserved && ['reserve', 'reservation values'],
+          (plane.moves || []).length && ['trail-proposal', 'proposals'], (plane.moves || []).length && ['trail-text', 'texts put'], draftAt && ['trail-draft', 'your draft']]));
     } else {
       fill(planeSec, h('h2', { id: 'plane-h' }, 'Utility plane'),
         h('p', { class: 'muted', testid: 'no-plane' }, confided.size >= 2 ? 'No plot available yet.' : 'The parties did not confide their preferences (or not all of them did), so there is no utility plane to show.'));
     }
-  }
-
-  // Agenda sessions: each party states its own preferences before the talks start.
-  let prefKey = null;
-  function renderPreferences() {
-    const r = view.role || {};
-    const key = JSON.stringify([view.status, r.sets_own_preferences, r.preferences_set]);
-    if (key === prefKey) return;
-    prefKey = key;
-    if (!r.sets_own_preferences || view.status !== 'waiting') { prefSec.hidden = true; fill(prefSec); return; }
-    prefSec.hidden = false;
-    const head = h('h2', { id: 'pref-h' }, r.preferences_set ? 'Your preferences (saved)' : 'Your preferences');
-    const intro = h('p', {}, 'Say what matters to you in these talks. ', h('strong', {}, 'Nobody else sees this'),
-      ': not the other parties, not the host, and the mediator only if you confide in it. The talks start when every party has saved its preferences and joined; until then you may change them.');
-    if (principal) { fill(prefSec, head, h('p', {}, r.preferences_set ? 'Your delegate has set the preferences of your party.' : 'Your delegate has not set the preferences of your party yet.')); return; }
-    fill(prefSec, head, intro, h('p', { class: 'loading' }, 'Loading…'));
-    api('GET', `${base}/preferences`, { token }).then(({ data }) => {
-      const editor = preferencesEditor(issues, {
-        saved: data && data.preferences,
-        onSave: async (body) => {
-          await api('PUT', `${base}/preferences`, { token, body });
-          announce('Your preferences are saved.');
-          prefKey = null;
-          await refresh();
-        },
-      });
-      fill(prefSec, head, intro, editor);
-    }).catch((e) => fill(prefSec, head, intro, h('p', { class: 'error', role: 'alert' }, e.message)));
   }
 
   let joinKey = null;

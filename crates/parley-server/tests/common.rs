@@ -350,12 +350,11 @@ impl Player {
             .as_array()
             .and_then(|events| events.iter().rev().find(|e| e["type"] == "default"))
             .and_then(|e| {
-                let labels = e["outcome"].as_array()?;
-                let issues = view["scenario"]["issues"].as_array()?;
-                let outcome: BTreeMap<String, String> = issues
+                // Views show outcomes as issue → value.
+                let outcome: BTreeMap<String, String> = e["outcome"]
+                    .as_object()?
                     .iter()
-                    .zip(labels)
-                    .map(|(i, v)| Some((i["name"].as_str()?.to_string(), v.as_str()?.to_string())))
+                    .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
                     .collect::<Option<_>>()?;
                 Some((outcome, e["my_utility"].as_f64()?))
             });

@@ -8,6 +8,7 @@ mod faults;
 mod guard;
 mod input;
 mod limits;
+mod openapi;
 mod owner;
 mod privacy;
 mod side_channels;

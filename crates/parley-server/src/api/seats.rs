@@ -135,7 +135,11 @@ pub(super) async fn message(
     let writing = Arc::clone(&live);
     let receipt =
         detached(async move { writing.message(role, &body.to, &body.text).await }).await?;
-    Ok(Json(json!({"sent": true, "receipt": receipt})))
+    Ok(Json(json!({
+        "sent": true,
+        "receipt": receipt,
+        "events_total": live.events_total(Access::Seat(role)),
+    })))
 }
 
 pub(super) async fn act(
@@ -157,21 +161,28 @@ pub(super) async fn act(
         }));
     }
     let key = idempotency_key(&headers)?;
-    let acted = detached(async move { live.act(role, body, key).await }).await?;
+    let acting = Arc::clone(&live);
+    let acted = detached(async move { acting.act(role, body, key).await }).await?;
+    // The seat's view, numbered as GET numbers it, has this many events now.
+    let events_total = live.events_total(Access::Seat(role));
     Ok(if !acted.delivered {
         (
             StatusCode::ACCEPTED,
-            Json(json!({"receipt": acted.receipt, "pending_ratification": true})),
+            Json(json!({"receipt": acted.receipt, "pending_ratification": true, "events_total": events_total})),
         )
             .into_response()
     } else if !acted.settled {
         (
             StatusCode::OK,
-            Json(json!({"receipt": acted.receipt, "settled": false})),
+            Json(json!({"receipt": acted.receipt, "settled": false, "events_total": events_total})),
         )
             .into_response()
     } else {
-        (StatusCode::OK, Json(json!({"receipt": acted.receipt}))).into_response()
+        (
+            StatusCode::OK,
+            Json(json!({"receipt": acted.receipt, "events_total": events_total})),
+        )
+            .into_response()
     })
 }
 

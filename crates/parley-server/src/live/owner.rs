@@ -53,10 +53,11 @@ impl Live {
             }
             let now = inner.events.last().map_or(0.0, |e| e.time);
             let scenario = self.scenario();
+            // Scored as the engine scores no deal: discounted to that time.
             let utilities: Vec<f64> = scenario
                 .parties()
                 .iter()
-                .map(|p| p.reservation_at(now))
+                .map(|p| p.reservation_at(now) * p.discount.powf(now))
                 .collect();
             // From here the engine's moves are neither logged nor shown.
             inner.cancelled = true;

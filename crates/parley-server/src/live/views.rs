@@ -31,6 +31,13 @@ impl Live {
         text(&rendered)
     }
 
+    /// How many events the view of `access` lists now: an action's answer carries it,
+    /// so that a client asks for what follows with `?since=` (the view's numbering).
+    pub fn events_total(&self, access: Access) -> usize {
+        let inner = self.lock();
+        self.render(&inner, access).events.len()
+    }
+
     /// The view of `access` in the state `inner`. Everything in it is derived from
     /// what the viewer may see: its events are numbered in the view, and its round and
     /// phase are those of the last event it saw (or of the question it is asked).
@@ -61,6 +68,8 @@ impl Live {
             _ => Phase::Indirect,
         };
         let mut notices = inner.notices.iter().peekable();
+        // The mediator's plane marks the outcomes it saw put: (view number, kind, outcome).
+        let mut moves: Vec<(usize, &Value, &[u32])> = Vec::new();
         let shown = inner.durable_events.min(inner.events.len());
         for (k, (event, json)) in inner.events[..shown]
             .iter()
@@ -92,6 +101,9 @@ impl Live {
                 EventKind::End { agreement, .. } => agreement.as_deref(),
                 _ => None,
             };
+            if let Some(o) = outcome.filter(|_| matches!(viewer, Viewer::Mediator)) {
+                moves.push((events.len(), json, o));
+            }
             events.push(Shown {
                 json,
                 my_utility: outcome.and_then(utility),
@@ -242,11 +254,21 @@ impl Live {
                 "agreement": agreement.as_ref().map(|a| outcome_map(scenario, a)),
                 "reason": reason,
             });
+            // Utilities come two ways: as the talks scored them (discounted to the
+            // time they ended: `my_utility`, `utilities`) and as the outcome is worth
+            // without the discount (`…_undiscounted`, the scale of the events').
+            let end = inner.events.last().map_or(0.0, |e| e.time);
+            let undiscounted = |p: usize| match agreement {
+                Some(a) => scenario.utilities()[p].value(a),
+                None => scenario.parties()[p].reservation_at(end),
+            };
             if let Some(p) = party {
                 v["my_utility"] = utilities[p].into();
+                v["my_utility_undiscounted"] = undiscounted(p).into();
             }
             if sees_all {
                 v["utilities"] = json!(utilities);
+                v["utilities_undiscounted"] = json!((0..n).map(undiscounted).collect::<Vec<_>>());
             }
             v
         });
@@ -281,11 +303,28 @@ impl Live {
             // Both parties confided their preferences to the mediator: it (and a host
             // who runs it) may see the utility plane, never forwarded to anyone else.
             view["plane"] = self.analysis_of(agreement);
+            view["plane"]["moves"] = moves
+                .iter()
+                .map(|(seq, event, o)| {
+                    json!({
+                        "seq": seq,
+                        "type": event.get("type"),
+                        "from": event.get("from").or_else(|| event.get("by")),
+                        "at": scenario.utilities().iter().map(|u| u.value(o)).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
         }
         Rendered {
             head: view,
             events,
             since: 0,
+            issues: scenario
+                .space()
+                .issues()
+                .iter()
+                .map(|i| i.name().to_string())
+                .collect(),
         }
     }
 
@@ -445,6 +484,8 @@ pub(super) struct Rendered<'a> {
     events: Vec<Shown<'a>>,
     /// Events before this number are left out.
     since: usize,
+    /// The issues' names: outcomes are shown as issue → value.
+    issues: Vec<String>,
 }
 
 /// One line of a view's story: an event's (or a notice's) JSON, with the viewer's own
@@ -468,7 +509,11 @@ impl Serialize for Rendered<'_> {
             .iter()
             .enumerate()
             .skip(self.since)
-            .map(|(seq, shown)| Numbered { seq, shown })
+            .map(|(seq, shown)| Numbered {
+                seq,
+                shown,
+                issues: &self.issues,
+            })
             .collect();
         map.serialize_entry("events", &numbered)?;
         map.serialize_entry("events_total", &self.events.len())?;
@@ -479,6 +524,19 @@ impl Serialize for Rendered<'_> {
 pub(super) struct Numbered<'a> {
     seq: usize,
     shown: &'a Shown<'a>,
+    issues: &'a [String],
+}
+
+/// An outcome as the engine's JSON writes it (labels in issue order) as issue → value,
+/// the one shape of outcomes in views and answers.
+fn as_object(labels: &[Value], issues: &[String]) -> Value {
+    Value::Object(
+        issues
+            .iter()
+            .zip(labels)
+            .map(|(issue, label)| (issue.clone(), label.clone()))
+            .collect(),
+    )
 }
 
 impl Serialize for Numbered<'_> {
@@ -486,8 +544,12 @@ impl Serialize for Numbered<'_> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
         for (k, v) in self.shown.json.as_object().into_iter().flatten() {
-            if k != "seq" && k != "my_utility" {
-                map.serialize_entry(k, v)?;
+            match (k.as_str(), v) {
+                ("seq" | "my_utility", _) => {}
+                ("outcome" | "agreement", Value::Array(labels)) => {
+                    map.serialize_entry(k, &as_object(labels, self.issues))?;
+                }
+                _ => map.serialize_entry(k, v)?,
             }
         }
         if let Some(u) = self.shown.my_utility {
