@@ -774,13 +774,21 @@ async function agendaFlow(base) {
   await owner.goto(`${base}${created.owner_link}`);
   await owner.reload();
   await owner.locator('[data-testid="status"][data-status="running"]').waitFor();
+  // A new link for the candidate: the old one stops working, the new one works.
+  await owner.click('[data-testid="reissue-candidate"]');
+  const newLink = await owner.locator('[data-testid="new-link-candidate"]').inputValue();
+  const oldRes = await fetch(`${base}/api/sessions/${created.id}`, { headers: { Authorization: `Bearer ${created.seats.candidate.token}` } });
+  check(oldRes.status === 401, `the old link is refused once re-issued (${oldRes.status})`);
+  const fresh = await call(base, 'GET', `/api/sessions/${created.id}`, newLink.split('#token=')[1]);
+  check(fresh.role && fresh.role.name === 'candidate', 'the new link opens the candidate\'s seat');
+  step('owner: re-issues the candidate\'s link; the old one is refused at once');
   await owner.click('[data-testid="cancel-session"]');
   await owner.locator('[data-testid="cancel-confirm"]').waitFor();
   await shot(owner, 'owner-cancel-confirm');
   await owner.click('[data-testid="cancel-confirm"]');
   await owner.locator('[data-testid="status"][data-status="ended"]').waitFor();
   check(/cancelled/.test(await owner.locator('[data-testid="result"]').textContent()), 'owner: the result says the session was cancelled');
-  const seat = await call(base, 'GET', `/api/sessions/${created.id}`, created.seats.candidate.token);
+  const seat = await call(base, 'GET', `/api/sessions/${created.id}`, newLink.split('#token=')[1]);
   check(seat.result && seat.result.reason === 'cancelled', `the seat sees the cancellation: ${JSON.stringify(seat.result)}`);
   step('owner: cancels talks in progress; the seat sees them ended, "cancelled"');
   for (const p of [lobby, room, owner]) await p.close();

@@ -2129,18 +2129,36 @@ function ownerUI(main, id, token, firstView) {
     }
   }
 
+  // The latest re-issued link, kept across the seats table's redraws.
+  const reissued = h('div', { class: 'reissued', 'aria-live': 'polite', testid: 'reissued' });
   let seatsKey = null;
   function renderSeats() {
     const key = JSON.stringify([view.roles, view.status]);
     if (key === seatsKey) return;
     seatsKey = key;
+    // A new link for a seat (or its principal): the old one stops working at once.
+    const reissueBtn = (r, principal) => {
+      const b = h('button', { type: 'button', class: 'secondary small', testid: `reissue-${r.name}${principal ? '-principal' : ''}` }, principal ? 'New principal link' : 'New link');
+      b.addEventListener('click', () => guarded(b, ctlErr, async () => {
+        const { data } = await api('POST', `${base}/reissue`, { token, body: { role: r.name, principal } });
+        const url = new URL(data.link, location.origin).href;
+        const input = h('input', { type: 'text', readOnly: true, value: url, class: 'link-input', testid: `new-link-${r.name}${principal ? '-principal' : ''}`, 'aria-label': `New link for ${r.name}${principal ? ' (principal)' : ''}` });
+        input.addEventListener('focus', () => input.select());
+        fill(reissued, h('p', {}, `New link for ${r.name}${principal ? '\'s principal' : ''} (the old one no longer works; this is shown once):`), input);
+        announce(`A new link for ${r.name} is shown.`);
+      }));
+      return b;
+    };
     fill(seatsSec, h('h2', { id: 'seats-h' }, 'Seats'),
       h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table', { class: 'data-table', testid: 'seats-table' },
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'role'), h('th', { scope: 'col' }, 'played by'), h('th', { scope: 'col' }, 'joined'))),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'role'), h('th', { scope: 'col' }, 'played by'), h('th', { scope: 'col' }, 'joined'), auditor ? null : h('th', { scope: 'col' }, 'links'))),
         h('tbody', {}, (view.roles || []).map((r) => h('tr', { 'data-role': r.name },
           h('th', { scope: 'row' }, r.name),
           h('td', {}, heldByText(r)),
-          h('td', {}, r.held_by === 'agent' ? '—' : r.joined ? 'yes' : 'not yet')))))),
+          h('td', {}, r.held_by === 'agent' ? '—' : r.joined ? 'yes' : 'not yet',
+            r.preferences_set === false ? ' (preferences not set)' : ''),
+          auditor ? null : h('td', {}, r.held_by === 'agent' ? '—' : [reissueBtn(r, false), r.delegate ? reissueBtn(r, true) : null])))))),
+      reissued,
       h('p', { class: 'muted' }, `${view.protocol}, ${view.rounds} rounds`));
   }
 

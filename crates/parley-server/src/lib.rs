@@ -560,7 +560,7 @@ impl App {
     /// Adds a session's tokens to the index.
     pub fn index(&self, live: &Live) {
         let mut index = self.token_index.write().unwrap_or_else(|e| e.into_inner());
-        for t in &live.tokens {
+        for t in live.tokens().iter() {
             index.insert(t.hash, live.id.clone());
         }
     }
@@ -734,7 +734,7 @@ pub fn check_session(
     }
     match first["tokens"].as_array() {
         Some(listed) => {
-            let listed: BTreeSet<(String, String, i64)> = listed
+            let mut listed: BTreeSet<(String, String, i64)> = listed
                 .iter()
                 .filter_map(|t| {
                     Some((
@@ -744,6 +744,27 @@ pub fn check_session(
                     ))
                 })
                 .collect();
+            // Links re-issued later: the old token revoked, the new one listed.
+            for r in log.iter().filter(|r| r.kind == "token") {
+                match serde_json::from_str::<records::TokenIssued>(&r.body) {
+                    Ok(t) => {
+                        let old: Vec<_> = listed
+                            .iter()
+                            .filter(|(hash, _, _)| *hash == t.revokes)
+                            .cloned()
+                            .collect();
+                        for (hash, role, expires) in old {
+                            listed.remove(&(hash.clone(), role.clone(), expires));
+                            listed.insert((hash, role, store::REVOKED));
+                        }
+                        listed.insert((t.hash, t.role, t.expires_at));
+                    }
+                    Err(e) => report.problems.push(format!(
+                        "record {}: a token record that does not read: {e}",
+                        r.seq
+                    )),
+                }
+            }
             let stored: BTreeSet<(String, String, i64)> = tokens
                 .iter()
                 .map(|t| (t.hash.clone(), t.role.clone(), t.expires_at))

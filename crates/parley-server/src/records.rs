@@ -36,6 +36,21 @@ pub struct PreferencesSet {
     pub preferences: parley_formats::native::Preferences,
 }
 
+/// `token`: the owner re-issued a seat's (or a principal's) link: the old token is
+/// revoked, the new one listed, as the `created` record lists the first ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIssued {
+    /// Whose it is, as the tokens table writes it (`seat:NAME`, `principal:NAME`).
+    pub role: String,
+    /// SHA-256 of the new token, hex.
+    pub hash: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+    /// SHA-256 of the token it replaces, hex.
+    pub revokes: String,
+}
+
 /// `started`: every seat had joined; the talks began.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Started {
@@ -149,6 +164,8 @@ pub enum LogRecord {
     Joined(Joined),
     /// `preferences`.
     Preferences(PreferencesSet),
+    /// `token`.
+    Token(TokenIssued),
     /// `started`.
     Started(Started),
     /// `input`: a seat's action.
@@ -178,6 +195,7 @@ impl LogRecord {
                 LogRecord::Created(v)
             }
             "joined" => LogRecord::Joined(serde_json::from_str(&r.body).map_err(bad)?),
+            "token" => LogRecord::Token(serde_json::from_str(&r.body).map_err(bad)?),
             "preferences" => LogRecord::Preferences(serde_json::from_str(&r.body).map_err(bad)?),
             "started" => LogRecord::Started(serde_json::from_str(&r.body).map_err(bad)?),
             "input" => LogRecord::Input(serde_json::from_str(&r.body).map_err(bad)?),

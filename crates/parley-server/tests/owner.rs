@@ -167,3 +167,133 @@ async fn the_owner_link_outlives_the_seat_links() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_reissues_a_seat_link_and_the_old_one_stops_at_once() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("t.db").display().to_string());
+    let server = start_on(&url, None).await;
+    let created = server
+        .create_as_is(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 10,
+            "roles": {"candidate": {"seat": "person"}, "employer": {"agent": "boulware"}},
+            "mandates": {"candidate": {"min_utility": 0.8}}
+        }))
+        .await;
+    let id = created.id();
+    let path = format!("/api/sessions/{id}");
+    let old = created.seat("candidate").to_string();
+    // The old link's live socket.
+    let ws_url = format!("{}/api/sessions/{id}/ws", server.base.replace("http", "ws"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+    socket
+        .send(Message::Text(json!({"token": old}).to_string().into()))
+        .await
+        .expect("send");
+    let first = socket.next().await.expect("a view").expect("ok");
+    assert!(first.is_text());
+    // Only the owner re-issues; the role must exist.
+    for (token, body, status) in [
+        (
+            old.as_str(),
+            json!({"role": "candidate"}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            created.owner(),
+            json!({"role": "cfo"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            created.owner(),
+            json!({"role": "employer"}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let r = server
+            .call("POST", &format!("{path}/reissue"), Some(token), Some(body))
+            .await;
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/reissue"),
+            Some(created.owner()),
+            Some(json!({"role": "candidate"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let new = r.body["token"].as_str().expect("token").to_string();
+    assert_eq!(r.body["link"], format!("/room/{id}#token={new}"));
+    // The old link: refused with a reason, its socket closed.
+    let refused = server.call("GET", &path, Some(&old), None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("replaced"),
+        "{}",
+        refused.body
+    );
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.reason.to_string()),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the old socket closes");
+    assert!(closed.unwrap_or_default().contains("replaced"));
+    // The new link works: joins and plays.
+    let r = server
+        .call("POST", &format!("{path}/join"), Some(&new), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The principal's link is re-issued on its own.
+    let principal = created.principal("candidate").to_string();
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/reissue"),
+            Some(created.owner()),
+            Some(json!({"role": "candidate", "principal": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        server
+            .call("GET", &path, Some(&principal), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.call("GET", &path, Some(&new), None).await.status,
+        StatusCode::OK
+    );
+    // The log and the tokens table agree: the audit finds nothing; a restart keeps it.
+    let report = parley_server::audit(&url, None, None).await.expect("audit");
+    let problems: Vec<_> = report.problems.iter().filter(|(s, _)| s == id).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    drop(server);
+    let again = start_on(&url, Some(dir)).await;
+    assert_eq!(
+        again.call("GET", &path, Some(&new), None).await.status,
+        StatusCode::OK
+    );
+    let r = again.call("GET", &path, Some(&old), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert!(
+        r.body["error"].as_str().unwrap_or("").contains("replaced"),
+        "{}",
+        r.body
+    );
+}

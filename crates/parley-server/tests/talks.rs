@@ -1258,6 +1258,88 @@ async fn a_silent_seat_times_out_and_the_session_ends() {
     );
 }
 
+/// A mediator seat that falls silent puts its last text again; one that never put a
+/// text ends the talks with no deal: a silent mediator cannot stall its session either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_mediator_seat_times_out() {
+    let server = Arc::new(start().await);
+    let request = json!({
+        "scenario": "job-offer", "protocol": "single-text", "rounds": 3,
+        "seat_timeout_seconds": 1,
+        "roles": {"candidate": {"agent": "hardliner"}, "employer": {"agent": "hardliner"},
+                  "mediator": {"seat": "program"}}
+    });
+    let wait_end = |server: Arc<crate::common::Server>, path: String, token: String| async move {
+        let mut view = Value::Null;
+        for _ in 0..100 {
+            view = server.call("GET", &path, Some(&token), None).await.body;
+            if view["status"] == "ended" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        view
+    };
+    // Silent from the start: the talks end.
+    let created = server.create(request.clone()).await;
+    let path = format!("/api/sessions/{}", created.id());
+    let mediator = created.seat("mediator").to_string();
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(&mediator),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let view = wait_end(Arc::clone(&server), path.clone(), mediator.clone()).await;
+    assert_eq!(view["status"], "ended", "{view}");
+    assert_eq!(view["result"]["reason"], "mediator-timeout");
+    assert!(types(&view).contains(&"timeout".to_string()), "{view}");
+
+    // One text, then silence: the text is put again each round until the deadline.
+    let created = server.create(request).await;
+    let path = format!("/api/sessions/{}", created.id());
+    let mediator = created.seat("mediator").to_string();
+    server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(&mediator),
+            Some(json!({})),
+        )
+        .await;
+    let asked = server.wait_asked(&path, &mediator).await;
+    assert_eq!(asked["pending"]["kind"], "text", "{asked}");
+    let text = json!({"salary": "95", "start date": "in 1 month", "remote days": "2 days a week",
+                      "signing bonus": "5k", "title": "Senior Engineer"});
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&mediator),
+            Some(json!({"type": "text", "outcome": text})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let view = wait_end(Arc::clone(&server), path, mediator).await;
+    assert_eq!(view["status"], "ended", "{view}");
+    assert_eq!(view["result"]["reason"], "deadline", "{view}");
+    let texts: Vec<&Value> = view["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "text")
+        .map(|e| &e["outcome"])
+        .collect();
+    assert_eq!(texts.len(), 3, "{view}");
+    assert!(
+        texts.iter().all(|t| **t == text),
+        "the same text each round: {texts:?}"
+    );
+}
+
 /// The host's dashboard: with the creator token, every session the server holds; with
 /// no token or another token, nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,6 +74,7 @@ pub fn router_with(app: Arc<App>, limits: Limits) -> Router {
         .route("/api/sessions/{id}/ratify", post(ratify))
         .route("/api/sessions/{id}/trace", get(trace))
         .route("/api/sessions/{id}/cancel", post(cancel))
+        .route("/api/sessions/{id}/reissue", post(reissue))
         .route("/api/sessions/{id}/ws", get(ws))
         .route("/", get(index))
         .route("/room/{id}", get(index))
@@ -388,13 +389,18 @@ fn authorize(app: &App, live: &Live, token: &str) -> Result<Access, ApiError> {
     let hash = token_hash(token);
     let now = crate::unix_now();
     // Constant time over every token of the session, whichever matches.
+    let tokens = live.tokens();
     let mut found: Option<&TokenEntry> = None;
-    for entry in &live.tokens {
+    for entry in tokens.iter() {
         if bool::from(entry.hash.ct_eq(&hash)) {
             found = Some(entry);
         }
     }
     match found {
+        Some(entry) if entry.expires_at == crate::store::REVOKED => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this link was replaced by a new one: ask the session's owner for it",
+        )),
         Some(entry) if entry.expires_at < now => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "this token has expired",
@@ -746,6 +752,55 @@ async fn cancel(
     Ok(Json(
         json!({"cancelled": true, "status": live.status().name(), "receipt": receipt}),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReissueBody {
+    role: String,
+    #[serde(default)]
+    principal: bool,
+}
+
+/// `POST /api/sessions/{id}/reissue` (the owner's token), `{"role", "principal"?}`: a
+/// new invitation link for a seat (or its principal); the old link stops working at
+/// once. The new token is shown in this answer only.
+async fn reissue(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<ReissueBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    match authorize(&app, &live, bearer(&headers)?)? {
+        Access::Owner => {}
+        _ => return Err(forbidden("only the session's owner re-issues links")),
+    }
+    let JsonBody(body) = body?;
+    let role = live
+        .spec
+        .role_index(&body.role)
+        .ok_or_else(|| ApiError::bad_request(format!("role: there is no role {:?}", body.role)))?;
+    let access = if body.principal {
+        Access::Principal(role)
+    } else {
+        Access::Seat(role)
+    };
+    let token = new_token();
+    let hash = token_hash(&token);
+    let reissuing = Arc::clone(&live);
+    let receipt = seats::detached(async move { reissuing.reissue(access, hash).await }).await?;
+    app.token_index
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(hash, id.clone());
+    Ok(Json(json!({
+        "role": live.spec.roles[role].name,
+        "principal": body.principal,
+        "token": token,
+        "link": format!("/room/{id}#token={token}"),
+        "receipt": receipt,
+    })))
 }
 
 async fn trace(

@@ -70,10 +70,12 @@ pub(super) async fn stream(
     };
     // The socket closes when its token expires, as a request with it would be refused.
     let expires_at = live
-        .tokens
+        .tokens()
         .iter()
         .find(|entry| entry.hash == hash)
         .map_or(0, |entry| entry.expires_at);
+    // A link re-issued meanwhile closes the old one's socket.
+    let mut changes = live.subscribe();
     let left = u64::try_from(expires_at.saturating_sub(crate::unix_now())).unwrap_or(0);
     let expiry =
         tokio::time::sleep(Duration::from_secs(left).saturating_add(Duration::from_millis(1000)));
@@ -141,6 +143,11 @@ pub(super) async fn stream(
                 return close(socket, 4408, &reason).await;
             }
             () = &mut expiry => return close(socket, 4401, "this token has expired").await,
+            Ok(()) = changes.changed() => {
+                if live.revoked(&hash) {
+                    return close(socket, 4401, "this link was replaced by a new one").await;
+                }
+            }
         }
     }
 }

@@ -87,14 +87,15 @@ impl Live {
     /// The seat timeout: every seat that has been asked for longer than the session's
     /// `seat_timeout_seconds` forfeits its turn — a timeout notice is stored, then the
     /// forfeit goes through the same path as any action (walk away, pass, reject,
-    /// refuse). A mediator seat is not timed out (it has no action that forfeits).
+    /// refuse). A mediator seat that times out puts its last text again; one that has
+    /// put none ends the talks with no deal (`reason: "mediator-timeout"`).
     /// Called about once a second by the server.
     pub async fn time_out_seats(self: &Arc<Self>) {
         let Some(limit) = self.spec.seat_timeout_seconds else {
             return;
         };
         let limit = std::time::Duration::from_secs(limit);
-        let due: Vec<(usize, ActionBody)> = {
+        let due: Vec<(usize, Option<ActionBody>)> = {
             let inner = self.lock();
             if inner.status != Status::Running || inner.failed.is_some() {
                 return;
@@ -110,9 +111,15 @@ impl Live {
                         Pending::Propose => ActionBody::Pass,
                         Pending::Vote { .. } => ActionBody::Vote { accept: false },
                         Pending::Consent => ActionBody::Consent { accept: false },
-                        Pending::Text => return None,
+                        Pending::Text => match last_text(&inner.events) {
+                            Some(text) => ActionBody::Text {
+                                outcome: labels_map(&self.scenario(), text),
+                                progress: None,
+                            },
+                            None => return Some((r, None)),
+                        },
                     };
-                    Some((r, forfeit))
+                    Some((r, Some(forfeit)))
                 })
                 .collect()
         };
@@ -133,9 +140,32 @@ impl Live {
                 inner.notices.push(Notice { after, role, body });
                 inner.pending_since[role] = None;
             }
-            if let Err(e) = self.act(role, forfeit, None).await {
+            let outcome = match forfeit {
+                Some(forfeit) => self.act(role, forfeit, None).await.map(|_| ()),
+                None => self.end_now("mediator-timeout", None).await.map(|_| ()),
+            };
+            if let Err(e) = outcome {
                 tracing::warn!(session = %self.id, role, "a timed-out seat's forfeit: {}", e.message);
             }
         }
     }
+}
+
+/// The last text a mediator put (or carried), if any.
+fn last_text(events: &[Event]) -> Option<&[u32]> {
+    events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Text { outcome } | EventKind::Carry { outcome, .. } => Some(outcome.as_slice()),
+        _ => None,
+    })
+}
+
+/// An outcome as issue → value label.
+fn labels_map(scenario: &Scenario, outcome: &[u32]) -> std::collections::BTreeMap<String, String> {
+    let space = scenario.space();
+    space
+        .issues()
+        .iter()
+        .zip(space.outcome_labels(outcome))
+        .map(|(issue, label)| (issue.name().to_string(), label))
+        .collect()
 }

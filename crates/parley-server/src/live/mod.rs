@@ -357,8 +357,8 @@ pub struct Live {
     scenario: std::sync::RwLock<Arc<Scenario>>,
     /// Its parties' names, in order (for event JSON).
     parties: Vec<String>,
-    /// Its tokens.
-    pub tokens: Vec<TokenEntry>,
+    /// Its tokens (a re-issued link adds one and revokes another).
+    tokens: std::sync::RwLock<Vec<TokenEntry>>,
     /// Per party, whether it sets its own preferences (the agenda left them out).
     open: Vec<bool>,
     store: Store,
@@ -482,7 +482,7 @@ impl Live {
             spec,
             parties: scenario.parties().iter().map(|p| p.name.clone()).collect(),
             scenario: std::sync::RwLock::new(Arc::new(scenario)),
-            tokens,
+            tokens: std::sync::RwLock::new(tokens),
             open: vec![false; n],
             store,
             chain: tokio::sync::Mutex::new(chain),
@@ -505,6 +505,11 @@ impl Live {
     /// before the talks start.
     pub fn scenario(&self) -> Arc<Scenario> {
         Arc::clone(&self.scenario.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Its tokens.
+    pub fn tokens(&self) -> std::sync::RwLockReadGuard<'_, Vec<TokenEntry>> {
+        self.tokens.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Notes that a request looked the session up.

@@ -17,6 +17,16 @@ impl Live {
     /// every party gets what walking away is worth at that moment. Stored before it is
     /// answered; refused once the session is over.
     pub async fn cancel(self: &Arc<Self>) -> Result<Value, ApiError> {
+        self.end_now("cancelled", Some("owner")).await
+    }
+
+    /// Ends the session now with no deal, for `reason`, logged; the receipt is
+    /// written for `who` (the owner), or the session's own when the server ends it.
+    pub(super) async fn end_now(
+        self: &Arc<Self>,
+        reason: &str,
+        who: Option<&str>,
+    ) -> Result<Value, ApiError> {
         if !self.store.healthy() {
             return Err(crate::store::StoreError::Unavailable.into());
         }
@@ -63,7 +73,7 @@ impl Live {
             inner.cancelled = true;
             let body = json!({
                 "agreement": Value::Null,
-                "reason": "cancelled",
+                "reason": reason,
                 "utilities": utilities,
             })
             .to_string();
@@ -79,12 +89,12 @@ impl Live {
         }
         chain.advance(&records);
         drop(chain);
-        let receipt = self.receipt_as("owner", &records)?;
+        let receipt = self.receipt_as(who.unwrap_or("server"), &records)?;
         let engine = {
             let mut inner = self.lock();
             inner.ended_logged = true;
             inner.status = Status::Ended;
-            inner.result = Some((None, "cancelled".into(), utilities));
+            inner.result = Some((None, reason.to_string(), utilities));
             inner.pending.iter_mut().for_each(|p| *p = None);
             inner.held.iter_mut().for_each(|h| *h = None);
             inner.engine
@@ -97,5 +107,79 @@ impl Live {
         self.prepare_analysis();
         self.publish();
         Ok(receipt)
+    }
+}
+
+impl Live {
+    /// Whether the token with this hash was revoked (its link re-issued).
+    pub fn revoked(&self, hash: &[u8; 32]) -> bool {
+        self.tokens()
+            .iter()
+            .any(|t| t.hash == *hash && t.expires_at == crate::store::REVOKED)
+    }
+
+    /// `POST /reissue`: a new link for a seat (or a principal): the token with hash
+    /// `new_hash` replaces the one `access` holds now, which stops working at once
+    /// (its open sockets close). Logged as a `token` record and stored with the tokens
+    /// table's change in one transaction, before it is answered.
+    pub async fn reissue(
+        self: &Arc<Self>,
+        access: Access,
+        new_hash: [u8; 32],
+    ) -> Result<Value, ApiError> {
+        if !matches!(access, Access::Seat(_) | Access::Principal(_)) {
+            return Err(ApiError::bad_request(
+                "only a seat's or a principal's link is re-issued",
+            ));
+        }
+        let now = crate::unix_now();
+        let mut chain = self.chain.lock().await;
+        let old = self
+            .tokens()
+            .iter()
+            .rev()
+            .find(|t| t.access == access && t.expires_at != crate::store::REVOKED)
+            .map(|t| t.hash)
+            .ok_or_else(|| ApiError::not_found("this role has no link to re-issue"))?;
+        let expires_at = now + self.spec.token_ttl_seconds as i64;
+        let role = access.encode(&self.spec);
+        let body = records::TokenIssued {
+            role: role.clone(),
+            hash: crate::store::hex(&new_hash),
+            expires_at,
+            revokes: crate::store::hex(&old),
+        };
+        let records = chain.records(vec![(
+            "token",
+            serde_json::to_string(&body).map_err(ApiError::internal)?,
+        )]);
+        let record = records
+            .first()
+            .ok_or_else(|| ApiError::internal("no token record"))?;
+        let change = crate::store::TokenChange {
+            add: TokenRow {
+                hash: body.hash.clone(),
+                session_id: self.id.clone(),
+                role,
+                expires_at,
+            },
+            revoke: body.revokes.clone(),
+        };
+        self.store.reissue(&self.id, record, change).await?;
+        chain.advance(&records);
+        drop(chain);
+        {
+            let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+            for t in tokens.iter_mut().filter(|t| t.hash == old) {
+                t.expires_at = crate::store::REVOKED;
+            }
+            tokens.push(TokenEntry {
+                hash: new_hash,
+                access,
+                expires_at,
+            });
+        }
+        self.changed();
+        self.receipt_as("owner", &records)
     }
 }

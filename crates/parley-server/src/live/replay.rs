@@ -19,7 +19,8 @@ impl Live {
             for r in log {
                 let unknown_role = || format!("record {}: unknown role", r.seq);
                 match LogRecord::parse(r)? {
-                    LogRecord::Created(_) => {}
+                    // Tokens come from the tokens table (checked against these).
+                    LogRecord::Created(_) | LogRecord::Token(_) => {}
                     LogRecord::Joined(joined) => {
                         let role = self
                             .spec

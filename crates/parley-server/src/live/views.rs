@@ -237,8 +237,12 @@ impl Live {
                     // Which strategy plays a role is the host's business: it chose it.
                     "agent": is_owner.then(|| spec.clone()),
                 }),
-                Holder::Seat { kind, .. } => {
+                Holder::Seat { kind, mandate } => {
                     let mut v = json!({"name": r.name, "held_by": kind, "joined": joined});
+                    // The host set the mandate; no other party learns of it.
+                    if is_owner && mandate.is_some() {
+                        v["delegate"] = true.into();
+                    }
                     if let Some(&open) = unset
                         .get(index)
                         .filter(|_| self.sets_own_preferences(index))

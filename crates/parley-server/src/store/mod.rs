@@ -5,6 +5,7 @@
 
 mod writer;
 
+pub use writer::TokenChange;
 use writer::{checkpoints, writer, AppendJob, NewSession};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -64,6 +65,9 @@ pub struct SessionRow {
     /// `waiting`, `running` or `ended`.
     pub status: String,
 }
+
+/// The `expires_at` of a revoked token (its seat's link was re-issued).
+pub const REVOKED: i64 = -1;
 
 /// A token row.
 #[derive(Clone, Debug)]
@@ -243,6 +247,35 @@ impl Store {
             .await
     }
 
+    /// Appends `record` (the log's note of it) and re-issues a token in one
+    /// transaction: the old token is revoked ([`REVOKED`]), the new one added.
+    pub async fn reissue(
+        &self,
+        session_id: &str,
+        record: &Record,
+        change: TokenChange,
+    ) -> Result<(), StoreError> {
+        if !self.healthy() {
+            return Err(StoreError::Unavailable);
+        }
+        let (done, stored) = tokio::sync::oneshot::channel();
+        let job = AppendJob {
+            create: None,
+            token_change: Some(change),
+            session_id: session_id.to_string(),
+            records: vec![record.clone()],
+            status: None,
+            patient: false,
+            done,
+        };
+        self.appends
+            .send(job)
+            .map_err(|_| StoreError::Corrupt("the database writer has stopped".into()))?;
+        stored
+            .await
+            .map_err(|_| StoreError::Corrupt("the database writer has stopped".into()))?
+    }
+
     /// Appends records to a session's log (and sets its status, if given), atomically;
     /// returns once they are committed (possibly together with other appends) and
     /// readable. While the store is unhealthy it refuses at once
@@ -270,6 +303,7 @@ impl Store {
         let (done, stored) = tokio::sync::oneshot::channel();
         let job = AppendJob {
             create: None,
+            token_change: None,
             session_id: session_id.to_string(),
             records,
             status: status.map(str::to_string),
@@ -295,6 +329,7 @@ impl Store {
         let (done, stored) = tokio::sync::oneshot::channel();
         let job = AppendJob {
             create,
+            token_change: None,
             session_id: session_id.to_string(),
             records: records.to_vec(),
             status: status.map(str::to_string),

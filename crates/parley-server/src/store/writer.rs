@@ -10,9 +10,20 @@ pub(super) struct NewSession {
     pub(super) tokens: Vec<TokenRow>,
 }
 
+/// A seat's link re-issued: the old token revoked, the new one added.
+#[derive(Clone, Debug)]
+pub struct TokenChange {
+    /// The new token's row.
+    pub add: TokenRow,
+    /// The hash (hex) of the token it replaces.
+    pub revoke: String,
+}
+
 /// Records to append, and where to say when they are stored.
 pub(super) struct AppendJob {
     pub(super) create: Option<NewSession>,
+    /// Written in the same transaction as the records.
+    pub(super) token_change: Option<TokenChange>,
     pub(super) session_id: String,
     pub(super) records: Vec<Record>,
     pub(super) status: Option<String>,
@@ -325,6 +336,15 @@ pub(super) async fn write_on(
         if let Some(new) = &job.create {
             insert_session(&mut tx, new).await?;
         }
+        if let Some(change) = &job.token_change {
+            sqlx::query("UPDATE tokens SET expires_at = $1 WHERE hash = $2 AND session_id = $3")
+                .bind(REVOKED)
+                .bind(&change.revoke)
+                .bind(&job.session_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_token(&mut tx, &change.add).await?;
+        }
     }
     let rows: Vec<(&str, &Record)> = group
         .iter()
@@ -358,16 +378,22 @@ pub(super) async fn insert_session(
         .execute(&mut **tx)
         .await?;
     for t in &new.tokens {
-        sqlx::query(
-            "INSERT INTO tokens (hash, session_id, role, expires_at) VALUES ($1, $2, $3, $4)",
-        )
+        insert_token(tx, t).await?;
+    }
+    Ok(())
+}
+
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    t: &TokenRow,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO tokens (hash, session_id, role, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(&t.hash)
         .bind(&t.session_id)
         .bind(&t.role)
         .bind(t.expires_at)
         .execute(&mut **tx)
         .await?;
-    }
     Ok(())
 }
 
