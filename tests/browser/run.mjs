@@ -701,6 +701,8 @@ async function agendaFlow(base) {
   await room.setViewportSize({ width: 390, height: 844 });
   await noHorizontalScroll(room, 'preferences (phone)');
   await shot(room, 'agenda-preferences-phone');
+  await prefs.scrollIntoViewIfNeeded();
+  await shot(room, 'agenda-preferences-phone-top', false);
   await room.setViewportSize(viewport);
   await room.click('[data-testid="save-preferences"]');
   await prefs.locator('h2', { hasText: 'saved' }).waitFor();
