@@ -622,6 +622,8 @@ async function lobby(main) {
   const postSettlement = h('input', { type: 'checkbox', id: 'post-settlement', testid: 'post-settlement', checked: true });
   const postField = h('div', { class: 'check' }, postSettlement, h('label', { for: 'post-settlement' }, 'After a deal, the mediator may propose improvements (post-settlement); one stands only if every party accepts it'));
   const ttlDays = h('input', { id: 'ttl', type: 'number', min: 1, max: 365, step: 1, value: '7', testid: 'ttl-days', inputmode: 'numeric' });
+  const timeLimit = h('input', { id: 'time-limit', type: 'number', min: 1, step: 1, placeholder: 'none', testid: 'time-limit', inputmode: 'numeric', 'aria-describedby': 'time-limit-help' });
+  const seatTimeout = h('input', { id: 'seat-timeout', type: 'number', min: 1, step: 1, placeholder: 'none', testid: 'seat-timeout', inputmode: 'numeric', 'aria-describedby': 'seat-timeout-help' });
   const ownerSees = h('select', { id: 'owner-sees', testid: 'owner-sees', 'aria-describedby': 'owner-sees-help' },
     h('option', { value: '' }, 'the default: what the parties tell a built-in mediator, else the public record'),
     h('option', { value: 'public' }, 'the public record only'),
@@ -657,6 +659,10 @@ async function lobby(main) {
         h('div', { class: 'field' }, h('label', { for: 'seed' }, 'Chance setting of the built-in negotiators ', h('small', { class: 'muted' }, '(random seed)')), seed,
           h('p', { class: 'help' }, 'The same number replays the same choices; change it for a different run.')),
         h('div', { class: 'field' }, h('label', { for: 'ttl' }, 'Links stay valid for (days)'), ttlDays),
+        h('div', { class: 'field' }, h('label', { for: 'time-limit' }, 'Time limit for the talks (minutes)'), timeLimit,
+          h('p', { id: 'time-limit-help', class: 'help' }, 'Optional. When it runs out the talks end with no deal; every room shows the time left.')),
+        h('div', { class: 'field' }, h('label', { for: 'seat-timeout' }, 'A seat must act within (seconds)'), seatTimeout,
+          h('p', { id: 'seat-timeout-help', class: 'help' }, 'Optional. A seat that does not act in time forfeits its turn (walks away, passes or says no), so nobody can stall the talks.')),
         postField)),
     h('fieldset', {}, h('legend', {}, '3. Who plays each role'),
       h('p', { class: 'help' }, 'A person seat gets an invitation link to a room in this web page; a program seat gets a token for the API. A mandate turns the seat into a delegate: it may accept alone only outcomes worth at least that much to its party; other acceptances wait for its principal, who gets a link of their own.'),
@@ -820,6 +826,16 @@ async function lobby(main) {
     }
     if (seed.value !== '') body.seed = Number(seed.value);
     if (ttlDays.value !== '') body.token_ttl_seconds = Math.round(Number(ttlDays.value) * 86400);
+    if (timeLimit.value !== '') {
+      const m = Number(timeLimit.value);
+      if (!(m > 0)) { err.show('The time limit must be a positive number of minutes.'); timeLimit.focus(); return; }
+      body.time_limit_seconds = Math.round(m * 60);
+    }
+    if (seatTimeout.value !== '') {
+      const t = Number(seatTimeout.value);
+      if (!Number.isInteger(t) || t < 1) { err.show('A seat\'s time to act must be a whole number of seconds.'); seatTimeout.focus(); return; }
+      body.seat_timeout_seconds = t;
+    }
     const mandates = {};
     const kinds = {};
     const confide = [];
@@ -960,6 +976,7 @@ function statusBar() {
       h('span', { class: 'stat-v', testid: 'round' }, '…'),
       h('progress', { max: 1, value: 0, class: 'deadline', 'aria-label': 'Share of the deadline used', testid: 'deadline-progress' })),
     h('div', { class: 'stat' }, h('span', { class: 'stat-k' }, 'The host sees'), h('span', { class: 'stat-v', testid: 'host-sees' }, '…')),
+    h('div', { class: 'stat stat-clock', hidden: true }, h('span', { class: 'stat-k' }, 'Time left'), h('span', { class: 'stat-v', role: 'timer', testid: 'time-left' }, '…')),
     h('p', { class: 'stat-rules muted small', testid: 'stage-rules', hidden: true }));
   el.update = (view) => {
     // Staged talks: when the indirect phase ends and when the mediator may call for
@@ -987,7 +1004,19 @@ function statusBar() {
     const prog = byTestId('deadline-progress', el);
     const frac = view.rounds ? Math.min(1, ((view.round ?? 0) + (view.status === 'ended' ? 1 : 0)) / view.rounds) : 0;
     prog.value = view.status === 'waiting' ? 0 : frac;
+    // A wall-clock limit: the time left, counted down here from when the talks end.
+    el.endsAt = view.status === 'running' && typeof view.ends_at === 'number' ? view.ends_at : null;
+    el.querySelector('.stat-clock').hidden = !(typeof view.time_limit_seconds === 'number' && view.status !== 'ended');
+    tick();
   };
+  const tick = () => {
+    const out = byTestId('time-left', el);
+    if (el.endsAt === null || el.endsAt === undefined) { out.textContent = 'starts with the talks'; return; }
+    const left = Math.max(0, Math.round(el.endsAt - Date.now() / 1000));
+    const hms = [Math.floor(left / 3600), Math.floor((left % 3600) / 60), left % 60];
+    out.textContent = `${hms[0] ? `${hms[0]} h ` : ''}${String(hms[1]).padStart(hms[0] ? 2 : 1, '0')} min ${String(hms[2]).padStart(2, '0')} s`;
+  };
+  setInterval(tick, 1000);
   return el;
 }
 

@@ -377,11 +377,15 @@ impl App {
                     .read()
                     .unwrap_or_else(|e| e.into_inner())
                     .values()
-                    .filter(|live| live.spec.seat_timeout_seconds.is_some())
+                    .filter(|live| {
+                        live.spec.seat_timeout_seconds.is_some()
+                            || live.spec.time_limit_seconds.is_some()
+                    })
                     .cloned()
                     .collect();
                 drop(app);
                 for live in timed {
+                    live.check_time_limit().await;
                     live.time_out_seats().await;
                 }
             }

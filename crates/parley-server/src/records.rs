@@ -57,6 +57,9 @@ pub struct Started {
     /// Per party, whether it confided in the mediator.
     #[serde(default)]
     pub confide: Vec<bool>,
+    /// When the talks began (Unix seconds): a wall-clock limit counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_unix: Option<i64>,
 }
 
 /// `notice`: a delegate's acceptance held for its principal, and the answer; a message

@@ -42,6 +42,10 @@ pub struct CreateRequest {
     /// rejects, refuses), logged as a timeout; none by default.
     #[serde(default)]
     pub seat_timeout_seconds: Option<u64>,
+    /// A wall-clock limit on the talks, in seconds from their start: when it passes,
+    /// the talks end with no deal (`reason: "time-up"`); none by default.
+    #[serde(default)]
+    pub time_limit_seconds: Option<u64>,
     /// Who plays each role.
     pub roles: BTreeMap<String, RoleRequest>,
     /// Mandates of delegated seats.
@@ -205,6 +209,9 @@ pub struct SessionSpec {
     /// Seconds a seat may take to act (see [`CreateRequest::seat_timeout_seconds`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seat_timeout_seconds: Option<u64>,
+    /// The wall-clock limit (see [`CreateRequest::time_limit_seconds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_seconds: Option<u64>,
     /// What the owner sees.
     #[serde(default = "legacy_owner_sees")]
     pub owner_sees: OwnerSees,
@@ -447,6 +454,13 @@ impl CreateRequest {
                  privately; an agenda session's owner sees \"public\" or \"confided\"",
             ));
         }
+        if let Some(t) = self.time_limit_seconds {
+            if !(1..=30 * 24 * 3600).contains(&t) {
+                return Err(bad(format!(
+                    "time_limit_seconds: must be 1 s to 30 days, not {t}"
+                )));
+            }
+        }
         if let Some(t) = self.seat_timeout_seconds {
             if !(1..=30 * 24 * 3600).contains(&t) {
                 return Err(bad(format!(
@@ -470,6 +484,7 @@ impl CreateRequest {
                 roles,
                 token_ttl_seconds: ttl,
                 seat_timeout_seconds: self.seat_timeout_seconds,
+                time_limit_seconds: self.time_limit_seconds,
                 owner_sees,
             },
             agenda,

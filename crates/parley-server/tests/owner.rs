@@ -297,3 +297,64 @@ async fn the_owner_reissues_a_seat_link_and_the_old_one_stops_at_once() {
         r.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wall_clock_limit_ends_the_talks() {
+    let server = start().await;
+    let r = server
+        .call(
+            "POST",
+            "/api/sessions",
+            None,
+            Some(json!({"scenario": "job-offer", "protocol": "saop", "rounds": 10, "time_limit_seconds": 0,
+                        "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "boulware"}}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("time_limit_seconds"),
+        "{}",
+        r.body
+    );
+    let created = server
+        .create_as_is(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 10, "time_limit_seconds": 2,
+            "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "boulware"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let seat = created.seat("candidate");
+    let waiting = server.call("GET", &path, Some(seat), None).await.body;
+    assert_eq!(waiting["time_limit_seconds"], 2);
+    assert_eq!(
+        waiting["ends_at"],
+        serde_json::Value::Null,
+        "the clock starts with the talks"
+    );
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    server
+        .call("POST", &format!("{path}/join"), Some(seat), Some(json!({})))
+        .await;
+    let running = server.wait_asked(&path, seat).await;
+    let ends_at = running["ends_at"].as_i64().expect("ends_at once running");
+    assert!(
+        (before + 2..=before + 3).contains(&ends_at),
+        "{ends_at} vs {before}"
+    );
+    let mut view = running;
+    for _ in 0..60 {
+        view = server.call("GET", &path, Some(seat), None).await.body;
+        if view["status"] == "ended" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["status"], "ended", "{view}");
+    assert_eq!(view["result"]["reason"], "time-up");
+}

@@ -95,6 +95,7 @@ impl Live {
                     .all(|(r, &j)| j || r == role)
         };
         let name = &self.spec.roles[role].name;
+        let started_at = crate::unix_now();
         let mut items = vec![(
             "joined",
             json!({"role": name, "confide": confide}).to_string(),
@@ -104,7 +105,7 @@ impl Live {
             confide_flags[role] = confide;
         }
         if start {
-            items.push(("started", json!({ "confide": confide_flags }).to_string()));
+            items.push(("started", started_body(&confide_flags, started_at)));
         }
         let records = chain.records(items);
         self.store
@@ -120,6 +121,7 @@ impl Live {
             inner.confide = confide_flags;
             if start {
                 inner.status = Status::Running;
+                inner.started_at = Some(started_at);
             }
         }
         self.changed();

@@ -197,6 +197,11 @@ enum Input {
     Text(Vec<u32>, Option<f64>),
 }
 
+/// The `started` record's body: who confided, and when the talks began (Unix seconds).
+fn started_body(confide: &[bool], at: i64) -> String {
+    json!({ "confide": confide, "at_unix": at }).to_string()
+}
+
 /// The longest message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 
@@ -325,6 +330,8 @@ struct Inner {
     engine: Option<Engine>,
     /// The owner cancelled the session: the engine runs out unheard.
     cancelled: bool,
+    /// When the talks began (Unix seconds), for a wall-clock limit.
+    started_at: Option<i64>,
 }
 
 /// What became of an action.
@@ -478,6 +485,7 @@ impl Live {
                 durable_events: 0,
                 engine: None,
                 cancelled: false,
+                started_at: None,
             }),
             spec,
             parties: scenario.parties().iter().map(|p| p.name.clone()).collect(),
@@ -592,7 +600,9 @@ impl Live {
         // An agenda session also waits for every party's preferences.
         let all_joined = inner.joined.iter().all(|&j| j) && inner.agenda.is_none();
         if all_joined {
-            items.push(("started", json!({ "confide": inner.confide }).to_string()));
+            let at = crate::unix_now();
+            inner.started_at = Some(at);
+            items.push(("started", started_body(&inner.confide, at)));
         }
         drop(inner);
         let records = Chain::new(&self.id, &self.seal).records(items);

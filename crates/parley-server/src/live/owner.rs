@@ -111,6 +111,34 @@ impl Live {
 }
 
 impl Live {
+    /// The wall-clock limit: once `time_limit_seconds` have passed since the talks
+    /// began, they end with no deal (`reason: "time-up"`). Called about once a second.
+    pub async fn check_time_limit(self: &Arc<Self>) {
+        let Some(limit) = self.spec.time_limit_seconds else {
+            return;
+        };
+        let due = {
+            let inner = self.lock();
+            inner.status == Status::Running
+                && !inner.cancelled
+                && inner.failed.is_none()
+                && inner
+                    .started_at
+                    .is_some_and(|t| crate::unix_now() >= t + limit as i64)
+        };
+        if due {
+            if let Err(e) = self.end_now("time-up", None).await {
+                tracing::warn!(session = %self.id, "the time limit: {}", e.message);
+            }
+        }
+    }
+
+    /// When the talks end at the latest by the clock (Unix seconds), if they have a
+    /// wall-clock limit and have begun.
+    pub(super) fn ends_at(&self, inner: &Inner) -> Option<i64> {
+        Some(inner.started_at? + self.spec.time_limit_seconds? as i64)
+    }
+
     /// Whether the token with this hash was revoked (its link re-issued).
     pub fn revoked(&self, hash: &[u8; 32]) -> bool {
         self.tokens()

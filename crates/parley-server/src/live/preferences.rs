@@ -137,12 +137,13 @@ impl Live {
             role: self.spec.roles[role].name.clone(),
             preferences,
         };
+        let started_at = crate::unix_now();
         let mut items = vec![(
             "preferences",
             serde_json::to_string(&body).map_err(ApiError::internal)?,
         )];
         if start {
-            items.push(("started", json!({ "confide": confide }).to_string()));
+            items.push(("started", started_body(&confide, started_at)));
         }
         let records = chain.records(items);
         self.store
@@ -154,6 +155,7 @@ impl Live {
             self.install(&mut inner, agenda, scenario);
             if start {
                 inner.status = Status::Running;
+                inner.started_at = Some(started_at);
             }
         }
         drop(chain);

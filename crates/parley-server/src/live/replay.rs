@@ -38,6 +38,7 @@ impl Live {
                     }
                     LogRecord::Started(s) => {
                         started = true;
+                        inner.started_at = s.at_unix;
                         for (p, f) in s.confide.iter().enumerate().take(self.n_parties()) {
                             inner.confide[p] = *f;
                         }

@@ -283,6 +283,8 @@ impl Live {
             "settings": self.spec.protocol,
             "owner_sees": self.spec.owner_sees.name(),
             "rounds": self.spec.rounds,
+            "time_limit_seconds": self.spec.time_limit_seconds,
+            "ends_at": self.ends_at(inner),
             "round": round,
             "phase": phase.name(),
             "scenario": self.public_scenario(),
