@@ -293,7 +293,9 @@ function liveView(id, token, { onView, onFatal }) {
       reconnectLater();
       return;
     }
-    ws.addEventListener('open', () => ws.send(JSON.stringify({ token })));
+    // Incremental pushes: each carries the events from `since` on; the rest is kept here.
+    let held = [];
+    ws.addEventListener('open', () => ws.send(JSON.stringify({ token, incremental: true })));
     ws.addEventListener('message', (e) => {
       let msg;
       try { msg = JSON.parse(e.data); } catch { return; }
@@ -301,7 +303,13 @@ function liveView(id, token, { onView, onFatal }) {
         retry = 0;
         stopPolling();
         if (!stopped) setConnection('live');
-        deliver(msg.view);
+        const v = msg.view;
+        if (typeof v.since === 'number') {
+          held = held.slice(0, v.since).concat(v.events || []);
+          v.events = held;
+          delete v.since;
+        }
+        deliver(v);
       } else if (msg && msg.error) {
         onFatal(msg.error);
       }

@@ -358,3 +358,114 @@ async fn a_wall_clock_limit_ends_the_talks() {
     assert_eq!(view["status"], "ended", "{view}");
     assert_eq!(view["result"]["reason"], "time-up");
 }
+
+/// `{"token", "incremental": true}`: each push carries only the events from the first
+/// one that changed (`since`), and the story rebuilt from them is the whole view's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_pushes_carry_only_what_changed() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = start().await;
+    let created = server
+        .create_as_is(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 30,
+            "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "hardliner"}}
+        }))
+        .await;
+    let id = created.id();
+    let path = format!("/api/sessions/{id}");
+    let seat = created.seat("candidate");
+    let ws_url = format!("{}/api/sessions/{id}/ws", server.base.replace("http", "ws"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+    socket
+        .send(Message::Text(
+            json!({"token": seat, "incremental": true})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("send");
+    let mut held: Vec<serde_json::Value> = Vec::new();
+    let first = next_text(&mut socket).await;
+    assert_eq!(first["view"]["since"], 0);
+    held.extend(
+        first["view"]["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .cloned(),
+    );
+    server
+        .call("POST", &format!("{path}/join"), Some(seat), Some(json!({})))
+        .await;
+    let best =
+        server.call("GET", &path, Some(seat), None).await.body["role"]["best_outcome"].clone();
+    let mut largest_push = 0;
+    for _ in 0..6 {
+        // Offer my best; the hardliner never takes it: the story grows each round.
+        let asked = server.wait_asked(&path, seat).await;
+        if asked["status"] == "ended" {
+            break;
+        }
+        server
+            .call(
+                "POST",
+                &format!("{path}/actions"),
+                Some(seat),
+                Some(json!({"type": "offer", "outcome": best})),
+            )
+            .await;
+    }
+    let whole = server.call("GET", &path, Some(seat), None).await.body;
+    let total = whole["events_total"].as_u64().expect("total") as usize;
+    while held.len() < total {
+        let push = next_text(&mut socket).await;
+        let since = push["view"]["since"].as_u64().expect("since") as usize;
+        assert!(
+            since <= held.len(),
+            "since {since} beyond what was sent ({})",
+            held.len()
+        );
+        let events = push["view"]["events"].as_array().expect("events");
+        largest_push = largest_push.max(events.len());
+        held.truncate(since);
+        held.extend(events.iter().cloned());
+        assert_eq!(
+            push["view"]["events_total"].as_u64(),
+            Some(held.len() as u64)
+        );
+    }
+    assert_eq!(
+        held,
+        *whole["events"].as_array().expect("events"),
+        "the story rebuilt from the pushes"
+    );
+    assert!(total >= 8, "the story grew: {total} events");
+    assert!(
+        largest_push < total,
+        "pushes carried only what changed ({largest_push} of {total})"
+    );
+}
+
+/// The next text message of a socket, as JSON.
+async fn next_text<S>(socket: &mut S) -> serde_json::Value
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        match socket.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                return serde_json::from_str(t.as_str()).expect("json")
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the socket closed: {other:?}"),
+        }
+    }
+}

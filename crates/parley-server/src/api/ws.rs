@@ -20,6 +20,44 @@ pub(super) async fn ws(
 #[serde(deny_unknown_fields)]
 pub(super) struct Hello {
     token: String,
+    /// Pushes carry only what changed: the events from the first one that differs
+    /// from what this socket was last sent (`since`), not the whole story.
+    #[serde(default)]
+    incremental: bool,
+}
+
+/// What a socket last sent of the story, for incremental pushes.
+struct Sent {
+    events: Vec<Value>,
+}
+
+impl Sent {
+    /// `message` (a `view` message with the whole story) as this socket sends it: in
+    /// incremental mode the events from the first that differs from those it sent
+    /// last (`view.since` says from which), else as it is.
+    fn shape(&mut self, message: &str) -> String {
+        let Ok(mut v) = serde_json::from_str::<Value>(message) else {
+            return message.to_string();
+        };
+        let Some(events) = v
+            .get_mut("view")
+            .and_then(|view| view.get_mut("events"))
+            .and_then(Value::as_array_mut)
+        else {
+            return message.to_string();
+        };
+        let all = std::mem::take(events);
+        let same = self
+            .events
+            .iter()
+            .zip(&all)
+            .take_while(|(a, b)| a == b)
+            .count();
+        *events = all[same..].to_vec();
+        self.events = all;
+        v["view"]["since"] = same.into();
+        v.to_string()
+    }
 }
 
 pub(super) async fn close(mut socket: WebSocket, code: u16, reason: &str) {
@@ -84,8 +122,13 @@ pub(super) async fn stream(
     // only when, what it may see changed (nothing else sends).
     let (first, mut views) = live.watch(access);
     let mut last = first;
+    let mut sent = hello.incremental.then(|| Sent { events: Vec::new() });
+    let shaped = |sent: &mut Option<Sent>, message: &str| match sent {
+        Some(sent) => sent.shape(message),
+        None => message.to_string(),
+    };
     if socket
-        .send(Message::Text(last.to_string().into()))
+        .send(Message::Text(shaped(&mut sent, &last).into()))
         .await
         .is_err()
     {
@@ -119,7 +162,7 @@ pub(super) async fn stream(
                 last = message;
                 // A client that reads nothing cannot hold the task: the send must
                 // complete within the idle timeout.
-                let view = Message::Text(last.to_string().into());
+                let view = Message::Text(shaped(&mut sent, &last).into());
                 if !matches!(tokio::time::timeout(idle, socket.send(view)).await, Ok(Ok(()))) {
                     return;
                 }
