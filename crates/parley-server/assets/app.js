@@ -722,6 +722,10 @@ async function lobby(main) {
   function renderScenario() {
     const sc = currentScenario();
     const own = sc.sets_own_preferences || [];
+    // What the parties set privately is for nobody else: not "everything" for the host.
+    const all = ownerSees.querySelector('option[value="all"]');
+    all.disabled = own.length > 0;
+    if (all.disabled && ownerSees.value === 'all') ownerSees.value = '';
     fill(scenarioInfo, 
       sc.description ? h('p', {}, sc.description) : null,
       own.length ? h('p', { class: 'notice', testid: 'agenda-note' }, `An agenda: ${own.join(', ')} state${own.length === 1 ? 's' : ''} ${own.length === 1 ? 'its' : 'their'} own preferences, privately, before the talks start. Nobody else sees them, you included; such a party needs a seat.`) : null,
