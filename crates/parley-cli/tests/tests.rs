@@ -2,6 +2,7 @@
 
 mod browser;
 mod cli;
+mod python;
 mod serve;
 mod tournament;
 mod zone;

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use parley_core::Scenario;
-use parley_engine::session::Indirect;
 use parley_engine::ProtocolKind;
 use serde::{Deserialize, Serialize};
 
@@ -249,51 +248,14 @@ impl CreateRequest {
             .placeholder("scenario.upload")
             .map_err(|e| bad(e.to_string()))?;
         check_scenario_size(&scenario, limits)?;
-        let protocol = match self.protocol.as_str() {
-            "saop" => ProtocolKind::Saop,
-            "single-text" => ProtocolKind::SingleText,
-            "shuttle" => ProtocolKind::Shuttle,
-            "staged" => ProtocolKind::Staged {
-                indirect: match self.indirect.as_deref() {
-                    None | Some("shuttle") => Indirect::Shuttle,
-                    Some("single-text") => Indirect::SingleText,
-                    Some(other) => {
-                        return Err(bad(format!(
-                            "indirect: expected shuttle or single-text, not {other:?}"
-                        )))
-                    }
-                },
-                threshold: match self.threshold {
-                    None => 0.75,
-                    Some(t) if (0.0..=1.0).contains(&t) => t,
-                    Some(t) => return Err(bad(format!("threshold: must be in [0, 1], not {t}"))),
-                },
-                indirect_rounds: match self.indirect_rounds {
-                    None => (self.rounds / 2).max(1),
-                    Some(r) if (1..=self.rounds).contains(&r) => r,
-                    Some(r) => {
-                        return Err(bad(format!(
-                            "indirect_rounds: must be 1 to {} (the rounds), not {r}",
-                            self.rounds
-                        )))
-                    }
-                },
-            },
-            other => {
-                return Err(bad(format!(
-                    "protocol: expected saop, single-text, shuttle or staged, not {other:?}"
-                )))
-            }
-        };
-        if !matches!(protocol, ProtocolKind::Staged { .. })
-            && (self.indirect.is_some()
-                || self.threshold.is_some()
-                || self.indirect_rounds.is_some())
-        {
-            return Err(bad(
-                "indirect, threshold and indirect_rounds apply only to protocol staged",
-            ));
-        }
+        let protocol = ProtocolKind::from_options(
+            &self.protocol,
+            self.rounds,
+            self.indirect.as_deref(),
+            self.threshold,
+            self.indirect_rounds,
+        )
+        .map_err(bad)?;
         // What the session may write: every round, each role may move.
         let n_roles = scenario.n_parties() + usize::from(protocol.needs_mediator());
         if n_roles > limits.max_roles {

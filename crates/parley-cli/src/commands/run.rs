@@ -12,7 +12,6 @@ use parley_engine::visibility::{view, Viewer};
 use parley_engine::{run_session, EventKind, SessionConfig, SessionResult};
 
 use super::protocol::{ProtocolArg, ProtocolOpts};
-use serde_json::json;
 
 /// Arguments of `parley run`.
 #[derive(clap::Args)]
@@ -134,15 +133,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let nash_distance = raw.as_ref().and_then(|u| analysis.nash_distance(u));
 
     if args.json {
-        let out = json!({
-            "agreement": result.agreement.as_ref().map(|a| scenario.space().outcome_labels(a)),
-            "utilities": result.utilities,
-            "rounds": result.rounds,
-            "ended_by": result.ended_by.name(),
-            "phases": result.phases.iter().map(|p| p.name()).collect::<Vec<_>>(),
-            "pareto_distance": pareto_distance,
-            "nash_distance": nash_distance,
-        });
+        let out = result.summary_json(scenario, &analysis);
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!(

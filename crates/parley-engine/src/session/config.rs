@@ -57,6 +57,62 @@ impl ProtocolKind {
         }
     }
 
+    /// A protocol by name (`saop`, `single-text`, `shuttle`, `staged`), with the
+    /// settings of staged talks: the indirect protocol (`shuttle` or `single-text`,
+    /// default shuttle), the threshold (default 0.75) and the rounds of the indirect
+    /// phase (default half of `rounds`, at least one). Settings given to another
+    /// protocol are an error, as are out-of-range ones.
+    pub fn from_options(
+        name: &str,
+        rounds: u32,
+        indirect: Option<&str>,
+        threshold: Option<f64>,
+        indirect_rounds: Option<u32>,
+    ) -> Result<ProtocolKind, String> {
+        let staged_only = indirect.is_some() || threshold.is_some() || indirect_rounds.is_some();
+        let protocol = match name {
+            "saop" => ProtocolKind::Saop,
+            "single-text" => ProtocolKind::SingleText,
+            "shuttle" => ProtocolKind::Shuttle,
+            "staged" => ProtocolKind::Staged {
+                indirect: match indirect {
+                    None | Some("shuttle") => Indirect::Shuttle,
+                    Some("single-text") => Indirect::SingleText,
+                    Some(other) => {
+                        return Err(format!(
+                            "indirect: expected shuttle or single-text, not {other:?}"
+                        ))
+                    }
+                },
+                threshold: match threshold {
+                    None => 0.75,
+                    Some(t) if (0.0..=1.0).contains(&t) => t,
+                    Some(t) => return Err(format!("threshold: must be in [0, 1], not {t}")),
+                },
+                indirect_rounds: match indirect_rounds {
+                    None => (rounds / 2).max(1),
+                    Some(r) if (1..=rounds).contains(&r) => r,
+                    Some(r) => {
+                        return Err(format!(
+                            "indirect_rounds: must be 1 to {rounds} (the rounds), not {r}"
+                        ))
+                    }
+                },
+            },
+            other => {
+                return Err(format!(
+                    "protocol: expected saop, single-text, shuttle or staged, not {other:?}"
+                ))
+            }
+        };
+        if staged_only && !matches!(protocol, ProtocolKind::Staged { .. }) {
+            return Err(
+                "indirect, threshold and indirect_rounds apply only to protocol staged".into(),
+            );
+        }
+        Ok(protocol)
+    }
+
     /// Whether the protocol needs a mediator.
     pub fn needs_mediator(&self) -> bool {
         !matches!(self, ProtocolKind::Saop)

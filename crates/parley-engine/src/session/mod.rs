@@ -78,6 +78,32 @@ pub struct SessionResult {
     pub trace: Trace,
 }
 
+impl SessionResult {
+    /// The summary `parley run --json` prints (and the Python package returns): the
+    /// agreement as value labels, each party's utility, rounds, why it ended, the
+    /// phases, and the agreement's distances to the Pareto frontier and the Nash point
+    /// of `analysis` (the scenario's).
+    pub fn summary_json(
+        &self,
+        scenario: &parley_core::Scenario,
+        analysis: &parley_core::analysis::Analysis,
+    ) -> serde_json::Value {
+        let raw: Option<Vec<f64>> = self
+            .agreement
+            .as_ref()
+            .map(|a| scenario.utilities().iter().map(|u| u.value(a)).collect());
+        serde_json::json!({
+            "agreement": self.agreement.as_ref().map(|a| scenario.space().outcome_labels(a)),
+            "utilities": self.utilities,
+            "rounds": self.rounds,
+            "ended_by": self.ended_by.name(),
+            "phases": self.phases.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            "pareto_distance": raw.as_ref().map(|u| analysis.pareto_distance(u)),
+            "nash_distance": raw.as_ref().and_then(|u| analysis.nash_distance(u)),
+        })
+    }
+}
+
 /// Runs a negotiator's or mediator's callback; a panic becomes a message, so that a
 /// failing strategy ends its session as data instead of bringing down the caller.
 fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
