@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
-from ._parley import Scenario, __version__, analyze_json, builtins, load, loads, run_json
+from ._parley import Party, Scenario, __version__, analyze_json, builtins, load, loads, run_json
 
 __all__ = [
+    "Negotiator",
+    "Party",
     "Scenario",
     "__version__",
     "analyze",
@@ -31,6 +33,71 @@ __all__ = [
     "mediators",
     "run",
 ]
+
+
+class Negotiator:
+    """A strategy written in Python, played by parley's engine in any protocol.
+
+    Subclass it and override what you need; pass an instance to :func:`run` in place of
+    a built-in's name. The engine owns the clock, the deadline and the visibility
+    policy: the negotiator sees only what its party may see (``observe``) and reaches
+    only its own preferences (``self.party``, a :class:`Party`). Outcomes are dicts
+    issue → value label; ``state`` is ``{"round", "time", "phase"}`` (``time`` the
+    normalised time in [0, 1], the same clock the built-ins read).
+
+    Whatever goes wrong — an exception, an answer that is not a move, an outcome
+    outside the space, a call slower than ``run(..., move_timeout=…)`` — ends the
+    session with an ``invalid`` event saying so.
+    """
+
+    #: The name shown in traces.
+    name: str = "python"
+    #: This party's own view, set by :meth:`init`.
+    party: Party
+
+    def init(self, party: Party) -> None:
+        """Called once before the talks; keep ``party``."""
+        self.party = party
+
+    def observe(self, event: dict[str, Any]) -> None:
+        """An event this party may see (offers, texts carried to it, votes, the end…)."""
+
+    def act(self, state: dict[str, Any], standing: dict[str, str] | None) -> str | dict[str, str]:
+        """Direct talks: ``"accept"`` the standing offer, ``"walk-away"``, or an outcome
+        to offer. By default: accept what is worth at least walking away now, else offer
+        the best outcome across no red line."""
+        if standing is not None and self.party.utility(standing) >= self.party.reservation_at(state["time"]):
+            return "accept"
+        return self.best()
+
+    def propose(self, state: dict[str, Any]) -> dict[str, str] | None:
+        """Mediated talks: a proposal for the mediator, or None for nothing new."""
+        return None
+
+    def vote(self, state: dict[str, Any], text: dict[str, str], current: dict[str, str] | None) -> bool:
+        """Accept the mediator's text or not (``current``: what it is judged against).
+        By default: accept what is worth at least walking away now."""
+        return self.party.utility(text) >= self.party.reservation_at(state["time"])
+
+    def consent(self, state: dict[str, Any]) -> bool:
+        """Staged talks: consent to go direct. By default, yes."""
+        return True
+
+    def best(self) -> dict[str, str]:
+        """This party's best outcome across none of its red lines."""
+        import numpy as np
+
+        table = self.party.utilities()
+        issues = self.party.issues
+        for name, refused in self.party.red_lines.items():
+            k = [n for n, _ in issues].index(name)
+            for label in refused:
+                index = [slice(None)] * table.ndim
+                index[k] = issues[k][1].index(label)
+                table = table.copy() if not table.flags.writeable else table
+                table[tuple(index)] = -np.inf
+        best = np.unravel_index(int(np.argmax(table)), table.shape)
+        return {name: values[i] for (name, values), i in zip(issues, best)}
 
 
 def negotiators() -> list[str]:
@@ -64,7 +131,7 @@ def analyze(
 
 def run(
     scenario: Scenario,
-    negotiators: Sequence[str],
+    negotiators: Sequence[str | Negotiator],
     *,
     protocol: str = "staged",
     rounds: int = 100,
@@ -76,8 +143,11 @@ def run(
     indirect_rounds: int | None = None,
     post_settlement: bool = True,
     trace: bool = False,
+    move_timeout: float | None = None,
 ) -> dict[str, Any]:
-    """One negotiation session between built-in negotiators, one per party in order.
+    """One negotiation session, one negotiator per party in order: a built-in's name
+    (``"boulware:e=0.2"``) or a :class:`Negotiator` (``move_timeout``: the seconds a
+    Python negotiator may take to answer, else the session ends as ``invalid``).
 
     The same dict as ``parley run --json`` prints: ``agreement`` (value labels in issue
     order, or None), ``utilities``, ``rounds``, ``ended_by``, ``phases``,
@@ -104,5 +174,6 @@ def run(
             indirect_rounds,
             post_settlement,
             trace,
+            move_timeout,
         )
     )

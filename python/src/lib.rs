@@ -19,6 +19,8 @@ use parley_engine::negotiators::{mediator, negotiator, role_seed};
 use parley_engine::{run_session, ProtocolKind, SessionConfig};
 use parley_formats::report::AnalysisReport;
 
+mod strategy;
+
 /// The most outcomes `Scenario.utilities` lays out in one array (8 bytes each).
 const MAX_TABLE: u128 = 100_000_000;
 
@@ -62,34 +64,6 @@ impl Scenario {
             .map(|p| p.name.clone())
             .collect()
     }
-
-    /// An outcome given as a dict (issue → value label) or a sequence of value labels in
-    /// issue order.
-    fn outcome(&self, outcome: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
-        let space = self.inner.space();
-        if let Ok(dict) = outcome.downcast::<PyDict>() {
-            let mut map = std::collections::BTreeMap::new();
-            for (k, v) in dict.iter() {
-                let value: String = match v.extract::<String>() {
-                    Ok(s) => s,
-                    Err(_) => v.str()?.to_string(),
-                };
-                map.insert(k.extract::<String>()?, value);
-            }
-            return space.outcome_from_issue_labels(&map).map_err(value_error);
-        }
-        let labels: Vec<String> = outcome
-            .try_iter()?
-            .map(|v| {
-                let v = v?;
-                match v.extract::<String>() {
-                    Ok(s) => Ok(s),
-                    Err(_) => Ok(v.str()?.to_string()),
-                }
-            })
-            .collect::<PyResult<_>>()?;
-        space.outcome_from_labels(&labels).map_err(value_error)
-    }
 }
 
 #[pymethods]
@@ -115,17 +89,7 @@ impl Scenario {
     /// The issues, in order: `(name, [value labels])`.
     #[getter]
     fn issues(&self) -> Vec<(String, Vec<String>)> {
-        self.inner
-            .space()
-            .issues()
-            .iter()
-            .map(|i| {
-                (
-                    i.name().to_string(),
-                    (0..i.cardinality()).map(|v| i.value_label(v)).collect(),
-                )
-            })
-            .collect()
+        issues_of(&self.inner)
     }
 
     /// How many outcomes there are (an int; a float when too many to count exactly).
@@ -153,7 +117,7 @@ impl Scenario {
     /// value labels in issue order).
     fn utility(&self, party: &Bound<'_, PyAny>, outcome: &Bound<'_, PyAny>) -> PyResult<f64> {
         let p = self.party(party)?;
-        let o = self.outcome(outcome)?;
+        let o = outcome_from_py(&self.inner, outcome)?;
         Ok(self.inner.utilities()[p].value(&o))
     }
 
@@ -166,40 +130,7 @@ impl Scenario {
         party: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let p = self.party(party)?;
-        let space = self.inner.space();
-        let count = match space.outcome_count() {
-            OutcomeCount::Exact(n) if n <= MAX_TABLE => n as usize,
-            other => {
-                return Err(value_error(format!(
-                    "{} outcomes: too many for one array (at most {MAX_TABLE}); use \
-                     utility() for single outcomes, or analyze()",
-                    other.as_f64()
-                )))
-            }
-        };
-        let cards = space.cardinalities();
-        let scenario = Arc::clone(&self.inner);
-        let bytes: Vec<u8> = py.allow_threads(move || {
-            let u = &scenario.utilities()[p];
-            let mut out = Vec::with_capacity(count * 8);
-            let mut outcome = vec![0u32; cards.len()];
-            for _ in 0..count {
-                out.extend_from_slice(&u.value(&outcome).to_le_bytes());
-                // The next outcome, the last issue fastest (C order).
-                for k in (0..cards.len()).rev() {
-                    outcome[k] += 1;
-                    if outcome[k] < cards[k] {
-                        break;
-                    }
-                    outcome[k] = 0;
-                }
-            }
-            out
-        });
-        let numpy = py.import("numpy")?;
-        let flat = numpy.call_method1("frombuffer", (PyBytes::new(py, &bytes), "<f8"))?;
-        let shape = PyTuple::new(py, space.cardinalities())?;
-        flat.call_method1("reshape", (shape,))
+        utility_table(py, &self.inner, p)
     }
 
     /// The scenario in the native JSON format (docs/scenario-format.md).
@@ -221,6 +152,107 @@ impl Scenario {
             self.inner.space().outcome_count().as_f64()
         )
     }
+}
+
+/// An outcome given as a dict (issue → value label) or a sequence of value labels in
+/// issue order; numbers are read as their labels.
+pub(crate) fn outcome_from_py(
+    scenario: &parley_core::Scenario,
+    outcome: &Bound<'_, PyAny>,
+) -> PyResult<Vec<u32>> {
+    let space = scenario.space();
+    let label = |v: Bound<'_, PyAny>| -> PyResult<String> {
+        match v.extract::<String>() {
+            Ok(s) => Ok(s),
+            Err(_) => Ok(v.str()?.to_string()),
+        }
+    };
+    if let Ok(dict) = outcome.downcast::<PyDict>() {
+        let mut map = std::collections::BTreeMap::new();
+        for (k, v) in dict.iter() {
+            map.insert(k.extract::<String>()?, label(v)?);
+        }
+        return space.outcome_from_issue_labels(&map).map_err(value_error);
+    }
+    let labels: Vec<String> = outcome
+        .try_iter()?
+        .map(|v| label(v?))
+        .collect::<PyResult<_>>()?;
+    space.outcome_from_labels(&labels).map_err(value_error)
+}
+
+/// The issues as `(name, [value labels])`.
+pub(crate) fn issues_of(scenario: &parley_core::Scenario) -> Vec<(String, Vec<String>)> {
+    scenario
+        .space()
+        .issues()
+        .iter()
+        .map(|i| {
+            (
+                i.name().to_string(),
+                (0..i.cardinality()).map(|v| i.value_label(v)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// An event's (or a summary's) outcomes as issue → value objects: `outcome` and
+/// `agreement` label lists become dicts, the one shape of outcomes in the API.
+pub(crate) fn outcomes_as_objects(json: &mut serde_json::Value, scenario: &parley_core::Scenario) {
+    for key in ["outcome", "agreement"] {
+        if let Some(serde_json::Value::Array(labels)) = json.get(key) {
+            let object: serde_json::Map<String, serde_json::Value> = scenario
+                .space()
+                .issues()
+                .iter()
+                .zip(labels)
+                .map(|(issue, label)| (issue.name().to_string(), label.clone()))
+                .collect();
+            json[key] = serde_json::Value::Object(object);
+        }
+    }
+}
+
+/// A party's utility of every outcome as a NumPy array, one axis per issue (C order).
+pub(crate) fn utility_table<'py>(
+    py: Python<'py>,
+    scenario: &Arc<parley_core::Scenario>,
+    party: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let space = scenario.space();
+    let count = match space.outcome_count() {
+        OutcomeCount::Exact(n) if n <= MAX_TABLE => n as usize,
+        other => {
+            return Err(value_error(format!(
+                "{} outcomes: too many for one array (at most {MAX_TABLE}); use \
+                 utility() for single outcomes, or analyze()",
+                other.as_f64()
+            )))
+        }
+    };
+    let cards = space.cardinalities();
+    let scenario = Arc::clone(scenario);
+    let bytes: Vec<u8> = py.allow_threads(move || {
+        let u = &scenario.utilities()[party];
+        let mut out = Vec::with_capacity(count * 8);
+        let mut outcome = vec![0u32; cards.len()];
+        for _ in 0..count {
+            out.extend_from_slice(&u.value(&outcome).to_le_bytes());
+            // The next outcome, the last issue fastest (C order).
+            for k in (0..cards.len()).rev() {
+                outcome[k] += 1;
+                if outcome[k] < cards[k] {
+                    break;
+                }
+                outcome[k] = 0;
+            }
+        }
+        out
+    });
+    let numpy = py.import("numpy")?;
+    let flat = numpy.call_method1("frombuffer", (PyBytes::new(py, &bytes), "<f8"))?;
+    let shape = PyTuple::new(py, space.cardinalities())?;
+    flat.call_method1("reshape", (shape,))
 }
 
 /// Loads a scenario: a native file (`.toml`, `.json`) or a Genius scenario folder.
@@ -294,6 +326,12 @@ fn analyze_json(
     })
 }
 
+/// Who plays a party: a built-in by its specification, or a Python object.
+enum Player {
+    Builtin(String),
+    Python(strategy::PyNegotiator),
+}
+
 /// Which parties confide: `all`, `none`, or a list of names.
 fn confide_flags(
     scenario: &parley_core::Scenario,
@@ -337,13 +375,13 @@ fn confide_flags(
 #[pyo3(signature = (
     scenario, negotiators, protocol = "staged", rounds = 100, seed = 0, confide = None,
     mediator_spec = None, indirect = None, threshold = None, indirect_rounds = None,
-    post_settlement = true, trace = false
+    post_settlement = true, trace = false, move_timeout = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn run_json(
     py: Python<'_>,
     scenario: &Scenario,
-    negotiators: Vec<String>,
+    negotiators: Vec<Bound<'_, PyAny>>,
     protocol: &str,
     rounds: u32,
     seed: u64,
@@ -354,6 +392,7 @@ fn run_json(
     indirect_rounds: Option<u32>,
     post_settlement: bool,
     trace: bool,
+    move_timeout: Option<f64>,
 ) -> PyResult<String> {
     let s = Arc::clone(&scenario.inner);
     let n = s.n_parties();
@@ -391,13 +430,30 @@ fn run_json(
     if mediator_spec.is_some() && !protocol.needs_mediator() {
         return Err(value_error("mediator: protocol saop has no mediator"));
     }
+    let limit = match move_timeout {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 && t < 1e7 => Some(Duration::from_secs_f64(t)),
+        Some(t) => {
+            return Err(value_error(format!(
+                "move_timeout: must be a positive number of seconds, not {t}"
+            )))
+        }
+    };
     // Checked before the session runs: a bad name is the caller's error, not the run's.
-    let built = negotiators
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| negotiator(spec, role_seed(seed, i as u64)).map(|_| ()))
-        .collect::<Result<Vec<_>, _>>();
-    built.map_err(|e| value_error(format!("negotiators: {e}")))?;
+    let mut players = Vec::with_capacity(n);
+    for (i, entry) in negotiators.iter().enumerate() {
+        if let Ok(spec) = entry.extract::<String>() {
+            negotiator(&spec, role_seed(seed, i as u64))
+                .map_err(|e| value_error(format!("negotiators: {e}")))?;
+            players.push(Player::Builtin(spec));
+        } else {
+            players.push(Player::Python(strategy::PyNegotiator::new(
+                entry,
+                Arc::clone(&s),
+                limit,
+            )?));
+        }
+    }
     if let Some(spec) = &mediator_spec {
         mediator(spec, 0).map_err(|e| value_error(format!("mediator: {e}")))?;
     }
@@ -413,17 +469,19 @@ fn run_json(
             observer: None,
             seed,
         };
-        let players = negotiators
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| negotiator(spec, role_seed(seed, i as u64)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| value_error(format!("negotiators: {e}")))?;
+        let mut boxed: Vec<Box<dyn parley_engine::Negotiator>> = Vec::with_capacity(n);
+        for (i, player) in players.into_iter().enumerate() {
+            boxed.push(match player {
+                Player::Builtin(spec) => negotiator(&spec, role_seed(seed, i as u64))
+                    .map_err(|e| value_error(format!("negotiators: {e}")))?,
+                Player::Python(p) => Box::new(p),
+            });
+        }
         let mediator_box = mediator_spec
             .map(|spec| mediator(&spec, role_seed(seed, u64::MAX)))
             .transpose()
             .map_err(|e| value_error(format!("mediator: {e}")))?;
-        let result = run_session(&s, &config, players, mediator_box).map_err(value_error)?;
+        let result = run_session(&s, &config, boxed, mediator_box).map_err(value_error)?;
         // The same analysis as `parley run` measures the deal against.
         let analysis = analyze(
             &s,
@@ -461,6 +519,7 @@ fn builtins() -> (Vec<&'static str>, Vec<&'static str>) {
 #[pymodule]
 fn _parley(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Scenario>()?;
+    m.add_class::<strategy::Party>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;

@@ -15,7 +15,7 @@ pub mod visibility;
 
 pub use events::{EndReason, Event, EventKind, Phase, Trace};
 pub use negotiator::{Action, Mediator, MediatorContext, Negotiator, PartyContext, State, Tabled};
-pub use session::{run_session, ProtocolKind, SessionConfig, SessionResult};
+pub use session::{run_session, ProtocolKind, SessionConfig, SessionResult, StrategyError};
 
 /// What can go wrong setting up a session (failures during a session are data).
 #[derive(Debug, thiserror::Error)]

@@ -104,10 +104,27 @@ impl SessionResult {
     }
 }
 
+/// A strategy that cannot go on (a callback into another language raised, returned
+/// something that is not a move, took too long): its session ends with an `invalid`
+/// event carrying `0` as the reason. Raised with [`StrategyError::raise`].
+#[derive(Debug)]
+pub struct StrategyError(pub String);
+
+impl StrategyError {
+    /// Ends the current callback of a negotiator or mediator with this reason, without
+    /// the panic hook's report (it is not a bug of parley's).
+    pub fn raise(reason: impl Into<String>) -> ! {
+        std::panic::resume_unwind(Box::new(StrategyError(reason.into())))
+    }
+}
+
 /// Runs a negotiator's or mediator's callback; a panic becomes a message, so that a
 /// failing strategy ends its session as data instead of bringing down the caller.
 fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        if let Some(StrategyError(reason)) = payload.downcast_ref::<StrategyError>() {
+            return reason.clone();
+        }
         let message = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
