@@ -100,6 +100,18 @@ class Negotiator:
         return {name: values[i] for (name, values), i in zip(issues, best)}
 
 
+def _player(entry: Any) -> Any:
+    """A NegMAS negotiator is played through :class:`parley.negmas.NegmasNegotiator`."""
+    if isinstance(entry, str) or hasattr(entry, "act"):
+        return entry
+    from_negmas = any(c.__module__.split(".")[0] == "negmas" for c in type(entry).__mro__)
+    if from_negmas and callable(getattr(entry, "propose", None)) and callable(getattr(entry, "respond", None)):
+        from .negmas import NegmasNegotiator
+
+        return NegmasNegotiator(entry)
+    return entry
+
+
 def negotiators() -> list[str]:
     """The built-in negotiators' names (each takes parameters: ``"boulware:e=0.2"``)."""
     return list(builtins()[0])
@@ -146,8 +158,10 @@ def run(
     move_timeout: float | None = None,
 ) -> dict[str, Any]:
     """One negotiation session, one negotiator per party in order: a built-in's name
-    (``"boulware:e=0.2"``) or a :class:`Negotiator` (``move_timeout``: the seconds a
-    Python negotiator may take to answer, else the session ends as ``invalid``).
+    (``"boulware:e=0.2"``), a :class:`Negotiator`, or a NegMAS ``SAONegotiator``
+    (played through :class:`parley.negmas.NegmasNegotiator`); ``move_timeout``: the
+    seconds a Python negotiator may take to answer, else the session ends as
+    ``invalid``.
 
     The same dict as ``parley run --json`` prints: ``agreement`` (value labels in issue
     order, or None), ``utilities``, ``rounds``, ``ended_by``, ``phases``,
@@ -158,6 +172,7 @@ def run(
     """
     if isinstance(negotiators, str):
         raise TypeError("negotiators: a list of names, one per party (not one string)")
+    negotiators = [_player(n) for n in negotiators]
     if confide is not None and not isinstance(confide, str):
         confide = list(confide)
     return json.loads(

@@ -107,6 +107,18 @@ impl Party {
         Ok(self.scenario.utilities()[self.index].value(&o))
     }
 
+    /// This party's own preferences in the native format (JSON text): one entry of a
+    /// scenario file's `parties` — its utility function, reservation or alternative,
+    /// red lines, discount.
+    fn preferences_json(&self) -> PyResult<String> {
+        let model = parley_formats::native::to_model(&self.scenario);
+        let party = model
+            .parties
+            .get(self.index)
+            .ok_or_else(|| value_error("no such party"))?;
+        serde_json::to_string(party).map_err(value_error)
+    }
+
     /// This party's utility of every outcome, as `Scenario.utilities` gives it.
     fn utilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         crate::utility_table(py, &self.scenario, self.index)

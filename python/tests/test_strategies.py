@@ -79,7 +79,7 @@ def test_a_python_negotiator_reaches_only_its_own_preferences():
     assert party.reservation == s.reservations[1]
     public = {name for name in dir(party) if not name.startswith("_")}
     assert public == {"name", "index", "parties", "issues", "rounds", "reservation", "discount",
-                      "reservation_at", "red_lines", "utility", "utilities"}, public
+                      "reservation_at", "red_lines", "utility", "utilities", "preferences_json"}, public
 
 
 def test_the_default_negotiator_never_takes_less_than_walking_away():
