@@ -22,7 +22,12 @@ import numpy as np
 
 from . import Negotiator, Party, Scenario, loads
 
-__all__ = ["NegmasNegotiator", "from_negmas", "to_negmas"]
+__all__ = ["BEST", "NegmasNegotiator", "ParleyNegotiator", "from_negmas", "to_negmas"]
+
+#: The built-in that ``ParleyNegotiator("best")`` plays. Until parley ships a negotiator
+#: made to win (issue 15), its strongest built-in against the NegMAS field measured so
+#: far: Boulware.
+BEST = "boulware"
 
 
 def _negmas():
@@ -103,6 +108,34 @@ def to_negmas(scenario: Scenario):
     return negmas.inout.Scenario(outcome_space=os_, ufuns=tuple(ufuns))
 
 
+def _party_model(pname: str, ufun, issues, raw_values, outcomes) -> dict[str, Any]:
+    """A NegMAS utility function as a parley party (native format), scaled so that its
+    best outcome is worth 1."""
+    utils = np.array([float(ufun(o)) for o in outcomes])
+    best = float(utils.max()) if len(utils) else 1.0
+    scale = best if best > 0 else 1.0
+    reserved = getattr(ufun, "reserved_value", 0.0)
+    reserved = 0.0 if reserved is None or not np.isfinite(reserved) else float(reserved) / scale
+    weights = getattr(ufun, "weights", None)
+    funs = getattr(ufun, "values", None)
+    if weights is not None and funs is not None and len(funs) == len(issues):
+        terms = []
+        for (iname, labels), raw, fun, w in zip(issues, raw_values, funs, weights):
+            evals = {label: float(fun(v)) for label, v in zip(labels, raw)}
+            if w > 0 and max(evals.values()) > 0:
+                terms.append({"issue": iname, "weight": float(w) * max(evals.values()), "values": evals})
+        utility: dict[str, Any] = {"issues": terms}
+    else:
+        # Any other function: one hyper-rectangle per outcome holding its utility.
+        rectangles = []
+        for o, u in zip(outcomes, utils / scale):
+            if u > 0:
+                include = {iname: [str(v), str(v)] for (iname, _), v in zip(issues, o)}
+                rectangles.append({"utility": float(u), "include": include})
+        utility = {"kind": "hyper-rectangles", "max": 1.0, "rectangles": rectangles}
+    return {"name": pname, "reservation": min(1.0, max(0.0, reserved)), "utility": utility}
+
+
 def from_negmas(negmas_scenario, name: str | None = None, parties: list[str] | None = None) -> Scenario:
     """A parley ``Scenario`` from a NegMAS one: its issues (values as labels, ``str(v)``)
     and, for each utility function, a linear additive one when it is
@@ -118,29 +151,7 @@ def from_negmas(negmas_scenario, name: str | None = None, parties: list[str] | N
     party_models = []
     for k, ufun in enumerate(negmas_scenario.ufuns):
         pname = parties[k] if parties else (getattr(ufun, "name", None) or f"party{k + 1}")
-        utils = np.array([float(ufun(o)) for o in outcomes])
-        best = float(utils.max()) if len(utils) else 1.0
-        scale = best if best > 0 else 1.0
-        reserved = getattr(ufun, "reserved_value", 0.0)
-        reserved = 0.0 if reserved is None or not np.isfinite(reserved) else float(reserved) / scale
-        weights = getattr(ufun, "weights", None)
-        funs = getattr(ufun, "values", None)
-        if weights is not None and funs is not None and len(funs) == len(issues):
-            terms = []
-            for (iname, labels), raw, fun, w in zip(issues, raw_values, funs, weights):
-                evals = {label: float(fun(v)) for label, v in zip(labels, raw)}
-                if w > 0 and max(evals.values()) > 0:
-                    terms.append({"issue": iname, "weight": float(w) * max(evals.values()), "values": evals})
-            utility = {"issues": terms}
-        else:
-            # Any other function: one hyper-rectangle per outcome holding its utility.
-            rectangles = []
-            for o, u in zip(outcomes, utils / scale):
-                if u > 0:
-                    include = {iname: [str(v), str(v)] for (iname, _), v in zip(issues, o)}
-                    rectangles.append({"utility": float(u), "include": include})
-            utility = {"kind": "hyper-rectangles", "max": 1.0, "rectangles": rectangles}
-        party_models.append({"name": str(pname), "reservation": min(1.0, max(0.0, reserved)), "utility": utility})
+        party_models.append(_party_model(str(pname), ufun, issues, raw_values, outcomes))
     model = {
         "name": name or str(getattr(os_, "name", None) or "negmas scenario"),
         "issues": [{"name": n, "values": v} for n, v in issues],
@@ -256,3 +267,93 @@ class NegmasNegotiator(Negotiator):
 
     def vote(self, state, text, current):
         return self._respond(state, text) == "accept"
+
+
+def _parley_negotiator_class():
+    _negmas()
+    from negmas.sao import ResponseType, SAONegotiator
+
+    class ParleyNegotiator(SAONegotiator):
+        """One of parley's built-in negotiators playing inside NegMAS's own
+        ``SAOMechanism`` (and so in ``cartesian_tournament``).
+
+        ``ParleyNegotiator("boulware")``, ``ParleyNegotiator("frequency:e=0.2")``, or
+        ``ParleyNegotiator("best")`` (:data:`BEST`). Its utility function is NegMAS's:
+        a linear additive one crosses as it is, any other through its value on every
+        outcome. NegMAS drives it: asked to ``respond`` to the standing offer, it is
+        told the offer and takes its turn (accept, end the negotiation, or reject with
+        a counter-offer it then proposes); asked to ``propose`` first, it opens.
+        The deadline it plans against is the mechanism's ``n_steps`` (100 if NegMAS has
+        none); time is NegMAS's ``relative_time``.
+        """
+
+        def __init__(self, strategy: str = "best", *, seed: int = 0, **kwargs):
+            super().__init__(**kwargs)
+            self.strategy = BEST if strategy == "best" else strategy
+            self.seed = seed
+            self._builtin = None
+            self._counter = None
+            self._values: list[dict[str, Any]] = []
+
+        def _ensure(self):
+            if self._builtin is not None:
+                return
+            from . import _parley
+
+            os_ = self.nmi.outcome_space if self.nmi is not None else self.ufun.outcome_space
+            issues = [(str(i.name), [str(v) for v in i.all]) for i in os_.issues]
+            raw = [list(i.all) for i in os_.issues]
+            self._values = [{str(v): v for v in values} for values in raw]
+            outcomes = list(os_.enumerate_or_sample())
+            me = _party_model("me", self.ufun, issues, raw, outcomes)
+            model = {
+                "name": "negmas",
+                "issues": [{"name": n, "values": v} for n, v in issues],
+                "parties": [me, {"name": "other", "utility": {"issues": []}}],
+            }
+            steps = getattr(self.nmi, "n_steps", None) if self.nmi is not None else None
+            scenario = loads(json.dumps(model))
+            self._builtin = _parley.Builtin(scenario, self.strategy, 0, int(steps or 100), self.seed)
+
+        def _negmas_outcome(self, labels):
+            return tuple(values[label] for values, label in zip(self._values, labels))
+
+        def _labels(self, outcome):
+            return [str(v) for v in outcome]
+
+        def respond(self, state, source=None):
+            self._ensure()
+            offer = state.current_offer
+            if offer is None:
+                return ResponseType.REJECT_OFFER
+            self._builtin.offered(1, state.step, state.relative_time, self._labels(offer))
+            kind, labels = self._builtin.act(state.step, state.relative_time, self._labels(offer))
+            if kind == "accept":
+                return ResponseType.ACCEPT_OFFER
+            if kind == "walk-away":
+                return ResponseType.END_NEGOTIATION
+            self._counter = self._negmas_outcome(labels)
+            return ResponseType.REJECT_OFFER
+
+        def propose(self, state, dest=None):
+            self._ensure()
+            if self._counter is not None:
+                counter, self._counter = self._counter, None
+                return counter
+            kind, labels = self._builtin.act(state.step, state.relative_time, None)
+            return self._negmas_outcome(labels) if kind == "offer" else None
+
+    # Found by name from other processes (NegMAS tournaments pickle their competitors).
+    ParleyNegotiator.__module__ = __name__
+    ParleyNegotiator.__qualname__ = "ParleyNegotiator"
+    return ParleyNegotiator
+
+
+def __getattr__(name: str):
+    # ParleyNegotiator subclasses NegMAS's SAONegotiator: made on first use, so that
+    # importing parley.negmas does not need NegMAS until then.
+    if name == "ParleyNegotiator":
+        cls = _parley_negotiator_class()
+        globals()["ParleyNegotiator"] = cls
+        return cls
+    raise AttributeError(name)

@@ -19,6 +19,7 @@ use parley_engine::negotiators::{mediator, negotiator, role_seed};
 use parley_engine::{run_session, ProtocolKind, SessionConfig};
 use parley_formats::report::AnalysisReport;
 
+mod builtin;
 mod strategy;
 
 /// The most outcomes `Scenario.utilities` lays out in one array (8 bytes each).
@@ -520,6 +521,7 @@ fn builtins() -> (Vec<&'static str>, Vec<&'static str>) {
 fn _parley(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Scenario>()?;
     m.add_class::<strategy::Party>()?;
+    m.add_class::<builtin::Builtin>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;

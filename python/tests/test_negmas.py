@@ -149,3 +149,38 @@ def test_anac_winners_reimplemented_for_negmas_play_in_parley():
             assert r["ended_by"] in {"agreement", "deadline", "walk-away"}, (name, r)
             deals += r["agreement"] is not None
     assert deals >= len(names), f"{deals} deals in {2 * len(names)} sessions"
+
+
+@pytest.mark.parametrize("strategy", ["best", "boulware", "conceder", "linear", "frequency:e=0.2", "tit-for-tat"])
+def test_parley_negotiators_play_in_negmas_mechanisms(strategy):
+    from negmas.sao import SAOMechanism
+
+    s = parley.load(ROOT / "scenarios/job-offer.toml")
+    ns = pn.to_negmas(s)
+    for mine, theirs in [(0, 1), (1, 0)]:
+        m = SAOMechanism(outcome_space=ns.outcome_space, n_steps=80)
+        me = pn.ParleyNegotiator(strategy)
+        m.add(me, ufun=ns.ufuns[mine])
+        m.add(AspirationNegotiator(), ufun=ns.ufuns[theirs])
+        state = m.run()
+        assert not state.has_error, state.error_details
+        assert state.agreement is not None, (strategy, mine)
+        # Never below what walking away pays (the built-ins' rule), on NegMAS's scale.
+        assert ns.ufuns[mine](state.agreement) >= ns.ufuns[mine].reserved_value - 1e-9
+    assert pn.ParleyNegotiator("best").strategy == pn.BEST
+
+
+def test_parley_negotiators_in_a_negmas_cartesian_tournament():
+    from negmas.tournaments.neg import cartesian_tournament
+
+    scenarios = [pn.to_negmas(parley.load(ROOT / f"scenarios/{n}.toml")) for n in ("job-offer", "supplier-contract")]
+    results = cartesian_tournament(
+        competitors=[pn.ParleyNegotiator, AspirationNegotiator, MiCRONegotiator],
+        competitor_params=[{"strategy": "best"}, {}, {}],
+        scenarios=scenarios, n_steps=60, n_repetitions=1, njobs=-1, verbosity=0,
+        save_stats=False, save_scenario_figs=False, self_play=False,
+    )
+    assert int(results.details["has_error"].sum()) == 0, results.details["error_details"].tolist()
+    assert len(results.details) == 2 * 6 * 2  # scenarios × ordered pairs × rotated ufuns
+    names = results.final_scores["strategy"].tolist()
+    assert any(n.startswith("ParleyNegotiator") for n in names), names
