@@ -184,3 +184,30 @@ def test_parley_negotiators_in_a_negmas_cartesian_tournament():
     assert len(results.details) == 2 * 6 * 2  # scenarios × ordered pairs × rotated ufuns
     names = results.final_scores["strategy"].tolist()
     assert any(n.startswith("ParleyNegotiator") for n in names), names
+
+
+def test_geniusweb_profiles_cross_to_negmas_and_back(parley_bin, tmp_path):
+    """parley writes GeniusWeb profiles (parley convert --to geniusweb) that NegMAS reads
+    with the same utility for every outcome; parley.load reads them back."""
+    import subprocess
+
+    from negmas.inout import Scenario as NegmasScenario
+
+    src = ROOT / "scenarios/job-offer.toml"
+    out = tmp_path / "gw"
+    subprocess.run([str(parley_bin), "convert", str(src), str(out), "--to", "geniusweb", "-q"], check=True)
+    s = parley.load(src)
+    theirs = NegmasScenario.load(out)
+    names = [i.name for i in theirs.outcome_space.issues]
+    for k, ufun in enumerate(theirs.ufuns):
+        assert ufun.name == s.parties[k]
+        for o in list(theirs.outcome_space.enumerate())[::37]:
+            labels = dict(zip(names, o))
+            assert ufun(o) == pytest.approx(s.utility(k, labels), abs=1e-12)
+        assert ufun.reserved_value == pytest.approx(s.reservations[k], abs=0.02)
+    back = parley.load(out)
+    assert sorted(back.parties) == sorted(s.parties)
+    for party in s.parties:
+        for o in every_outcome(s)[::53]:
+            labels = dict(zip([n for n, _ in s.issues], o))
+            assert back.utility(party, labels) == pytest.approx(s.utility(party, labels), abs=1e-12)

@@ -1,13 +1,15 @@
 //! parley-formats: reading and writing scenarios.
 //!
 //! - the native format, TOML or JSON ([`native`], `docs/scenario-format.md`);
-//! - Genius XML folders ([`genius`], `docs/genius.md`).
+//! - Genius XML folders ([`genius`], `docs/genius.md`);
+//! - GeniusWeb JSON profile folders ([`geniusweb`]).
 //!
 //! [`load`] picks the reader from the path: a folder is a Genius scenario, a `.toml`
 //! or `.json` file is native.
 
 pub mod error;
 pub mod genius;
+pub mod geniusweb;
 mod locate;
 pub mod native;
 pub mod report;
@@ -35,13 +37,19 @@ pub enum Format {
     Json,
     /// A Genius XML folder.
     Genius,
+    /// A folder of GeniusWeb JSON profiles.
+    GeniusWeb,
 }
 
 impl Format {
     /// The format a path is in, from its extension (a folder is Genius).
     pub fn of_path(path: &Path) -> Option<Format> {
         if path.is_dir() {
-            return Some(Format::Genius);
+            return Some(if geniusweb::is_folder(path) {
+                Format::GeniusWeb
+            } else {
+                Format::Genius
+            });
         }
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "toml" => Some(Format::Toml),
@@ -79,6 +87,13 @@ pub fn load(path: &Path) -> Result<Loaded> {
         }),
         Format::Genius => {
             let loaded = genius::read_folder(path)?;
+            Ok(Loaded {
+                scenario: loaded.scenario,
+                notes: loaded.notes,
+            })
+        }
+        Format::GeniusWeb => {
+            let loaded = geniusweb::read_folder(path)?;
             Ok(Loaded {
                 scenario: loaded.scenario,
                 notes: loaded.notes,

@@ -4,6 +4,7 @@ mod alternatives;
 mod bad_input;
 mod conformance;
 mod corpus;
+mod geniusweb;
 mod labels;
 mod nonlinear;
 mod red_lines;
