@@ -19,7 +19,17 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
-from ._parley import Party, Scenario, __version__, analyze_json, builtins, load, loads, run_json
+from ._parley import (
+    Party,
+    Scenario,
+    __version__,
+    analyze_json,
+    builtins,
+    load,
+    loads,
+    run_json,
+    tournament_json,
+)
 
 __all__ = [
     "Negotiator",
@@ -32,6 +42,7 @@ __all__ = [
     "negotiators",
     "mediators",
     "run",
+    "tournament",
 ]
 
 
@@ -192,3 +203,54 @@ def run(
             move_timeout,
         )
     )
+
+
+def tournament(
+    scenarios: Sequence[str | Any],
+    negotiators: Sequence[str] | None = None,
+    *,
+    protocol: str = "saop",
+    rounds: int = 100,
+    repetitions: int = 1,
+    seed: int = 0,
+    confide: bool = False,
+    mediator: str | None = None,
+    post_settlement: bool = True,
+    self_play: bool = False,
+    parties: int | None = None,
+    out: str | Any | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """A tournament of built-ins, as ``parley tournament`` runs it: every competitor in
+    every role against every other, on every scenario (files, Genius or GeniusWeb
+    folders, or folders holding them), ``repetitions`` times, in parallel.
+
+    Returns ``{"summary": …, "rows": […], "out": folder}``: the summary ``parley
+    tournament --json`` prints (ranking by mean advantage with 95% confidence
+    intervals, win matrix, …) and one row per session. ``out`` keeps the results
+    (``results.jsonl``, ``results.csv``, ``summary.json``; a temporary folder when
+    None); ``resume=True`` continues a tournament already in ``out``.
+    """
+    import pathlib
+    import tempfile
+
+    folder = pathlib.Path(out) if out is not None else pathlib.Path(tempfile.mkdtemp(prefix="parley-tournament-"))
+    summary = json.loads(
+        tournament_json(
+            [str(s) for s in scenarios],
+            str(folder),
+            None if negotiators is None else list(negotiators),
+            protocol,
+            rounds,
+            repetitions,
+            seed,
+            confide,
+            mediator,
+            post_settlement,
+            self_play,
+            parties,
+            resume=resume,
+        )
+    )
+    rows = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines() if line.strip()]
+    return {"summary": summary, "rows": rows, "out": str(folder)}

@@ -74,3 +74,19 @@ def run_json(
     move_timeout: float | None = None,
 ) -> str: ...
 def builtins() -> tuple[list[str], list[str]]: ...
+def tournament_json(
+    scenarios: list[str],
+    out: str,
+    negotiators: list[str] | None = None,
+    protocol: str = "saop",
+    rounds: int = 100,
+    repetitions: int = 1,
+    seed: int = 0,
+    confide: bool = False,
+    mediator: str | None = None,
+    post_settlement: bool = True,
+    self_play: bool = False,
+    parties: int | None = None,
+    analysis_work: int = ...,
+    resume: bool = False,
+) -> str: ...

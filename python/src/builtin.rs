@@ -8,16 +8,16 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 
-use parley_engine::negotiators::negotiator;
+use parley_engine::negotiators::negotiator_send;
 use parley_engine::{Action, Event, EventKind, Negotiator, PartyContext, Phase, State};
 
 use crate::{outcome_from_py, value_error, Scenario};
 
 /// A built-in negotiator playing one party of `scenario`, driven turn by turn.
-#[pyclass(unsendable, module = "parley._parley")]
+#[pyclass(module = "parley._parley")]
 pub(crate) struct Builtin {
     scenario: Arc<parley_core::Scenario>,
-    negotiator: Box<dyn Negotiator>,
+    negotiator: std::sync::Mutex<Box<dyn Negotiator + Send>>,
     party: usize,
     rounds: u32,
     seq: u64,
@@ -51,7 +51,10 @@ impl Builtin {
         self.seq += 1;
         let scenario = Arc::clone(&self.scenario);
         let ctx = party_ctx(&scenario, self.party, self.rounds);
-        self.negotiator.observe(&ctx, &event);
+        self.negotiator
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(&ctx, &event);
     }
 
     fn start(&mut self) {
@@ -61,7 +64,10 @@ impl Builtin {
         self.started = true;
         let scenario = Arc::clone(&self.scenario);
         let ctx = party_ctx(&scenario, self.party, self.rounds);
-        self.negotiator.init(&ctx);
+        self.negotiator
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .init(&ctx);
         let parties = scenario.parties().iter().map(|p| p.name.clone()).collect();
         let rounds = self.rounds;
         self.tell(
@@ -102,11 +108,13 @@ impl Builtin {
         if rounds == 0 {
             return Err(value_error("rounds: at least 1"));
         }
-        let negotiator = negotiator(
-            spec,
-            parley_engine::negotiators::role_seed(seed, party as u64),
-        )
-        .map_err(value_error)?;
+        let negotiator = std::sync::Mutex::new(
+            negotiator_send(
+                spec,
+                parley_engine::negotiators::role_seed(seed, party as u64),
+            )
+            .map_err(value_error)?,
+        );
         Ok(Builtin {
             scenario: Arc::clone(&scenario.inner),
             negotiator,
@@ -120,7 +128,9 @@ impl Builtin {
     /// The strategy's name with its parameters.
     #[getter]
     fn name(&self) -> String {
-        self.negotiator.name()
+        self.negotiator
+            .lock()
+            .map_or_else(|e| e.into_inner().name(), |n| n.name())
     }
 
     /// Another party (index `by`) offered `outcome` at this round and time.
@@ -159,7 +169,7 @@ impl Builtin {
             let scenario = Arc::clone(&self.scenario);
             let ctx = party_ctx(&scenario, self.party, self.rounds);
             // A strategy that fails here is parley's own bug: it surfaces as an exception.
-            let negotiator = &mut self.negotiator;
+            let negotiator = self.negotiator.get_mut().unwrap_or_else(|e| e.into_inner());
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 negotiator.act(&ctx, &state, standing.as_deref())
             }))

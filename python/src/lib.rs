@@ -21,6 +21,7 @@ use parley_formats::report::AnalysisReport;
 
 mod builtin;
 mod strategy;
+mod tournament;
 
 /// The most outcomes `Scenario.utilities` lays out in one array (8 bytes each).
 const MAX_TABLE: u128 = 100_000_000;
@@ -527,6 +528,7 @@ fn _parley(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;
     m.add_function(wrap_pyfunction!(run_json, m)?)?;
     m.add_function(wrap_pyfunction!(builtins, m)?)?;
+    m.add_function(wrap_pyfunction!(tournament::tournament_json, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -194,3 +194,22 @@ def test_the_package_describes_itself():
     assert "Job offer" in repr(s)
     assert s.n_outcomes == int(np.prod([len(v) for _, v in s.issues]))
     assert (ROOT / "python/parley/py.typed").exists()
+
+
+def test_a_tournament_equals_the_cli(parley_bin, tmp_path):
+    import subprocess
+
+    scenarios = [str(ROOT / "scenarios/job-offer.toml"), str(ROOT / "scenarios/supplier-contract.toml")]
+    ours = parley.tournament(scenarios, ["boulware", "conceder", "linear"], rounds=40, repetitions=2, seed=5,
+                             out=tmp_path / "py")
+    out = subprocess.run([str(parley_bin), "tournament", *scenarios, "--negotiators", "boulware,conceder,linear",
+                          "--rounds", "40", "--repetitions", "2", "--seed", "5", "--out", str(tmp_path / "cli"),
+                          "--json", "--quiet"], capture_output=True, text=True, check=True)
+    theirs = json.loads(out.stdout)
+    assert ours["summary"] == theirs
+    # 2 scenarios × 3·2 ordered pairings × 2 repetitions.
+    assert len(ours["rows"]) == 2 * 6 * 2
+    assert ours["summary"]["sessions"] == 24
+    ranked = [entry["negotiator"] for entry in ours["summary"]["ranking"]]
+    assert sorted(ranked) == ["boulware", "conceder", "linear"]
+    assert all(set(row["negotiators"]) <= {"boulware", "conceder", "linear"} for row in ours["rows"])

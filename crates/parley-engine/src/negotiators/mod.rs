@@ -73,6 +73,11 @@ fn number(spec: &str, key: &str, value: &str) -> Result<f64> {
 
 /// Builds a negotiator from its specification; `seed` seeds its randomness.
 pub fn negotiator(spec: &str, seed: u64) -> Result<Box<dyn Negotiator>> {
+    negotiator_send(spec, seed).map(|n| n as Box<dyn Negotiator>)
+}
+
+/// [`negotiator`], for a caller that moves it between threads (every built-in may be).
+pub fn negotiator_send(spec: &str, seed: u64) -> Result<Box<dyn Negotiator + Send>> {
     let parsed = parse_spec(spec)?;
     let rng = SmallRng::seed_from_u64(seed);
     let mut exponent: Option<f64> = None;
@@ -100,7 +105,7 @@ pub fn negotiator(spec: &str, seed: u64) -> Result<Box<dyn Negotiator>> {
             }
         }
     }
-    let time_based = |name: &str, default_e: f64| -> Box<dyn Negotiator> {
+    let time_based = |name: &str, default_e: f64| -> Box<dyn Negotiator + Send> {
         Box::new(TimeBased::new(
             name,
             exponent.unwrap_or(default_e),
