@@ -27,8 +27,10 @@ from ._parley import (
     builtins,
     load,
     loads,
+    register_competitor,
     run_json,
     tournament_json,
+    unregister_competitor,
 )
 
 __all__ = [
@@ -205,9 +207,32 @@ def run(
     )
 
 
+def _competitor(entry: Any) -> tuple[str, Any | None]:
+    """A competitor's name, and the factory that makes a fresh one per session (None
+    for a built-in, named by its specification)."""
+    if isinstance(entry, str):
+        return entry, None
+    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str) and callable(entry[1]):
+        name, make = entry
+    elif isinstance(entry, type):
+        from_negmas = any(c.__module__.split(".")[0] == "negmas" for c in entry.__mro__)
+        name = f"negmas:{entry.__name__}" if from_negmas else f"python:{entry.__name__}"
+        make = entry
+    else:
+        raise TypeError(
+            f"competitor {entry!r}: a built-in's name, a class (a parley.Negotiator subclass or a "
+            "NegMAS SAONegotiator), or a (name, factory) pair — each session needs a fresh negotiator"
+        )
+
+    def fresh() -> Any:
+        return _player(make())
+
+    return name, fresh
+
+
 def tournament(
     scenarios: Sequence[str | Any],
-    negotiators: Sequence[str] | None = None,
+    negotiators: Sequence[str | Any] | None = None,
     *,
     protocol: str = "saop",
     rounds: int = 100,
@@ -220,10 +245,16 @@ def tournament(
     parties: int | None = None,
     out: str | Any | None = None,
     resume: bool = False,
+    move_timeout: float | None = None,
 ) -> dict[str, Any]:
-    """A tournament of built-ins, as ``parley tournament`` runs it: every competitor in
-    every role against every other, on every scenario (files, Genius or GeniusWeb
-    folders, or folders holding them), ``repetitions`` times, in parallel.
+    """A tournament, as ``parley tournament`` runs it: every competitor in every role
+    against every other, on every scenario (files, Genius or GeniusWeb folders, or
+    folders holding them), ``repetitions`` times, in parallel.
+
+    A competitor is a built-in's name, or a class made afresh for each session — a
+    :class:`Negotiator` subclass, or a NegMAS ``SAONegotiator`` (an ANAC agent from
+    ``negmas-genius-agents``, say) — or a ``(name, factory)`` pair. Classes are named
+    ``python:Name`` or ``negmas:Name`` in the results.
 
     Returns ``{"summary": …, "rows": […], "out": folder}``: the summary ``parley
     tournament --json`` prints (ranking by mean advantage with 95% confidence
@@ -235,11 +266,21 @@ def tournament(
     import tempfile
 
     folder = pathlib.Path(out) if out is not None else pathlib.Path(tempfile.mkdtemp(prefix="parley-tournament-"))
-    summary = json.loads(
-        tournament_json(
+    names = None
+    registered: list[str] = []
+    if negotiators is not None:
+        names = []
+        for entry in negotiators:
+            name, make = _competitor(entry)
+            names.append(name)
+            if make is not None:
+                register_competitor(name, make, move_timeout)
+                registered.append(name)
+    try:
+        text = tournament_json(
             [str(s) for s in scenarios],
             str(folder),
-            None if negotiators is None else list(negotiators),
+            names,
             protocol,
             rounds,
             repetitions,
@@ -251,6 +292,9 @@ def tournament(
             parties,
             resume=resume,
         )
-    )
+    finally:
+        for name in registered:
+            unregister_competitor(name)
+    summary = json.loads(text)
     rows = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines() if line.strip()]
     return {"summary": summary, "rows": rows, "out": str(folder)}

@@ -328,6 +328,17 @@ fn analyze_json(
     })
 }
 
+/// The time a Python negotiator may take to answer, checked.
+pub(crate) fn move_limit(move_timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match move_timeout {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t > 0.0 && t < 1e7 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(value_error(format!(
+            "move_timeout: must be a positive number of seconds, not {t}"
+        ))),
+    }
+}
+
 /// Who plays a party: a built-in by its specification, or a Python object.
 enum Player {
     Builtin(String),
@@ -432,15 +443,7 @@ fn run_json(
     if mediator_spec.is_some() && !protocol.needs_mediator() {
         return Err(value_error("mediator: protocol saop has no mediator"));
     }
-    let limit = match move_timeout {
-        None => None,
-        Some(t) if t.is_finite() && t > 0.0 && t < 1e7 => Some(Duration::from_secs_f64(t)),
-        Some(t) => {
-            return Err(value_error(format!(
-                "move_timeout: must be a positive number of seconds, not {t}"
-            )))
-        }
-    };
+    let limit = move_limit(move_timeout)?;
     // Checked before the session runs: a bad name is the caller's error, not the run's.
     let mut players = Vec::with_capacity(n);
     for (i, entry) in negotiators.iter().enumerate() {
@@ -529,6 +532,8 @@ fn _parley(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_json, m)?)?;
     m.add_function(wrap_pyfunction!(builtins, m)?)?;
     m.add_function(wrap_pyfunction!(tournament::tournament_json, m)?)?;
+    m.add_function(wrap_pyfunction!(strategy::register_competitor, m)?)?;
+    m.add_function(wrap_pyfunction!(strategy::unregister_competitor, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -369,3 +369,39 @@ fn read_bool(answer: &Bound<'_, PyAny>) -> Result<bool, String> {
         )
     })
 }
+
+/// Registers a Python competitor for tournaments: `factory()` makes a fresh negotiator
+/// (a `parley.Negotiator`) for each session, played as [`PyNegotiator`].
+#[pyfunction]
+#[pyo3(signature = (name, factory, move_timeout = None))]
+pub(crate) fn register_competitor(
+    name: String,
+    factory: PyObject,
+    move_timeout: Option<f64>,
+) -> PyResult<()> {
+    let limit = crate::move_limit(move_timeout)?;
+    let factory = Arc::new(factory);
+    parley_engine::negotiators::register_external(
+        &name,
+        Arc::new(
+            move |scenario: &parley_core::Scenario, _party: usize, _seed: u64| {
+                Python::with_gil(|py| {
+                    let made = factory
+                        .call0(py)
+                        .map_err(|e| format!("making it raised {}", describe(py, &e)))?;
+                    let player =
+                        PyNegotiator::new(made.bind(py), Arc::new(scenario.clone()), limit)
+                            .map_err(|e| e.to_string())?;
+                    Ok(Box::new(player) as Box<dyn Negotiator + Send>)
+                })
+            },
+        ),
+    );
+    Ok(())
+}
+
+/// Takes back a competitor registered with [`register_competitor`].
+#[pyfunction]
+pub(crate) fn unregister_competitor(name: &str) {
+    parley_engine::negotiators::unregister_external(name);
+}

@@ -211,3 +211,36 @@ def test_geniusweb_profiles_cross_to_negmas_and_back(parley_bin, tmp_path):
         for o in every_outcome(s)[::53]:
             labels = dict(zip([n for n, _ in s.issues], o))
             assert back.utility(party, labels) == pytest.approx(s.utility(party, labels), abs=1e-12)
+
+
+def test_negmas_agents_and_python_strategies_compete_in_parleys_tournament(tmp_path):
+    """parley.tournament with built-ins, NegMAS agents, an ANAC winner and a Python
+    strategy as competitors: every session runs, none is invalid, everyone is ranked."""
+
+    class Firm(parley.Negotiator):
+        def act(self, state, standing):
+            if standing and self.party.utility(standing) >= 0.8 - 0.3 * state["time"]:
+                return "accept"
+            return self.best()
+
+    competitors = ["boulware", "conceder", AspirationNegotiator, MiCRONegotiator, Firm]
+    try:
+        import negmas_genius_agents as anac
+
+        competitors.append(anac.HardHeaded)
+    except ImportError:
+        if _in_ci():
+            raise
+    scenarios = [ROOT / "scenarios/job-offer.toml", ROOT / "scenarios/supplier-contract.toml"]
+    result = parley.tournament(scenarios, competitors, rounds=60, repetitions=1, out=tmp_path / "t")
+    n = len(competitors)
+    assert result["summary"]["sessions"] == len(scenarios) * n * (n - 1)
+    assert len(result["rows"]) == result["summary"]["sessions"]
+    assert all(row["ended_by"] != "invalid-action" for row in result["rows"]), [
+        row for row in result["rows"] if row["ended_by"] == "invalid-action"][:2]
+    ranked = {entry["negotiator"] for entry in result["summary"]["ranking"]}
+    assert {"boulware", "conceder", "negmas:AspirationNegotiator", "negmas:MiCRONegotiator", "python:Firm"} <= ranked
+    assert result["summary"]["agreement_rate"] > 0.5
+    # Instances are not competitors: each session needs a fresh negotiator.
+    with pytest.raises(TypeError, match="fresh negotiator"):
+        parley.tournament(scenarios, ["boulware", AspirationNegotiator()], out=tmp_path / "u")

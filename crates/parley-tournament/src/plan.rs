@@ -52,7 +52,9 @@ impl Settings {
             return Err(Error::Invalid("a tournament needs competitors".into()));
         }
         for (i, spec) in self.negotiators.iter().enumerate() {
-            negotiator(spec, 0)?;
+            if !parley_engine::negotiators::is_external(spec) {
+                negotiator(spec, 0)?;
+            }
             if self.negotiators[..i].contains(spec) {
                 return Err(Error::Invalid(format!(
                     "competitor {spec:?} is listed twice"

@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use parley_core::analysis::{analyze, Analysis, AnalysisConfig};
-use parley_engine::negotiators::{mediator, negotiator, role_seed, BidCache};
+use parley_engine::negotiators::{mediator, negotiator_for, role_seed, BidCache};
 use parley_engine::{run_session, SessionConfig};
 use rayon::prelude::*;
 
@@ -215,7 +215,7 @@ pub fn play(
     let negotiators = names
         .iter()
         .enumerate()
-        .map(|(role, spec)| negotiator(spec, role_seed(key.seed, role as u64)))
+        .map(|(role, spec)| negotiator_for(spec, scenario, role, role_seed(key.seed, role as u64)))
         .collect::<parley_engine::Result<Vec<_>>>()?;
     let mediator = settings
         .mediator

@@ -17,6 +17,72 @@ pub use strategies::{Acceptance, FrequencyModel, RandomNegotiator, TimeBased, Ti
 use crate::negotiator::{Mediator, Negotiator};
 use crate::{Error, Result};
 
+/// A negotiator made outside parley's built-ins (a strategy in Python, a NegMAS agent
+/// through the Python package): given the scenario, the party it plays and a seed, a
+/// fresh negotiator for one session, or why not.
+pub type External = std::sync::Arc<
+    dyn Fn(
+            &parley_core::Scenario,
+            usize,
+            u64,
+        ) -> std::result::Result<Box<dyn Negotiator + Send>, String>
+        + Send
+        + Sync,
+>;
+
+fn externals() -> &'static std::sync::RwLock<std::collections::BTreeMap<String, External>> {
+    static EXTERNALS: std::sync::OnceLock<
+        std::sync::RwLock<std::collections::BTreeMap<String, External>>,
+    > = std::sync::OnceLock::new();
+    EXTERNALS.get_or_init(Default::default)
+}
+
+/// Registers an outside negotiator under `name` (replacing one of that name), so that
+/// tournaments may name it as a competitor; [`unregister_external`] takes it back.
+pub fn register_external(name: &str, factory: External) {
+    externals()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_string(), factory);
+}
+
+/// Takes back an outside negotiator registered under `name`.
+pub fn unregister_external(name: &str) {
+    externals()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(name);
+}
+
+/// Whether `name` is a registered outside negotiator.
+pub fn is_external(name: &str) -> bool {
+    externals()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(name)
+}
+
+/// The negotiator `spec` names for party `party` of `scenario`: a registered outside
+/// one, else a built-in ([`negotiator`]).
+pub fn negotiator_for(
+    spec: &str,
+    scenario: &parley_core::Scenario,
+    party: usize,
+    seed: u64,
+) -> Result<Box<dyn Negotiator>> {
+    let factory = externals()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(spec)
+        .cloned();
+    match factory {
+        Some(make) => make(scenario, party, seed)
+            .map(|n| n as Box<dyn Negotiator>)
+            .map_err(|e| Error::UnknownNegotiator(format!("{spec:?}: {e}"))),
+        None => negotiator(spec, seed),
+    }
+}
+
 /// The names of the built-in negotiators.
 pub const NEGOTIATORS: &[&str] = &[
     "boulware",
