@@ -262,7 +262,7 @@ pub fn report(scenario: &Scenario, analysis: &Analysis, elapsed: Duration, show:
         );
     }
     if step > 1 {
-        let _ = writeln!(out, "  … every {step}th point shown; --json lists all");
+        let _ = writeln!(out, "  … one point in {step} shown; --json lists all");
     }
     let special = |label: &str, what: &str, p: &Option<SpecialPoint>, out: &mut String| match p {
         Some(p) => {

@@ -64,15 +64,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let scenario = &loaded.scenario;
     let n = scenario.n_parties();
     if args.negotiators.len() != n {
+        let given = args.negotiators.len();
         anyhow::bail!(
-            "--negotiators: the scenario has {n} parties ({}) but {} negotiators were given",
+            "--negotiators: the scenario has {n} parties ({}) but {given} {} given",
             scenario
                 .parties()
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            args.negotiators.len()
+            if given == 1 {
+                "negotiator was"
+            } else {
+                "negotiators were"
+            }
         );
     }
     let talks = &args.talks;

@@ -762,9 +762,14 @@ pub fn run_session<'a>(
 ) -> Result<SessionResult> {
     let n = scenario.n_parties();
     if negotiators.len() != n {
+        let given = negotiators.len();
         return Err(Error::Config(format!(
-            "the scenario has {n} parties but {} negotiators were given",
-            negotiators.len()
+            "the scenario has {n} parties but {given} {} given",
+            if given == 1 {
+                "negotiator was"
+            } else {
+                "negotiators were"
+            }
         )));
     }
     if n < 2 {
