@@ -25,11 +25,12 @@ from . import Negotiator, Party, Scenario, loads
 __all__ = ["BEST", "NegmasNegotiator", "ParleyNegotiator", "from_negmas", "to_negmas"]
 
 #: The built-in that ``ParleyNegotiator("best")`` plays. Until parley ships a negotiator
-#: made to win (issue 15), the strongest of its built-ins measured so far: a Boulware
-#: that concedes later than the default (e = 0.05). It ranked first among parley's
-#: built-ins both in parley's tournament (ANAC 2011–2012 and the bundled scenarios)
-#: and in NegMAS's own (``bench/negmas_judge.py``), 2026-12-02.
-BEST = "boulware:e=0.05"
+#: made to win (issue 15), the strongest of its built-ins measured so far: the
+#: frequency-model negotiator conceding very late (e = 0.02). It ranked first among
+#: parley's built-ins in parley's tournament (ANAC 2011–2012 and the bundled scenarios)
+#: and level with the ANAC leaders in NegMAS's own (``bench/negmas_judge.py``),
+#: 2026-12-02.
+BEST = "frequency:e=0.02"
 
 
 def _negmas():

@@ -164,9 +164,13 @@ def test_parley_negotiators_play_in_negmas_mechanisms(strategy):
         m.add(AspirationNegotiator(), ufun=ns.ufuns[theirs])
         state = m.run()
         assert not state.has_error, state.error_details
-        assert state.agreement is not None, (strategy, mine)
-        # Never below what walking away pays (the built-ins' rule), on NegMAS's scale.
-        assert ns.ufuns[mine](state.agreement) >= ns.ufuns[mine].reserved_value - 1e-9
+        # The conceding strategies reach a deal; the tough ones may hold out to the end.
+        if strategy in ("conceder", "linear"):
+            assert state.agreement is not None, (strategy, mine)
+        if state.agreement is not None:
+            # Never below what walking away pays (the built-ins' rule), on NegMAS's scale.
+            assert ns.ufuns[mine](state.agreement) >= ns.ufuns[mine].reserved_value - 1e-9
+        assert state.step > 0
     assert pn.ParleyNegotiator("best").strategy == pn.BEST
 
 
