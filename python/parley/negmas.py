@@ -111,6 +111,14 @@ def to_negmas(scenario: Scenario):
     return negmas.inout.Scenario(outcome_space=os_, ufuns=tuple(ufuns))
 
 
+def _space_of(os_):
+    """A NegMAS outcome space as parley sees it: issues with their labels (``str(v)``),
+    the values as NegMAS holds them, and every outcome."""
+    issues = [(str(i.name), [str(v) for v in i.all]) for i in os_.issues]
+    raw_values = [list(i.all) for i in os_.issues]
+    return issues, raw_values, list(os_.enumerate_or_sample())
+
+
 def _party_model(pname: str, ufun, issues, raw_values, outcomes) -> dict[str, Any]:
     """A NegMAS utility function as a parley party (native format), scaled so that its
     best outcome is worth 1."""
@@ -148,9 +156,7 @@ def from_negmas(negmas_scenario, name: str | None = None, parties: list[str] | N
     outcome is worth less is scaled, and its reserved value with it."""
     _negmas()
     os_ = negmas_scenario.outcome_space
-    issues = [(str(i.name), [str(v) for v in i.all]) for i in os_.issues]
-    raw_values = [list(i.all) for i in os_.issues]
-    outcomes = list(os_.enumerate_or_sample())
+    issues, raw_values, outcomes = _space_of(os_)
     party_models = []
     for k, ufun in enumerate(negmas_scenario.ufuns):
         pname = parties[k] if parties else (getattr(ufun, "name", None) or f"party{k + 1}")
@@ -304,10 +310,8 @@ def _parley_negotiator_class():
             from . import _parley
 
             os_ = self.nmi.outcome_space if self.nmi is not None else self.ufun.outcome_space
-            issues = [(str(i.name), [str(v) for v in i.all]) for i in os_.issues]
-            raw = [list(i.all) for i in os_.issues]
+            issues, raw, outcomes = _space_of(os_)
             self._values = [{str(v): v for v in values} for values in raw]
-            outcomes = list(os_.enumerate_or_sample())
             me = _party_model("me", self.ufun, issues, raw, outcomes)
             model = {
                 "name": "negmas",

@@ -395,11 +395,7 @@ pub fn write_folder(scenario: &Scenario, dir: &Path) -> Result<Vec<String>> {
             let term = utility.issues.iter().find(|t| &t.issue == name);
             let evals: Vec<f64> = match term {
                 None => vec![0.0; values.len()],
-                Some(t) => values
-                    .iter()
-                    .enumerate()
-                    .map(|(k, v)| term_eval(t, values, k, v))
-                    .collect(),
+                Some(t) => values.iter().map(|v| term_eval(t, values, v)).collect(),
             };
             weights.insert(name.clone(), json!(term.map_or(0.0, |t| t.weight / total)));
             let vu: Map<String, Value> = values
@@ -449,7 +445,7 @@ fn sanitize(name: &str) -> String {
 
 /// One issue's evaluation of its k-th value under the native rules: a table divided by
 /// its largest entry, or `clamp(slope·(v − min) + offset)`.
-fn term_eval(t: &FileTerm, values: &[String], k: usize, v: &str) -> f64 {
+fn term_eval(t: &FileTerm, values: &[String], v: &str) -> f64 {
     if let Some(table) = &t.values {
         let top = table.0.iter().map(|(_, x)| *x).fold(0.0, f64::max);
         let x = table
@@ -465,10 +461,7 @@ fn term_eval(t: &FileTerm, values: &[String], k: usize, v: &str) -> f64 {
         v.parse::<f64>().ok(),
     ) {
         (Some(lin), Some(min), Some(x)) => (lin.slope * (x - min) + lin.offset).clamp(0.0, 1.0),
-        _ => {
-            let _ = k;
-            0.0
-        }
+        _ => 0.0,
     }
 }
 
