@@ -498,7 +498,13 @@ async function mediated(base) {
 
   const state = (p) => p.evaluate(() => {
     const m = document.getElementById('main');
-    return { status: m.dataset.status, kind: m.dataset.pendingKind, held: !!document.querySelector('[data-testid="ratify-confirm"], [data-testid="ratification-notice"]') };
+    return {
+      status: m.dataset.status,
+      kind: m.dataset.pendingKind,
+      held: !!document.querySelector('[data-testid="ratify-confirm"], [data-testid="ratification-notice"]'),
+      // An action in flight: its page still shows the turn it is answering, so wait.
+      busy: !!document.querySelector('[aria-busy="true"]'),
+    };
   });
   let texts = 0;
   let votes = 0;
@@ -510,6 +516,13 @@ async function mediated(base) {
     check(steps < 60, 'mediated: the talks should have ended by now');
     const [c, m] = [await state(cand), await state(med)];
     if (c.status === 'ended') break;
+    if (c.busy || m.busy) {
+      const idle = () => !document.querySelector('[aria-busy="true"]');
+      await cand.waitForFunction(idle);
+      await med.waitForFunction(idle);
+      steps -= 1;
+      continue;
+    }
     if (c.kind === 'propose') {
       for (const [issue, value] of Object.entries(myOffer(proposals * 4))) {
         await cand.locator(`[data-testid="offer-builder"] select[data-issue="${issue}"]`).selectOption(value);
