@@ -2,6 +2,7 @@
 
 mod isolation;
 mod mediation;
+mod negotiators;
 mod protocols;
 mod red_lines;
 mod side_channels;

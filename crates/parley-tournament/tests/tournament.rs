@@ -540,8 +540,9 @@ fn built_in_negotiators_on_every_bilateral_anac_scenario() {
         .collect();
     settings.repetitions = 1;
     settings.rounds = 50;
+    let n = parley_engine::negotiators::NEGOTIATORS.len() as u64;
     let plan = Plan::new(settings, found).expect("plan");
-    assert_eq!(plan.total(), plan.entries.len() as u64 * 42);
+    assert_eq!(plan.total(), plan.entries.len() as u64 * n * (n - 1));
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("anac");
     let report = run_into(&plan, &dir, Shard::ALL, false);
@@ -565,10 +566,49 @@ fn built_in_negotiators_on_every_bilateral_anac_scenario() {
         })
         .expect("ranked");
     assert_eq!(least.negotiator, "hardliner");
+    // `best` ranks first (docs/negotiators.md).
+    assert_eq!(
+        summary.ranking.first().map(|s| s.negotiator.as_str()),
+        Some("best")
+    );
     for s in &summary.ranking {
-        assert_eq!(s.roles_played, plan.entries.len() as u64 * 12);
+        assert_eq!(s.roles_played, plan.entries.len() as u64 * 2 * (n - 1));
         let [lo, hi] = s.ci95.expect("many sessions");
         let mean = s.mean_advantage.expect("played");
         assert!(lo < mean && mean < hi);
     }
+}
+
+/// Every built-in on the three-party scenarios of the corpus (ANAC 2015's and the
+/// laptop domain), 100 rounds: `best` ranks first (docs/negotiators.md).
+#[test]
+fn best_ranks_first_on_the_three_party_anac_scenarios() {
+    let Some(corpus) = crate::corpus::corpus() else {
+        return;
+    };
+    let found = discover(&[corpus.join("genius")], Some(3)).expect("discover");
+    assert!(found.entries.len() >= 5, "{} scenarios", found.entries.len());
+    let mut settings = settings(ProtocolKind::Saop, None);
+    settings.negotiators = parley_engine::negotiators::NEGOTIATORS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    settings.repetitions = 1;
+    settings.rounds = 100;
+    settings.seed = 0;
+    let plan = Plan::new(settings, found).expect("plan");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("three");
+    let report = run_into(&plan, &dir, Shard::ALL, false);
+    check_rows(&plan, &rows(&dir));
+    let ranking = &report.summary.ranking;
+    assert_eq!(
+        ranking.first().map(|s| s.negotiator.as_str()),
+        Some("best"),
+        "{:?}",
+        ranking
+            .iter()
+            .map(|s| (&s.negotiator, s.mean_advantage))
+            .collect::<Vec<_>>()
+    );
 }

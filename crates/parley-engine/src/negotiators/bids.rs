@@ -148,6 +148,16 @@ impl BidSpace {
         }
     }
 
+    /// The number of bids.
+    pub fn len(&self) -> usize {
+        self.utils.len()
+    }
+
+    /// Whether there is no bid (every outcome crosses a red line).
+    pub fn is_empty(&self) -> bool {
+        self.utils.is_empty()
+    }
+
     /// The best utility.
     pub fn best(&self) -> f64 {
         self.utils.first().copied().unwrap_or(0.0)

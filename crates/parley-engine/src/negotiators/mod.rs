@@ -1,7 +1,10 @@
 //! Built-in negotiators and mediators, and the parser of their specifications
 //! (`boulware`, `conceder:e=3`, `linear:accept=0.8`, …). See `docs/negotiators.md`.
 
+mod anac;
+mod best;
 mod bids;
+mod boa;
 mod mediators;
 mod model;
 mod strategies;
@@ -9,7 +12,13 @@ mod strategies;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+pub use anac::{AgentGG, AgentK, Agreeable, Atlas3, Cuhk, HardHeaded, Micro, PonPoko, TheFawkes};
+pub use best::Best;
 pub use bids::{BidCache, BidSpace};
+pub use boa::{
+    ac_combi_max_w, ac_next, BayesianModel, Bid, Classic, Common, Heard, ReservationEstimate,
+    Tactic,
+};
 pub use mediators::{HillClimber, ShuttleMediator};
 pub use model::OpponentModel;
 pub use strategies::{Acceptance, FrequencyModel, RandomNegotiator, TimeBased, TitForTat};
@@ -92,7 +101,34 @@ pub const NEGOTIATORS: &[&str] = &[
     "random",
     "tit-for-tat",
     "frequency",
+    "best",
+    "agentk",
+    "hardheaded",
+    "cuhk",
+    "thefawkes",
+    "atlas3",
+    "ponpoko",
+    "agreeable",
+    "agentgg",
+    "micro",
 ];
+
+/// The ANAC champions among [`NEGOTIATORS`], with the competition they won (see
+/// `docs/negotiators.md`).
+pub const CLASSICS: &[(&str, &str)] = &[
+    ("agentk", "AgentK, ANAC 2010"),
+    ("hardheaded", "HardHeaded, ANAC 2011"),
+    ("cuhk", "CUHKAgent, ANAC 2012"),
+    ("thefawkes", "TheFawkes, ANAC 2013"),
+    ("atlas3", "Atlas3, ANAC 2015"),
+    ("ponpoko", "PonPokoAgent, ANAC 2017"),
+    ("agreeable", "AgreeableAgent2018, ANAC 2018"),
+    ("agentgg", "AgentGG, ANAC 2019"),
+    ("micro", "MiCRO, de Jonge 2022"),
+];
+
+/// The strategy `best` plays by default.
+pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1";
 
 /// The names of the built-in mediators.
 pub const MEDIATORS: &[&str] = &["hill-climber", "shuttle"];
@@ -145,6 +181,9 @@ pub fn negotiator(spec: &str, seed: u64) -> Result<Box<dyn Negotiator>> {
 /// [`negotiator`], for a caller that moves it between threads (every built-in may be).
 pub fn negotiator_send(spec: &str, seed: u64) -> Result<Box<dyn Negotiator + Send>> {
     let parsed = parse_spec(spec)?;
+    if let Some(made) = classic(spec, &parsed, seed)? {
+        return Ok(made);
+    }
     let rng = SmallRng::seed_from_u64(seed);
     let mut exponent: Option<f64> = None;
     let mut acceptance = Acceptance::Next;
@@ -194,6 +233,65 @@ pub fn negotiator_send(spec: &str, seed: u64) -> Result<Box<dyn Negotiator + Sen
             )))
         }
     })
+}
+
+/// `best` (parameters `e` and `endgame`) and the ANAC classics (no parameters);
+/// `None` for any other name.
+fn classic(spec: &str, parsed: &Spec<'_>, seed: u64) -> Result<Option<Box<dyn Negotiator + Send>>> {
+    if parsed.name == "best" {
+        let (mut e, mut endgame, mut nash, mut predict, mut bayes, mut fresh) =
+            (0.03, 1.0, true, false, None, true);
+        for &(key, value) in &parsed.params {
+            let x = number(spec, key, value)?;
+            match key {
+                "e" if x > 0.0 => e = x,
+                "endgame" if x >= 0.0 => endgame = x,
+                "nash" if x == 0.0 || x == 1.0 => nash = x == 1.0,
+                "predict" if x == 0.0 || x == 1.0 => predict = x == 1.0,
+                "bayes" if x == 0.0 || x == 1.0 => bayes = Some(x == 1.0),
+                "fresh" if x == 0.0 || x == 1.0 => fresh = x == 1.0,
+                "e" | "endgame" | "nash" | "predict" | "bayes" | "fresh" => {
+                    return Err(Error::UnknownNegotiator(format!(
+                        "{spec:?}: {key} must be {}",
+                        match key {
+                            "e" => "> 0",
+                            "endgame" => "≥ 0",
+                            _ => "0 or 1",
+                        }
+                    )))
+                }
+                other => {
+                    return Err(Error::UnknownNegotiator(format!(
+                        "{spec:?}: unknown parameter {other:?} (expected e, endgame, nash, predict, bayes or fresh)"
+                    )))
+                }
+            }
+        }
+        return Ok(Some(Box::new(Classic::new(
+            Best::new(e, endgame, nash, predict, bayes, fresh),
+            seed,
+        ))));
+    }
+    if !CLASSICS.iter().any(|(name, _)| *name == parsed.name) {
+        return Ok(None);
+    }
+    if let Some((key, _)) = parsed.params.first() {
+        return Err(Error::UnknownNegotiator(format!(
+            "{spec:?}: {} takes no parameters (got {key:?})",
+            parsed.name
+        )));
+    }
+    Ok(Some(match parsed.name {
+        "agentk" => Box::new(Classic::new(AgentK, seed)),
+        "hardheaded" => Box::new(Classic::new(HardHeaded, seed)),
+        "cuhk" => Box::new(Classic::new(Cuhk, seed)),
+        "thefawkes" => Box::new(Classic::new(TheFawkes, seed)),
+        "atlas3" => Box::new(Classic::new(Atlas3::default(), seed)),
+        "ponpoko" => Box::new(Classic::new(PonPoko::default(), seed)),
+        "agreeable" => Box::new(Classic::new(Agreeable, seed)),
+        "agentgg" => Box::new(Classic::new(AgentGG, seed)),
+        _ => Box::new(Classic::new(Micro::default(), seed)),
+    }))
 }
 
 /// Builds a mediator from its specification.

@@ -83,6 +83,16 @@ impl OpponentModel {
         }
     }
 
+    /// The number of issues modelled.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the space has no issue.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
     /// The modelled utility in [0, 1].
     pub fn utility(&self, outcome: &[u32]) -> f64 {
         self.table
