@@ -24,13 +24,10 @@ from . import Negotiator, Party, Scenario, loads
 
 __all__ = ["BEST", "NegmasNegotiator", "ParleyNegotiator", "from_negmas", "to_negmas"]
 
-#: The built-in that ``ParleyNegotiator("best")`` plays. Until parley ships a negotiator
-#: made to win (issue 15), the strongest of its built-ins measured so far: the
-#: frequency-model negotiator conceding very late (e = 0.02). It ranked first among
-#: parley's built-ins in parley's tournament (ANAC 2011–2012 and the bundled scenarios)
-#: and level with the ANAC leaders in NegMAS's own (``bench/negmas_judge.py``),
-#: 2026-12-02.
-BEST = "frequency:e=0.02"
+#: The built-in that ``ParleyNegotiator()`` plays by default: ``best``, parley's
+#: negotiator made to win (issue 15), a built-in of its own (``docs/negotiators.md``),
+#: judged against the ANAC winners in NegMAS's tournament by ``bench/negmas_judge.py``.
+BEST = "best"
 
 
 def _negmas():
@@ -287,18 +284,21 @@ def _parley_negotiator_class():
         ``SAOMechanism`` (and so in ``cartesian_tournament``).
 
         ``ParleyNegotiator("boulware")``, ``ParleyNegotiator("frequency:e=0.2")``, or
-        ``ParleyNegotiator("best")`` (:data:`BEST`). Its utility function is NegMAS's:
+        ``ParleyNegotiator("best")`` (:data:`BEST`, the default). Its utility function is NegMAS's:
         a linear additive one crosses as it is, any other through its value on every
         outcome. NegMAS drives it: asked to ``respond`` to the standing offer, it is
         told the offer and takes its turn (accept, end the negotiation, or reject with
         a counter-offer it then proposes); asked to ``propose`` first, it opens.
         The deadline it plans against is the mechanism's ``n_steps`` (100 if NegMAS has
-        none); time is NegMAS's ``relative_time``.
+        none). Time is parley's turn clock on NegMAS's steps: with ``n`` negotiators
+        and ``N`` steps, the ``k``-th to act in step ``s`` is at ``(s·n + k)/(N·n)``,
+        as in parley's own engine, so that a strategy knows whether anyone acts after
+        it (NegMAS's ``relative_time`` is the same for every negotiator of a step).
         """
 
-        def __init__(self, strategy: str = "best", *, seed: int = 0, **kwargs):
+        def __init__(self, strategy: str = BEST, *, seed: int = 0, **kwargs):
             super().__init__(**kwargs)
-            self.strategy = BEST if strategy == "best" else strategy
+            self.strategy = strategy
             self.seed = seed
             self._builtin = None
             self._counter = None
@@ -328,13 +328,23 @@ def _parley_negotiator_class():
         def _labels(self, outcome):
             return [str(v) for v in outcome]
 
+        def _time(self, state) -> float:
+            """parley's turn clock: which turn of which step this is."""
+            steps = getattr(self.nmi, "n_steps", None) if self.nmi is not None else None
+            if not steps:
+                return float(state.relative_time)
+            n = max(2, int(getattr(self.nmi, "n_negotiators", 2) or 2))
+            before = sum(1 for who, _ in (getattr(state, "new_offers", None) or []) if who != self.id)
+            return min(1.0, (state.step * n + min(before, n - 1)) / (steps * n))
+
         def respond(self, state, source=None):
             self._ensure()
             offer = state.current_offer
             if offer is None:
                 return ResponseType.REJECT_OFFER
-            self._builtin.offered(1, state.step, state.relative_time, self._labels(offer))
-            kind, labels = self._builtin.act(state.step, state.relative_time, self._labels(offer))
+            t = self._time(state)
+            self._builtin.offered(1, state.step, t, self._labels(offer))
+            kind, labels = self._builtin.act(state.step, t, self._labels(offer))
             if kind == "accept":
                 return ResponseType.ACCEPT_OFFER
             if kind == "walk-away":
@@ -347,7 +357,7 @@ def _parley_negotiator_class():
             if self._counter is not None:
                 counter, self._counter = self._counter, None
                 return counter
-            kind, labels = self._builtin.act(state.step, state.relative_time, None)
+            kind, labels = self._builtin.act(state.step, self._time(state), None)
             return self._negmas_outcome(labels) if kind == "offer" else None
 
     # Found by name from other processes (NegMAS tournaments pickle their competitors).
