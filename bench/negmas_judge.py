@@ -15,7 +15,7 @@ other); ``--engine both`` runs both and prints both tables.
 For each engine it prints the ranking by mean advantage with a 95% confidence interval
 — NegMAS's score, ``(utility − reserved value) / (best utility − reserved value)``,
 computed the same way from parley's rows —, the mean utility, the agreement rate, the agreement rate over the sessions
-whose scenario has a rational outcome (one both sides value at least at their reserved
+whose scenario has a rational outcome (one both sides value above their reserved
 value), and whether the leader's lead over each other competitor lies outside both
 confidence intervals.
 
@@ -86,7 +86,7 @@ class Chosen:
     folder: pathlib.Path
     scenario: Any  #: the ``parley.Scenario``
     label: str  #: a unique name (``rel`` with ``/`` → ``_``), used as the scenario's name in both engines
-    rational: bool  #: some outcome is worth at least its reserved value to both sides
+    rational: bool  #: some outcome is worth more than its reserved value to both sides
 
 
 def corpus_dir() -> pathlib.Path:
@@ -95,10 +95,14 @@ def corpus_dir() -> pathlib.Path:
 
 
 def has_rational_outcome(scenario: Any) -> bool:
-    """Whether some outcome is worth at least its reserved value to every party."""
+    """Whether some outcome is worth more than its reserved value to every party: a deal
+    that leaves both better off than walking away. (An outcome worth exactly the
+    reserved value to one side gives it no reason to agree, and NegMAS's advantage is
+    0 for it either way: y2012/FiftyFiftyA's only such outcome is the 0.5/0.5 split
+    with both reserved values at 0.5.)"""
     ok = None
     for k, reserved in enumerate(scenario.reservations):
-        mine = np.asarray(scenario.utilities(k)) >= reserved - 1e-12
+        mine = np.asarray(scenario.utilities(k)) > reserved + 1e-9
         ok = mine if ok is None else ok & mine
     return bool(ok is not None and ok.any())
 

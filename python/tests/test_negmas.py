@@ -174,6 +174,33 @@ def test_parley_negotiators_play_in_negmas_mechanisms(strategy):
     assert pn.ParleyNegotiator("best").strategy == pn.BEST
 
 
+def test_parley_negotiators_keep_parleys_turn_clock_on_negmas_steps():
+    """NegMAS gives both negotiators of a step the same relative time; parley's
+    negotiators see the turn clock of parley's engine, (step·n + k)/(N·n) for the
+    k-th to act, so a strategy knows when nobody acts after it."""
+    from negmas.sao import SAOMechanism
+
+    s = parley.load(ROOT / "scenarios/job-offer.toml")
+    ns = pn.to_negmas(s)
+    seen: dict[str, list[float]] = {}
+
+    class Recording(pn.ParleyNegotiator):
+        def _time(self, state):
+            t = super()._time(state)
+            seen.setdefault(self.id, []).append(t)
+            return t
+
+    m = SAOMechanism(outcome_space=ns.outcome_space, n_steps=10)
+    first, second = Recording("hardliner"), Recording("hardliner")
+    m.add(first, ufun=ns.ufuns[0])
+    m.add(second, ufun=ns.ufuns[1])
+    state = m.run()
+    assert not state.has_error, state.error_details
+    assert state.agreement is None  # two hardliners
+    assert sorted(set(seen[first.id])) == [2 * k / 20 for k in range(10)]
+    assert sorted(set(seen[second.id])) == [(2 * k + 1) / 20 for k in range(10)]
+
+
 def test_parley_negotiators_in_a_negmas_cartesian_tournament():
     from negmas.tournaments.neg import cartesian_tournament
 

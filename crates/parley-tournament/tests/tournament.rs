@@ -587,7 +587,11 @@ fn best_ranks_first_on_the_three_party_anac_scenarios() {
         return;
     };
     let found = discover(&[corpus.join("genius")], Some(3)).expect("discover");
-    assert!(found.entries.len() >= 5, "{} scenarios", found.entries.len());
+    assert!(
+        found.entries.len() >= 5,
+        "{} scenarios",
+        found.entries.len()
+    );
     let mut settings = settings(ProtocolKind::Saop, None);
     settings.negotiators = parley_engine::negotiators::NEGOTIATORS
         .iter()

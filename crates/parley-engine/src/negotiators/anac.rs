@@ -175,6 +175,8 @@ impl Cuhk {
 }
 
 impl Tactic for Cuhk {
+    const ACCEPTS_AT_THRESHOLD: bool = true;
+
     fn name(&self) -> String {
         "cuhk".into()
     }
@@ -186,17 +188,6 @@ impl Tactic for Cuhk {
     fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
         let th = Self::threshold(ctx, common, t);
         Bid::Index(common.best_for_others(th, th + 0.05, 128))
-    }
-
-    fn accepts(
-        &mut self,
-        ctx: &PartyContext<'_>,
-        common: &mut Common,
-        t: f64,
-        offered: f64,
-        next: f64,
-    ) -> bool {
-        offered >= Self::threshold(ctx, common, t) || ac_next(offered, next)
     }
 }
 
@@ -223,6 +214,10 @@ impl TheFawkes {
 impl Tactic for TheFawkes {
     fn name(&self) -> String {
         "thefawkes".into()
+    }
+
+    fn init(&mut self, _ctx: &PartyContext<'_>, common: &mut Common) {
+        common.use_bayes = true;
     }
 
     fn threshold(&mut self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> f64 {
@@ -359,6 +354,8 @@ impl PonPoko {
 }
 
 impl Tactic for PonPoko {
+    const ACCEPTS_AT_THRESHOLD: bool = true;
+
     fn name(&self) -> String {
         "ponpoko".into()
     }
@@ -376,17 +373,6 @@ impl Tactic for PonPoko {
     fn bid(&mut self, _ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
         let (high, low) = Self::scaled(common, self.pattern.unwrap_or(0), t);
         Bid::Index(common.random_between(low, high))
-    }
-
-    fn accepts(
-        &mut self,
-        ctx: &PartyContext<'_>,
-        common: &mut Common,
-        t: f64,
-        offered: f64,
-        _next: f64,
-    ) -> bool {
-        offered >= self.threshold(ctx, common, t)
     }
 }
 
@@ -476,6 +462,8 @@ impl AgentGG {
 }
 
 impl Tactic for AgentGG {
+    const ACCEPTS_AT_THRESHOLD: bool = true;
+
     fn name(&self) -> String {
         "agentgg".into()
     }
@@ -487,17 +475,6 @@ impl Tactic for AgentGG {
     fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
         let th = Self::threshold(ctx, common, t);
         Bid::Index(common.best_for_others(th, th + 0.05, 128))
-    }
-
-    fn accepts(
-        &mut self,
-        ctx: &PartyContext<'_>,
-        common: &mut Common,
-        t: f64,
-        offered: f64,
-        _next: f64,
-    ) -> bool {
-        offered >= Self::threshold(ctx, common, t)
     }
 }
 

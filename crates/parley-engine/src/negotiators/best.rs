@@ -40,6 +40,10 @@ pub struct Best {
     bayes: Option<bool>,
     /// Whether it prefers a bid not offered yet.
     fresh: bool,
+    /// On its own last turn with others still to act: it takes an offer worth
+    /// walking away's value plus this share of what the best offer heard adds to it
+    /// (its offer back may be refused).
+    grace: f64,
     offered: HashSet<Vec<u32>>,
 }
 
@@ -52,8 +56,10 @@ impl Best {
         predict: bool,
         bayes: Option<bool>,
         fresh: bool,
+        grace: f64,
     ) -> Best {
         Best {
+            grace,
             fresh,
             exponent,
             endgame,
@@ -127,15 +133,20 @@ impl Best {
 impl Tactic for Best {
     fn name(&self) -> String {
         format!(
-            "best:e={}:endgame={}:nash={}:predict={}{}:fresh={}",
+            "best:e={}:endgame={}:nash={}:predict={}{}:fresh={}:grace={}",
             self.exponent,
             self.endgame,
             u8::from(self.nash),
             u8::from(self.predict),
             self.bayes
                 .map_or(String::new(), |b| format!(":bayes={}", u8::from(b))),
-            u8::from(self.fresh)
+            u8::from(self.fresh),
+            self.grace
         )
+    }
+
+    fn init(&mut self, _ctx: &PartyContext<'_>, common: &mut Common) {
+        common.use_bayes = self.bayes.unwrap_or(common.n_parties > 2);
     }
 
     fn threshold(&mut self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> f64 {
@@ -145,9 +156,18 @@ impl Tactic for Best {
     fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
         let target = self.target(ctx, common, t);
         if self.in_endgame(common, t) {
-            if let Some(back) = Self::offer_back(ctx, common, t) {
-                if ctx.utility().value(&back) < target {
+            match Self::offer_back(ctx, common, t) {
+                Some(back) if ctx.utility().value(&back) < target => {
                     return Bid::Outcome(back);
+                }
+                Some(_) => {}
+                // Nothing the others offered is worth walking away: the bid worth
+                // that much to it that they are modelled to like most, the likeliest
+                // to be taken (no deal is worth less).
+                None => {
+                    if let Some(k) = common.most_liked_at_least(ctx.reservation_at(t)) {
+                        return Bid::Index(k);
+                    }
                 }
             }
         }
@@ -164,7 +184,7 @@ impl Tactic for Best {
             // Nearer the target costs it less; the others' models decide among bids
             // within 0.02 of each other.
             let near = common.bids.utility(k) <= target + 0.02;
-            let liked = if self.bayes.unwrap_or(common.n_parties > 2) {
+            let liked = if common.use_bayes {
                 common.others_bayes(outcome)
             } else {
                 common.others_sum(outcome)
@@ -204,6 +224,12 @@ impl Tactic for Best {
         }
         if self.in_endgame(common, t) && offered >= common.best_heard_utility() {
             return true;
+        }
+        if common.my_turns_left(t) < 1.0 {
+            let walk = ctx.reservation_at(t);
+            if offered >= walk + self.grace * (common.best_heard_utility() - walk).max(0.0) {
+                return true;
+            }
         }
         // With more than one other party, AC_combi(0.98, MAX^W) (late, an offer as good
         // as any heard lately); bilaterally AC_next holds out for the end game (measured

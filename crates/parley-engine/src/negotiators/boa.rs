@@ -53,8 +53,11 @@ pub struct Common {
     pub heard: Vec<Heard>,
     /// A frequency model of each party (mine unused).
     pub models: Vec<OpponentModel>,
-    /// A Bayesian model of each party (mine unused).
+    /// A Bayesian model of each party (mine unused), learnt only when `use_bayes`
+    /// (a tactic that reads them sets it in `init`).
     pub bayes: Vec<BayesianModel>,
+    /// Whether the Bayesian models learn.
+    pub use_bayes: bool,
     /// The utilities of what I proposed, oldest first.
     pub proposed: Vec<f64>,
     /// The seeded randomness of the strategy.
@@ -86,6 +89,7 @@ impl Common {
             bayes: (0..ctx.n_parties())
                 .map(|_| BayesianModel::new(&cards))
                 .collect(),
+            use_bayes: false,
             proposed: Vec::new(),
             rng: SmallRng::seed_from_u64(seed),
             me: ctx.index(),
@@ -165,6 +169,25 @@ impl Common {
             }
         }
         best.0
+    }
+
+    /// Of my bids worth `floor` or more, the one the others are modelled to like most
+    /// (their least satisfied one first): the bid most likely taken. At most 4,096
+    /// bids are scanned, evenly spread.
+    pub fn most_liked_at_least(&self, floor: f64) -> Option<usize> {
+        let count = self.bids.count_at_least(floor);
+        let stride = count.div_ceil(4096).max(1);
+        (0..count)
+            .step_by(stride)
+            .map(|k| {
+                let outcome = self.bids.outcome(k);
+                (
+                    k,
+                    self.others_min(outcome) + 1e-3 * self.others_sum(outcome),
+                )
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k)
     }
 
     /// A random bid worth from `low` to `high` (the one nearest `low` when none is).
@@ -348,7 +371,10 @@ impl BayesianModel {
                 .map(|&c| vec![1.0 / f64::from(c.max(1)); c.max(1) as usize])
                 .collect(),
             weights: vec![[0.2; 5]; cards.len()],
-            table: Vec::new(),
+            table: cards
+                .iter()
+                .map(|&c| vec![0.0; c.max(1) as usize])
+                .collect(),
         };
         model.compile();
         model
@@ -356,13 +382,28 @@ impl BayesianModel {
 
     fn compile(&mut self) {
         let weights = self.expected_weights();
-        self.table = (0..self.peaks.len())
-            .map(|i| {
-                (0..self.peaks[i].len())
-                    .map(|v| weights[i] * self.expected_eval(i, v))
-                    .collect()
-            })
-            .collect();
+        for (i, row) in self.table.iter_mut().enumerate() {
+            // E[1 − |peak − v|/(n − 1)] for every v in one pass: with P(v) and S(v) the
+            // probability and the first moment of the peaks up to v,
+            // Σ p_k·|k − v| = v·P(v) − S(v) + (S − S(v)) − v·(1 − P(v)).
+            let peaks = &self.peaks[i];
+            let n = peaks.len();
+            let total_moment: f64 = peaks.iter().enumerate().map(|(k, p)| k as f64 * p).sum();
+            let total_p: f64 = peaks.iter().sum();
+            let (mut cp, mut cs) = (0.0, 0.0);
+            for (v, (out, p)) in row.iter_mut().zip(peaks).enumerate() {
+                cp += p;
+                cs += v as f64 * p;
+                let x = v as f64;
+                let distance = x * cp - cs + (total_moment - cs) - x * (total_p - cp);
+                let eval = if n <= 1 {
+                    total_p
+                } else {
+                    total_p - distance / (n - 1) as f64
+                };
+                *out = weights[i] * eval;
+            }
+        }
     }
 
     /// The evaluation of value `v` of an issue with `n` values under the hypothesis
@@ -401,7 +442,15 @@ impl BayesianModel {
         let evals: Vec<f64> = outcome
             .iter()
             .enumerate()
-            .map(|(i, &v)| self.expected_eval(i, v as usize))
+            .map(|(i, &v)| {
+                let w = weights[i];
+                let t = self.table[i].get(v as usize).copied().unwrap_or(0.0);
+                if w > 1e-12 {
+                    t / w
+                } else {
+                    self.expected_eval(i, v as usize)
+                }
+            })
             .collect();
         let total: f64 = weights.iter().zip(&evals).map(|(w, e)| w * e).sum();
         for (i, &v) in outcome.iter().enumerate() {
@@ -469,17 +518,22 @@ pub trait Tactic {
     /// Its next bid: an index into `common.bids`, or an outcome heard.
     fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid;
 
+    /// Whether the default acceptance also takes what is worth its threshold.
+    const ACCEPTS_AT_THRESHOLD: bool = false;
+
     /// Whether it accepts an offer worth `offered` to it, its next bid being worth
-    /// `next` (AC_next by default).
+    /// `next`: by default AC_next, or (with [`Tactic::ACCEPTS_AT_THRESHOLD`]) an offer
+    /// worth its threshold.
     fn accepts(
         &mut self,
-        _ctx: &PartyContext<'_>,
-        _common: &mut Common,
-        _t: f64,
+        ctx: &PartyContext<'_>,
+        common: &mut Common,
+        t: f64,
         offered: f64,
         next: f64,
     ) -> bool {
         ac_next(offered, next)
+            || (Self::ACCEPTS_AT_THRESHOLD && offered >= self.threshold(ctx, common, t))
     }
 }
 
@@ -534,7 +588,9 @@ impl<T: Tactic> Classic<T> {
             return;
         }
         common.models[from].learn(outcome, 1.0, true);
-        common.bayes[from].learn(outcome, t);
+        if common.use_bayes {
+            common.bayes[from].learn(outcome, t);
+        }
         common.heard.push(Heard {
             from,
             outcome: outcome.to_vec(),
@@ -663,21 +719,13 @@ impl<T: Tactic> Negotiator for Classic<T> {
         text: &[u32],
         current: Option<&[u32]>,
     ) -> bool {
-        if !ctx.acceptable(text, state.time) {
-            return false;
-        }
-        let u = ctx.utility().value(text);
         self.common(ctx);
         let Some(common) = self.common.as_ref() else {
             return false;
         };
-        let threshold = self.tactic.threshold(ctx, common, state.time);
-        match (state.phase, current) {
-            (Phase::PostSettlement, Some(deal)) => {
-                ctx.utility().eval(text) >= ctx.utility().eval(deal)
-            }
-            (_, Some(reference)) => u >= ctx.utility().value(reference) || u >= threshold,
-            (_, None) => u >= threshold,
-        }
+        let tactic = &mut self.tactic;
+        super::strategies::vote_rule(ctx, state, text, current, true, || {
+            tactic.threshold(ctx, common, state.time)
+        })
     }
 }

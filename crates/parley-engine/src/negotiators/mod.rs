@@ -128,7 +128,7 @@ pub const CLASSICS: &[(&str, &str)] = &[
 ];
 
 /// The strategy `best` plays by default.
-pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1";
+pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1:grace=1";
 
 /// The names of the built-in mediators.
 pub const MEDIATORS: &[&str] = &["hill-climber", "shuttle"];
@@ -239,8 +239,8 @@ pub fn negotiator_send(spec: &str, seed: u64) -> Result<Box<dyn Negotiator + Sen
 /// `None` for any other name.
 fn classic(spec: &str, parsed: &Spec<'_>, seed: u64) -> Result<Option<Box<dyn Negotiator + Send>>> {
     if parsed.name == "best" {
-        let (mut e, mut endgame, mut nash, mut predict, mut bayes, mut fresh) =
-            (0.03, 1.0, true, false, None, true);
+        let (mut e, mut endgame, mut nash, mut predict, mut bayes, mut fresh, mut grace) =
+            (0.03, 1.0, true, false, None, true, 1.0);
         for &(key, value) in &parsed.params {
             let x = number(spec, key, value)?;
             match key {
@@ -250,25 +250,27 @@ fn classic(spec: &str, parsed: &Spec<'_>, seed: u64) -> Result<Option<Box<dyn Ne
                 "predict" if x == 0.0 || x == 1.0 => predict = x == 1.0,
                 "bayes" if x == 0.0 || x == 1.0 => bayes = Some(x == 1.0),
                 "fresh" if x == 0.0 || x == 1.0 => fresh = x == 1.0,
-                "e" | "endgame" | "nash" | "predict" | "bayes" | "fresh" => {
+                "grace" if (0.0..=1.0).contains(&x) => grace = x,
+                "e" | "endgame" | "nash" | "predict" | "bayes" | "fresh" | "grace" => {
                     return Err(Error::UnknownNegotiator(format!(
                         "{spec:?}: {key} must be {}",
                         match key {
                             "e" => "> 0",
                             "endgame" => "≥ 0",
+                            "grace" => "in [0, 1]",
                             _ => "0 or 1",
                         }
                     )))
                 }
                 other => {
                     return Err(Error::UnknownNegotiator(format!(
-                        "{spec:?}: unknown parameter {other:?} (expected e, endgame, nash, predict, bayes or fresh)"
+                        "{spec:?}: unknown parameter {other:?} (expected e, endgame, nash, predict, bayes, fresh or grace)"
                     )))
                 }
             }
         }
         return Ok(Some(Box::new(Classic::new(
-            Best::new(e, endgame, nash, predict, bayes, fresh),
+            Best::new(e, endgame, nash, predict, bayes, fresh, grace),
             seed,
         ))));
     }

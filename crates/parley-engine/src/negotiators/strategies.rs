@@ -171,20 +171,36 @@ trait Bidding {
         text: &[u32],
         current: Option<&[u32]>,
     ) -> bool {
-        let u = ctx.utility().value(text);
-        if !ctx.acceptable(text, state.time) {
-            return false;
+        let hard = self.hard();
+        vote_rule(ctx, state, text, current, !hard, || {
+            self.target(ctx, state.time)
+        })
+    }
+}
+
+/// Every built-in's vote on a mediator's text: never one it cannot accept (below
+/// walking away, across a red line); after a deal, a text no worse than the deal
+/// (compared exactly); else a text worth its current target (`target`, asked only
+/// when needed) or, when `reference_suffices`, no worse than the single-text
+/// reference.
+pub(super) fn vote_rule(
+    ctx: &PartyContext<'_>,
+    state: &State,
+    text: &[u32],
+    current: Option<&[u32]>,
+    reference_suffices: bool,
+    target: impl FnOnce() -> f64,
+) -> bool {
+    if !ctx.acceptable(text, state.time) {
+        return false;
+    }
+    let u = ctx.utility().value(text);
+    match (state.phase, current) {
+        (Phase::PostSettlement, Some(deal)) => ctx.utility().eval(text) >= ctx.utility().eval(deal),
+        (_, Some(reference)) => {
+            (reference_suffices && u >= ctx.utility().value(reference)) || u >= target()
         }
-        match (state.phase, current) {
-            (Phase::PostSettlement, Some(deal)) => {
-                ctx.utility().eval(text) >= ctx.utility().eval(deal)
-            }
-            (_, Some(reference)) => {
-                (!self.hard() && u >= ctx.utility().value(reference))
-                    || u >= self.target(ctx, state.time)
-            }
-            (_, None) => u >= self.target(ctx, state.time),
-        }
+        (_, None) => u >= target(),
     }
 }
 
