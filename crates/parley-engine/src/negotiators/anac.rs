@@ -184,11 +184,6 @@ impl Tactic for Cuhk {
     fn threshold(&mut self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> f64 {
         Self::threshold(ctx, common, t)
     }
-
-    fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
-        let th = Self::threshold(ctx, common, t);
-        Bid::Index(common.best_for_others(th, th + 0.05, 128))
-    }
 }
 
 /// TheFawkes (ANAC 2013): a BOA agent (Baarslag et al. 2014's framework) by Koeman,
@@ -470,11 +465,6 @@ impl Tactic for AgentGG {
 
     fn threshold(&mut self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> f64 {
         Self::threshold(ctx, common, t)
-    }
-
-    fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
-        let th = Self::threshold(ctx, common, t);
-        Bid::Index(common.best_for_others(th, th + 0.05, 128))
     }
 }
 

@@ -515,8 +515,13 @@ pub trait Tactic {
     /// The least a deal must be worth to it now (for votes on mediated texts).
     fn threshold(&mut self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> f64;
 
-    /// Its next bid: an index into `common.bids`, or an outcome heard.
-    fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid;
+    /// Its next bid: an index into `common.bids`, or an outcome heard. By default the
+    /// bid the frequency models rate highest for the others among its bids from the
+    /// threshold to 0.05 above it.
+    fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
+        let th = self.threshold(ctx, common, t);
+        Bid::Index(common.best_for_others(th, th + 0.05, 128))
+    }
 
     /// Whether the default acceptance also takes what is worth its threshold.
     const ACCEPTS_AT_THRESHOLD: bool = false;
