@@ -519,6 +519,20 @@ fn check_rows(plan: &Plan, rows: &[Row]) {
     }
 }
 
+/// Every built-in negotiator in direct talks, one repetition.
+fn every_built_in(rounds: u32, seed: u64) -> Settings {
+    Settings {
+        negotiators: parley_engine::negotiators::NEGOTIATORS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        repetitions: 1,
+        rounds,
+        seed,
+        ..settings(ProtocolKind::Saop, None)
+    }
+}
+
 /// The tournament the README shows: every built-in negotiator on every bilateral ANAC
 /// scenario of the shared corpus.
 #[test]
@@ -533,13 +547,7 @@ fn built_in_negotiators_on_every_bilateral_anac_scenario() {
         "{} bilateral scenarios",
         found.entries.len()
     );
-    let mut settings = settings(ProtocolKind::Saop, None);
-    settings.negotiators = parley_engine::negotiators::NEGOTIATORS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    settings.repetitions = 1;
-    settings.rounds = 50;
+    let settings = every_built_in(50, 7);
     let n = parley_engine::negotiators::NEGOTIATORS.len() as u64;
     let plan = Plan::new(settings, found).expect("plan");
     assert_eq!(plan.total(), plan.entries.len() as u64 * n * (n - 1));
@@ -592,14 +600,7 @@ fn best_ranks_first_on_the_three_party_anac_scenarios() {
         "{} scenarios",
         found.entries.len()
     );
-    let mut settings = settings(ProtocolKind::Saop, None);
-    settings.negotiators = parley_engine::negotiators::NEGOTIATORS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    settings.repetitions = 1;
-    settings.rounds = 100;
-    settings.seed = 0;
+    let settings = every_built_in(100, 0);
     let plan = Plan::new(settings, found).expect("plan");
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("three");

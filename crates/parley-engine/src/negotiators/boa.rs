@@ -51,6 +51,8 @@ pub struct Common {
     /// The others' offers (in direct talks) and the mediator's texts (in mediated
     /// talks, as offers of every other party), oldest first.
     pub heard: Vec<Heard>,
+    /// The index in `heard` of the best for me.
+    best: Option<usize>,
     /// A frequency model of each party (mine unused).
     pub models: Vec<OpponentModel>,
     /// A Bayesian model of each party (mine unused), learnt only when `use_bayes`
@@ -83,6 +85,7 @@ impl Common {
         Common {
             bids: ctx.bid_space(),
             heard: Vec::new(),
+            best: None,
             models: (0..ctx.n_parties())
                 .map(|_| OpponentModel::new(&cards))
                 .collect(),
@@ -124,9 +127,20 @@ impl Common {
 
     /// The best offer heard (for me) and its utility.
     pub fn best_heard(&self) -> Option<&Heard> {
-        self.heard
-            .iter()
-            .max_by(|a, b| a.utility.total_cmp(&b.utility))
+        self.best.and_then(|k| self.heard.get(k))
+    }
+
+    /// The number of my bids.
+    pub fn bids_len(&self) -> usize {
+        self.bids.len().max(1)
+    }
+
+    /// Records an offer heard (the latest of equally good ones becomes the best).
+    fn record(&mut self, heard: Heard) {
+        if self.best_heard().is_none_or(|b| heard.utility >= b.utility) {
+            self.best = Some(self.heard.len());
+        }
+        self.heard.push(heard);
     }
 
     /// The utility to me of the best offer heard (0 before any).
@@ -596,7 +610,7 @@ impl<T: Tactic> Classic<T> {
         if common.use_bayes {
             common.bayes[from].learn(outcome, t);
         }
-        common.heard.push(Heard {
+        common.record(Heard {
             from,
             outcome: outcome.to_vec(),
             utility: ctx.utility().value(outcome),
@@ -634,13 +648,6 @@ impl<T: Tactic> Classic<T> {
         }
         let u = ctx.utility().value(&bid);
         (u >= walk).then_some((bid, u))
-    }
-}
-
-impl Common {
-    /// The number of my bids.
-    pub fn bids_len(&self) -> usize {
-        self.bids.len().max(1)
     }
 }
 
