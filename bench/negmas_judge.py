@@ -350,6 +350,9 @@ def run_negmas(chosen: list[Chosen], parley_specs: list[str], negmas_names: list
     )
     took = time.perf_counter() - started
     d = results.scores
+    if getattr(args, "records", None):
+        columns = ["strategy", "partners", "scenario", "utility", "reserved_value", "advantage", "session_agreement_reached"]
+        d[columns].to_csv(args.records, index=False)
     records = [
         Record(str(name), float(adv), float(u), bool(float(agreed) > 0), rational[str(scenario)])
         for name, adv, u, agreed, scenario in zip(
@@ -431,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=-1, help="NegMAS worker processes (-1: all cores; 1: in-process)")
     ap.add_argument("--seed", type=int, default=0, help="parley tournament's seed")
     ap.add_argument("--json", metavar="PATH", help="also write the tables as JSON")
+    ap.add_argument("--records", metavar="CSV", help="also write NegMAS's score of every negotiator in every session (engine negmas)")
     args = ap.parse_args(argv)
 
     parley_specs = split_list(args.parley)

@@ -25,47 +25,60 @@ use std::collections::HashSet;
 use super::boa::{ac_combi_max_w, Bid, Common, Tactic};
 use crate::negotiator::PartyContext;
 
-/// parley's strongest negotiator (the `best` built-in).
-pub struct Best {
-    exponent: f64,
+/// The settings of [`Best`] (the parameters of the `best` specification).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BestParams {
+    /// Concession exponent of its target (`e`).
+    pub exponent: f64,
     /// Turns (of its own) at the end in which it offers back the others' offers.
-    endgame: f64,
+    pub endgame: f64,
     /// Whether the floor includes the Nash estimate.
-    nash: bool,
+    pub nash: bool,
     /// Whether the floor includes the best offer heard, extrapolated to the deadline.
-    predict: bool,
+    pub predict: bool,
     /// Whether bids are chosen by the Bayesian models (else the frequency models);
     /// `None`: with more than one other party (measured best there; the frequency
     /// models are as good or better bilaterally).
-    bayes: Option<bool>,
+    pub bayes: Option<bool>,
     /// Whether it prefers a bid not offered yet.
-    fresh: bool,
+    pub fresh: bool,
     /// On its own last turn with others still to act: it takes an offer worth
     /// walking away's value plus this share of what the best offer heard adds to it
     /// (its offer back may be refused).
-    grace: f64,
+    pub grace: f64,
+    /// Bilaterally, on its own last turn with the other still to answer: when the
+    /// best offer heard adds less than this share of what its floor adds to walking
+    /// away, it does not settle for that offer but makes a last offer at its floor
+    /// (an ultimatum: most agents take any deal on their last turn); 0: never.
+    pub ultimatum: f64,
+}
+
+impl Default for BestParams {
+    fn default() -> Self {
+        BestParams {
+            exponent: 0.03,
+            endgame: 1.0,
+            nash: true,
+            predict: false,
+            bayes: None,
+            fresh: true,
+            grace: 1.0,
+            ultimatum: 0.5,
+        }
+    }
+}
+
+/// parley's strongest negotiator (the `best` built-in).
+pub struct Best {
+    params: BestParams,
     offered: HashSet<Vec<u32>>,
 }
 
 impl Best {
-    /// `best` with concession exponent `e` and an end game of `endgame` turns.
-    pub fn new(
-        exponent: f64,
-        endgame: f64,
-        nash: bool,
-        predict: bool,
-        bayes: Option<bool>,
-        fresh: bool,
-        grace: f64,
-    ) -> Best {
+    /// `best` with these settings.
+    pub fn new(params: BestParams) -> Best {
         Best {
-            grace,
-            fresh,
-            exponent,
-            endgame,
-            nash,
-            predict,
-            bayes,
+            params,
             offered: HashSet::new(),
         }
     }
@@ -82,12 +95,12 @@ impl Best {
         if common.n_parties > 2 {
             return walk.min(best);
         }
-        let nash = if self.nash {
+        let nash = if self.params.nash {
             common.nash_estimate(walk).map_or(best, |(_, u)| u)
         } else {
             0.0
         };
-        let predicted = if self.predict {
+        let predicted = if self.params.predict {
             common.predicted_best_heard()
         } else {
             0.0
@@ -101,11 +114,28 @@ impl Best {
     fn target(&self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> f64 {
         let best = common.bids.best();
         let low = self.floor(ctx, common, t);
-        best - (best - low).max(0.0) * t.clamp(0.0, 1.0).powf(1.0 / self.exponent)
+        best - (best - low).max(0.0) * t.clamp(0.0, 1.0).powf(1.0 / self.params.exponent)
+    }
+
+    /// The level of its ultimatum, when this turn calls for one: bilaterally, on its
+    /// own last turn with the other still to answer, when the best offer heard adds
+    /// less than `ultimatum` times what its floor adds to walking away.
+    fn ultimatum(&self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> Option<f64> {
+        if self.params.ultimatum <= 0.0
+            || common.n_parties != 2
+            || common.my_turns_left(t) >= 1.0
+            || common.last_turn_of_all(t)
+        {
+            return None;
+        }
+        let walk = ctx.reservation_at(t);
+        let floor = self.floor(ctx, common, t);
+        let heard = common.best_heard_utility();
+        (heard < walk + self.params.ultimatum * (floor - walk)).then_some(floor)
     }
 
     fn in_endgame(&self, common: &Common, t: f64) -> bool {
-        common.my_turns_left(t) < self.endgame
+        common.my_turns_left(t) < self.params.endgame
     }
 
     /// The offer heard it would offer back: the best for it, ties (and, with more than
@@ -133,20 +163,22 @@ impl Best {
 impl Tactic for Best {
     fn name(&self) -> String {
         format!(
-            "best:e={}:endgame={}:nash={}:predict={}{}:fresh={}:grace={}",
-            self.exponent,
-            self.endgame,
-            u8::from(self.nash),
-            u8::from(self.predict),
-            self.bayes
+            "best:e={}:endgame={}:nash={}:predict={}{}:fresh={}:grace={}:ultimatum={}",
+            self.params.exponent,
+            self.params.endgame,
+            u8::from(self.params.nash),
+            u8::from(self.params.predict),
+            self.params
+                .bayes
                 .map_or(String::new(), |b| format!(":bayes={}", u8::from(b))),
-            u8::from(self.fresh),
-            self.grace
+            u8::from(self.params.fresh),
+            self.params.grace,
+            self.params.ultimatum
         )
     }
 
     fn init(&mut self, _ctx: &PartyContext<'_>, common: &mut Common) {
-        common.use_bayes = self.bayes.unwrap_or(common.n_parties > 2);
+        common.use_bayes = self.params.bayes.unwrap_or(common.n_parties > 2);
     }
 
     fn threshold(&mut self, ctx: &PartyContext<'_>, common: &Common, t: f64) -> f64 {
@@ -155,6 +187,11 @@ impl Tactic for Best {
 
     fn bid(&mut self, ctx: &PartyContext<'_>, common: &mut Common, t: f64) -> Bid {
         let target = self.target(ctx, common, t);
+        if let Some(level) = self.ultimatum(ctx, common, t) {
+            if let Some(k) = common.most_liked_at_least(level) {
+                return Bid::Index(k);
+            }
+        }
         if self.in_endgame(common, t) {
             match Self::offer_back(ctx, common, t) {
                 Some(back) if ctx.utility().value(&back) < target => {
@@ -178,7 +215,7 @@ impl Tactic for Best {
         let mut pick = (count - 1, f64::NEG_INFINITY);
         for k in (first..count).rev() {
             let outcome = common.bids.outcome(k);
-            if self.fresh && self.offered.contains(outcome) {
+            if self.params.fresh && self.offered.contains(outcome) {
                 continue;
             }
             // Nearer the target costs it less; the others' models decide among bids
@@ -213,6 +250,9 @@ impl Tactic for Best {
         if common.last_turn_of_all(t) {
             return true;
         }
+        if let Some(level) = self.ultimatum(ctx, common, t) {
+            return offered >= level;
+        }
         // With more than one other party a counter-offer must win everyone over anew:
         // late in the talks, or on its own last turn, it takes a deal the others all
         // stand by.
@@ -227,7 +267,7 @@ impl Tactic for Best {
         }
         if common.my_turns_left(t) < 1.0 {
             let walk = ctx.reservation_at(t);
-            if offered >= walk + self.grace * (common.best_heard_utility() - walk).max(0.0) {
+            if offered >= walk + self.params.grace * (common.best_heard_utility() - walk).max(0.0) {
                 return true;
             }
         }

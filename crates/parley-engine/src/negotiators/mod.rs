@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 pub use anac::{AgentGG, AgentK, Agreeable, Atlas3, Cuhk, HardHeaded, Micro, PonPoko, TheFawkes};
-pub use best::Best;
+pub use best::{Best, BestParams};
 pub use bids::{BidCache, BidSpace};
 pub use boa::{
     ac_combi_max_w, ac_next, BayesianModel, Bid, Classic, Common, Heard, ReservationEstimate,
@@ -128,7 +128,7 @@ pub const CLASSICS: &[(&str, &str)] = &[
 ];
 
 /// The strategy `best` plays by default.
-pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1:grace=1";
+pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1:grace=1:ultimatum=0.5";
 
 /// The names of the built-in mediators.
 pub const MEDIATORS: &[&str] = &["hill-climber", "shuttle"];
@@ -239,40 +239,39 @@ pub fn negotiator_send(spec: &str, seed: u64) -> Result<Box<dyn Negotiator + Sen
 /// `None` for any other name.
 fn classic(spec: &str, parsed: &Spec<'_>, seed: u64) -> Result<Option<Box<dyn Negotiator + Send>>> {
     if parsed.name == "best" {
-        let (mut e, mut endgame, mut nash, mut predict, mut bayes, mut fresh, mut grace) =
-            (0.03, 1.0, true, false, None, true, 1.0);
+        let mut p = BestParams::default();
         for &(key, value) in &parsed.params {
             let x = number(spec, key, value)?;
-            match key {
-                "e" if x > 0.0 => e = x,
-                "endgame" if x >= 0.0 => endgame = x,
-                "nash" if x == 0.0 || x == 1.0 => nash = x == 1.0,
-                "predict" if x == 0.0 || x == 1.0 => predict = x == 1.0,
-                "bayes" if x == 0.0 || x == 1.0 => bayes = Some(x == 1.0),
-                "fresh" if x == 0.0 || x == 1.0 => fresh = x == 1.0,
-                "grace" if (0.0..=1.0).contains(&x) => grace = x,
-                "e" | "endgame" | "nash" | "predict" | "bayes" | "fresh" | "grace" => {
-                    return Err(Error::UnknownNegotiator(format!(
-                        "{spec:?}: {key} must be {}",
-                        match key {
-                            "e" => "> 0",
-                            "endgame" => "≥ 0",
-                            "grace" => "in [0, 1]",
-                            _ => "0 or 1",
-                        }
-                    )))
-                }
+            let flag = x == 0.0 || x == 1.0;
+            let (ok, expected) = match key {
+                "e" => (x > 0.0, "> 0"),
+                "endgame" => (x >= 0.0, "≥ 0"),
+                "grace" => ((0.0..=1.0).contains(&x), "in [0, 1]"),
+                "ultimatum" => ((0.0..=1.0).contains(&x), "in [0, 1]"),
+                "nash" | "predict" | "bayes" | "fresh" => (flag, "0 or 1"),
                 other => {
                     return Err(Error::UnknownNegotiator(format!(
-                        "{spec:?}: unknown parameter {other:?} (expected e, endgame, nash, predict, bayes, fresh or grace)"
+                        "{spec:?}: unknown parameter {other:?} (expected e, endgame, nash, predict, bayes, fresh, grace or ultimatum)"
                     )))
                 }
+            };
+            if !ok {
+                return Err(Error::UnknownNegotiator(format!(
+                    "{spec:?}: {key} must be {expected}"
+                )));
+            }
+            match key {
+                "e" => p.exponent = x,
+                "endgame" => p.endgame = x,
+                "grace" => p.grace = x,
+                "ultimatum" => p.ultimatum = x,
+                "nash" => p.nash = x == 1.0,
+                "predict" => p.predict = x == 1.0,
+                "bayes" => p.bayes = Some(x == 1.0),
+                _ => p.fresh = x == 1.0,
             }
         }
-        return Ok(Some(Box::new(Classic::new(
-            Best::new(e, endgame, nash, predict, bayes, fresh, grace),
-            seed,
-        ))));
+        return Ok(Some(Box::new(Classic::new(Best::new(p), seed))));
     }
     if !CLASSICS.iter().any(|(name, _)| *name == parsed.name) {
         return Ok(None);
