@@ -181,9 +181,9 @@ fn hardheaded_is_hard() {
     assert!(made.iter().all(|(_, _, u)| *u >= 0.585 - 1e-9));
 }
 
-/// TheFawkes, Atlas3, CUHKAgent and `best` all reach a deal with a hardliner: each
-/// concedes to the best offer heard by the deadline. AgentK accepts below its target
-/// only with a probability that grows as t⁵: late, and not always.
+/// TheFawkes, Atlas3, CUHKAgent and `best` without its ultimatum all reach a deal with
+/// a hardliner: each concedes to the best offer heard by the deadline. AgentK accepts
+/// below its target only with a probability that grows as t⁵: late, and not always.
 #[test]
 fn the_classics_that_concede_to_the_best_offer_heard_meet_a_hardliner() {
     let scenario =
@@ -197,7 +197,7 @@ fn the_classics_that_concede_to_the_best_offer_heard_meet_a_hardliner() {
         }
     }
     assert!((1..20).contains(&agentk), "AgentK agreed in {agentk} of 20");
-    for name in ["thefawkes", "atlas3", "cuhk", "best"] {
+    for name in ["thefawkes", "atlas3", "cuhk", "best:ultimatum=0"] {
         let result = play(&scenario, name, "hardliner", 100, 2);
         let deal = result
             .agreement
@@ -216,6 +216,30 @@ fn the_classics_that_concede_to_the_best_offer_heard_meet_a_hardliner() {
         "TheFawkes agreed at t = {}",
         result.time
     );
+}
+
+/// `best`, on its own last turn with the other still to answer, does not settle for an
+/// offer heard that adds less than half of what its floor adds to walking away: it
+/// makes a last offer at its floor instead. A hardliner's 0.3 (walking away: 0.2) is
+/// such an offer, so there is no deal; an agent that takes any deal worth its
+/// alternative on the session's last turn (here a Classic) takes the ultimatum, which
+/// is worth more to `best` than the hardliner's offer was.
+#[test]
+fn best_makes_an_ultimatum_rather_than_take_a_poor_offer() {
+    let scenario =
+        parley_formats::native::parse_toml(HARD_BUT_FAIR, "fair.toml").expect("fixture loads");
+    let hard_offer = 0.3;
+    let result = play(&scenario, "best", "hardliner", 100, 2);
+    assert!(result.agreement.is_none(), "{:?}", result.agreement);
+    let mine = offers(&scenario, &result, 0);
+    let (t, _, last) = mine.last().expect("best offered");
+    assert!(*t > 0.97, "its last offer came at t = {t}");
+    assert!(*last > hard_offer + 0.1, "its ultimatum was worth {last}");
+
+    let result = play(&scenario, "best", "agentk", 100, 2);
+    let deal = result.agreement.as_ref().expect("agentk takes a deal");
+    let u = scenario.utilities()[0].value(deal);
+    assert!(u > hard_offer + 0.1, "best got {u}");
 }
 
 /// AgreeableAgent offers its best bid for the first tenth of the time; AgentGG offers
@@ -310,8 +334,9 @@ fn the_bayesian_model_learns_from_offers() {
 /// every built-in against `best`, a hardliner and a conceder, in each role: no party
 /// ever ends below what walking away pays at the session's end.
 #[test]
+#[ignore = "needs the ANAC corpus ($PARLEY_SCENARIOS, default ../shared/scenarios): scripts/fetch-corpus, see docs/corpus.md"]
 fn no_built_in_ends_below_walking_away_over_the_corpus() {
-    let Some(corpus) = corpus() else { return };
+    let corpus = corpus();
     let mut folders: Vec<std::path::PathBuf> = Vec::new();
     let mut stack = vec![corpus.join("genius")];
     while let Some(dir) = stack.pop() {
