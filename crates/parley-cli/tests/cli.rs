@@ -215,15 +215,10 @@ fn bad_input_exits_non_zero_with_a_clear_message() {
 }
 
 #[test]
+#[ignore = "needs the ANAC corpus ($PARLEY_SCENARIOS, default ../shared/scenarios): scripts/fetch-corpus, see docs/corpus.md"]
 fn genius_folder_from_the_corpus_prints_its_notes() {
-    let corpus = std::env::var_os("PARLEY_SCENARIOS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/scenarios"));
+    let corpus = crate::corpus::corpus();
     let folder = corpus.join("genius/y2012/FitnessA");
-    if !folder.is_dir() {
-        eprintln!("skipped: no corpus at {}", corpus.display());
-        return;
-    }
     let out = parley(&["analyze", folder.to_str().expect("utf-8"), "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(

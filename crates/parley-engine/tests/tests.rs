@@ -1,5 +1,8 @@
 //! Integration tests of parley-engine.
 
+#[allow(dead_code)]
+#[path = "../../parley-formats/tests/corpus.rs"]
+mod corpus;
 mod isolation;
 mod mediation;
 mod negotiators;

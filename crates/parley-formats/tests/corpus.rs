@@ -2,27 +2,27 @@
 
 use std::path::PathBuf;
 
-/// The corpus folder (with `genius/` and `reference/` inside), or `None` when it is
-/// absent outside CI. In CI (`CI` set) a missing corpus is a failure.
-pub fn corpus() -> Option<PathBuf> {
+/// The corpus folder (with `genius/` and `reference/` inside): `$PARLEY_SCENARIOS`,
+/// else `../shared/scenarios` beside the repository.
+///
+/// Tests that need it are `#[ignore = "needs the ANAC corpus: …"]`, so that a run
+/// without it reports them as ignored, with the reason; they run with
+/// `--include-ignored` (as `.ci/run` does), and then a missing corpus is a failure
+/// that says where to get it.
+pub fn corpus() -> PathBuf {
     let dir = std::env::var_os("PARLEY_SCENARIOS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios")
         });
-    if dir.join("genius").is_dir() && dir.join("reference").is_dir() {
-        return Some(dir);
-    }
-    let message = format!(
+    assert!(
+        dir.join("genius").is_dir() && dir.join("reference").is_dir(),
         "the scenario corpus is not at {} (set PARLEY_SCENARIOS to a folder with genius/ and reference/; \
-         the Genius scenarios come from the public Genius and NegMAS repositories)",
+         scripts/fetch-corpus downloads the Genius scenarios and regenerates the reference analyses, \
+         see docs/corpus.md)",
         dir.display()
     );
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("skipped: {message}");
-    None
+    dir
 }
 
 /// Every reference file below `reference/`, as paths relative to it without `.json`.

@@ -38,6 +38,18 @@ pub fn options(url: &str) -> parley_server::Options {
     options
 }
 
+/// The test PostgreSQL server (`PARLEY_TEST_POSTGRES`, which `.ci/run` sets). Tests
+/// that need it are ignored unless run with `--include-ignored`; then its absence is a
+/// failure that says what to set.
+pub fn postgres_url() -> String {
+    std::env::var("PARLEY_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "this test needs PostgreSQL: set PARLEY_TEST_POSTGRES=postgres://user@host:port/db \
+             (.ci/run starts a throwaway cluster and sets it)"
+        )
+    })
+}
+
 /// Starts a server on a fresh SQLite file (or on `PARLEY_TEST_POSTGRES` when `postgres`).
 pub async fn start() -> Server {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -138,17 +138,11 @@ async fn staged_talks_between_two_remote_seats_and_a_built_in_mediator() {
 }
 
 /// The same on PostgreSQL, through the same code path (`PARLEY_TEST_POSTGRES`, set by
-/// `.ci/run`; skipped elsewhere).
+/// `.ci/run`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set PARLEY_TEST_POSTGRES=postgres://… (.ci/run starts one)"]
 async fn staged_talks_on_postgresql() {
-    let Ok(url) = std::env::var("PARLEY_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set PARLEY_TEST_POSTGRES"
-        );
-        eprintln!("skipped: set PARLEY_TEST_POSTGRES=postgres://… to run the PostgreSQL test");
-        return;
-    };
+    let url = crate::common::postgres_url();
     staged_between_two_remote_seats(start_on(&url, None).await).await;
 }
 
