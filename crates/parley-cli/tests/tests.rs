@@ -2,7 +2,11 @@
 
 mod browser;
 mod cli;
+#[allow(dead_code)]
+#[path = "../../parley-formats/tests/corpus.rs"]
+mod corpus;
 mod python;
+mod readme;
 mod serve;
 mod tournament;
 mod zone;
