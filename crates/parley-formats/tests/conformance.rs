@@ -151,3 +151,35 @@ fn every_linear_scenario_matches_its_reference() {
     assert!(checked >= 100, "only {checked} reference scenarios found");
     eprintln!("{checked} linear scenarios match their reference");
 }
+
+/// The independent oracle that regenerates the references for a fetched corpus
+/// (`scripts/reference.py`, Python's standard library and exact fractions) reproduces
+/// every shared reference: so a corpus built with `scripts/fetch-corpus` checks parley
+/// against the same answers.
+#[test]
+#[ignore = "needs the ANAC corpus ($PARLEY_SCENARIOS, default ../shared/scenarios) and python3: scripts/fetch-corpus, see docs/corpus.md"]
+fn the_reference_oracle_reproduces_the_shared_references() {
+    let corpus = corpus();
+    let out = tempfile::tempdir().expect("tempdir");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference.py");
+    let run = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(corpus.join("genius"))
+        .arg(out.path())
+        .arg("--check")
+        .arg(corpus.join("reference"))
+        .output()
+        .expect("python3 runs");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "the oracle disagrees:\n{text}");
+    let expected = reference_files(&corpus).len();
+    assert!(
+        text.contains(&format!("check: {expected} pass, 0 fail, 0 missing")),
+        "not every reference was compared:\n{text}"
+    );
+}
