@@ -5,6 +5,16 @@ use std::time::Duration;
 use parley_engine::session::Indirect;
 use parley_engine::ProtocolKind;
 
+/// The help of a `--negotiators` option: `lead`, then the built-ins and where their
+/// parameters are documented.
+pub fn negotiators_help(lead: &str) -> String {
+    format!(
+        "{lead}. Built-ins: {}; parameters after colons, e.g. `boulware:e=0.2` \
+         (see docs/negotiators.md)",
+        parley_engine::negotiators::NEGOTIATORS.join(", ")
+    )
+}
+
 /// How the talks are held.
 #[derive(clap::Args, Clone)]
 pub struct ProtocolOpts {
@@ -20,7 +30,8 @@ pub struct ProtocolOpts {
     /// Wall-time deadline in seconds (in addition to the rounds).
     #[arg(long, value_name = "SECONDS")]
     pub time: Option<f64>,
-    /// Parties that confide their preferences to the mediator: `all`, `none`, or names.
+    /// Parties that confide their preferences to the mediator: `all`, `none`, or
+    /// (`run` only) party names; a tournament takes `all` or `none`.
     #[arg(long, default_value = "none", value_delimiter = ',')]
     pub confide: Vec<String>,
     /// Staged talks: the indirect protocol.

@@ -18,8 +18,12 @@ use super::protocol::{ProtocolArg, ProtocolOpts};
 pub struct Args {
     /// A native scenario file (.toml, .json) or a Genius scenario folder.
     pub scenario: PathBuf,
-    /// One negotiator per party, in party order, e.g. `boulware:e=0.2,conceder`.
-    #[arg(long, default_value = "boulware,boulware", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "boulware,boulware",
+        value_delimiter = ',',
+        help = super::protocol::negotiators_help("One negotiator per party, in party order, e.g. `boulware:e=0.2,conceder`")
+    )]
     pub negotiators: Vec<String>,
     #[command(flatten)]
     pub talks: ProtocolOpts,

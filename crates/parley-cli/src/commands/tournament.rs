@@ -21,9 +21,11 @@ pub struct Args {
     /// recursively; what does not load there is skipped and listed).
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
-    /// The competitors, e.g. `boulware,conceder:e=5,frequency` [default: every
-    /// built-in negotiator].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        help = super::protocol::negotiators_help("The competitors, e.g. `boulware,conceder:e=5,frequency` [default: every built-in]")
+    )]
     pub negotiators: Vec<String>,
     #[command(flatten)]
     pub talks: ProtocolOpts,
