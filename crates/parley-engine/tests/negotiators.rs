@@ -219,7 +219,7 @@ fn the_classics_that_concede_to_the_best_offer_heard_meet_a_hardliner() {
 }
 
 /// `best`, on its own last turn with the other still to answer, does not settle for an
-/// offer heard that adds less than half of what its floor adds to walking away: it
+/// offer heard that adds less than a quarter of what its floor adds to walking away: it
 /// makes a last offer at its floor instead. A hardliner's 0.3 (walking away: 0.2) is
 /// such an offer, so there is no deal; an agent that takes any deal worth its
 /// alternative on the session's last turn (here a Classic) takes the ultimatum, which

@@ -63,7 +63,7 @@ impl Default for BestParams {
             bayes: None,
             fresh: true,
             grace: 1.0,
-            ultimatum: 0.5,
+            ultimatum: 0.25,
         }
     }
 }

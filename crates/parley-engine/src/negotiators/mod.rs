@@ -128,7 +128,7 @@ pub const CLASSICS: &[(&str, &str)] = &[
 ];
 
 /// The strategy `best` plays by default.
-pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1:grace=1:ultimatum=0.5";
+pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1:grace=1:ultimatum=0.25";
 
 /// The names of the built-in mediators.
 pub const MEDIATORS: &[&str] = &["hill-climber", "shuttle"];
