@@ -563,6 +563,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-repeat-seconds", type=float, default=60.0,
                     help="stop repeating a tool on a scenario once one run took longer "
                          "than this (default %(default)s)")
+    ap.add_argument("--also-enumerate", action="store_true",
+                    help="in the same run, also time parley with --method enumerate (so both "
+                         "ratios divide the same NegMAS times: NegMAS enumerates every outcome)")
     ap.add_argument("--large", action="store_true",
                     help="also generate the 3-party ~6M-outcome scenario "
                          "(make_large_scenario.py) into a temp folder and benchmark it")
@@ -664,6 +667,12 @@ def main(argv=None) -> int:
                                              args.max_repeat_seconds, log, args.parley_arg)
                 if row["parley"]["status"] != "ok":
                     parley_failed.append(name)
+                if args.also_enumerate:
+                    row["parley_enumerate"] = bench_parley(
+                        parley, folder, args.repeat, args.parley_timeout, args.max_repeat_seconds,
+                        log, [*args.parley_arg, "--method", "enumerate"])
+                    if row["parley_enumerate"]["status"] != "ok":
+                        parley_failed.append(f"{name} (enumerate)")
             rows.append(row)
     finally:
         if large_dir and not args.keep_large:
@@ -746,9 +755,12 @@ def render_report(rows, args, nm_version, parley) -> str:
         pl_label = "parley s (method per row)"
     else:
         pl_label = f"parley s ({methods[0]})"
-    out.append(f"| scenario | outcomes | parties | NegMAS s | {pl_label} | ratio (NegMAS/parley) "
-               "| NegMAS peak MiB | parley peak MiB |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    enum = any("parley_enumerate" in row for row in rows)
+    extra_head = " parley s (enumerate) | ratio, enumeration vs enumeration |" if enum else ""
+    extra_rule = "---:|---:|" if enum else ""
+    out.append(f"| scenario | outcomes | parties | NegMAS s | {pl_label} | ratio (NegMAS/parley) |"
+               f"{extra_head} NegMAS peak MiB | parley peak MiB |")
+    out.append(f"|---|---:|---:|---:|---:|---:|{extra_rule}---:|---:|")
     notes = []
     for row in rows:
         nm, pl = row.get("negmas"), row.get("parley")
@@ -781,8 +793,18 @@ def render_report(rows, args, nm_version, parley) -> str:
             else:
                 pl_s = "FAILED"
                 notes.append(f"parley failed on {row['scenario']}: {last_line(pl.get('error', ''))}")
+        extra = ""
+        if enum:
+            pe = row.get("parley_enumerate") or {}
+            pe_s = pe_ratio = "–"
+            if pe.get("status") == "ok":
+                pe_s = fmt_s(pe["wall"])
+                if nm_time is not None and pe["wall"] > 0:
+                    pe_ratio = ("≥" if nm_lower else "") + fmt_ratio(nm_time / pe["wall"])
+                pl_mem += f" / {fmt_mib(pe['peak_mib'], pe.get('peak_exact', True))}"
+            extra = f" {pe_s} | {pe_ratio} |"
         out.append(f"| {row['scenario']} | {fmt_count(row['outcomes'])} | {row['parties']} "
-                   f"| {nm_s} | {pl_s} | {ratio} | {nm_mem} | {pl_mem} |")
+                   f"| {nm_s} | {pl_s} | {ratio} |{extra} {nm_mem} | {pl_mem} |")
 
     out.append("")
     out.extend(render_frontier_sizes(rows))
