@@ -48,9 +48,17 @@ pub struct BestParams {
     pub grace: f64,
     /// Bilaterally, on its own last turn with the other still to answer: when the
     /// best offer heard adds less than this share of what its floor adds to walking
-    /// away, it does not settle for that offer but makes a last offer at its floor
-    /// (an ultimatum: most agents take any deal on their last turn); 0: never.
+    /// away, it does not settle for that offer but makes a last offer (an ultimatum:
+    /// most agents take any deal on their last turn) `reach` of the way from that
+    /// offer to its floor; 0: never.
     pub ultimatum: f64,
+    /// How far its ultimatum reaches from the best offer heard (or walking away, when
+    /// that is worth more) towards its floor: 1 asks for the floor itself.
+    pub reach: f64,
+    /// Whether it makes its ultimatum also when no offer heard is worth walking away
+    /// (else its last offer is then the bid worth walking away that the other is
+    /// modelled to like most).
+    pub blind: bool,
 }
 
 impl Default for BestParams {
@@ -64,6 +72,8 @@ impl Default for BestParams {
             fresh: true,
             grace: 1.0,
             ultimatum: 0.25,
+            reach: 0.5,
+            blind: true,
         }
     }
 }
@@ -131,7 +141,12 @@ impl Best {
         let walk = ctx.reservation_at(t);
         let floor = self.floor(ctx, common, t);
         let heard = common.best_heard_utility();
-        (heard < walk + self.params.ultimatum * (floor - walk)).then_some(floor)
+        if !self.params.blind && heard < walk {
+            return None;
+        }
+        let base = heard.max(walk);
+        (heard < walk + self.params.ultimatum * (floor - walk))
+            .then_some(base + self.params.reach * (floor - base))
     }
 
     fn in_endgame(&self, common: &Common, t: f64) -> bool {
@@ -163,7 +178,7 @@ impl Best {
 impl Tactic for Best {
     fn name(&self) -> String {
         format!(
-            "best:e={}:endgame={}:nash={}:predict={}{}:fresh={}:grace={}:ultimatum={}",
+            "best:e={}:endgame={}:nash={}:predict={}{}:fresh={}:grace={}:ultimatum={}:reach={}:blind={}",
             self.params.exponent,
             self.params.endgame,
             u8::from(self.params.nash),
@@ -173,7 +188,9 @@ impl Tactic for Best {
                 .map_or(String::new(), |b| format!(":bayes={}", u8::from(b))),
             u8::from(self.params.fresh),
             self.params.grace,
-            self.params.ultimatum
+            self.params.ultimatum,
+            self.params.reach,
+            u8::from(self.params.blind)
         )
     }
 

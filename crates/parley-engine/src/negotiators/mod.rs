@@ -128,7 +128,8 @@ pub const CLASSICS: &[(&str, &str)] = &[
 ];
 
 /// The strategy `best` plays by default.
-pub const BEST: &str = "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1:grace=1:ultimatum=0.25";
+pub const BEST: &str =
+    "best:e=0.03:endgame=1:nash=1:predict=0:fresh=1:grace=1:ultimatum=0.25:reach=0.5:blind=1";
 
 /// The names of the built-in mediators.
 pub const MEDIATORS: &[&str] = &["hill-climber", "shuttle"];
@@ -247,11 +248,11 @@ fn classic(spec: &str, parsed: &Spec<'_>, seed: u64) -> Result<Option<Box<dyn Ne
                 "e" => (x > 0.0, "> 0"),
                 "endgame" => (x >= 0.0, "≥ 0"),
                 "grace" => ((0.0..=1.0).contains(&x), "in [0, 1]"),
-                "ultimatum" => ((0.0..=1.0).contains(&x), "in [0, 1]"),
-                "nash" | "predict" | "bayes" | "fresh" => (flag, "0 or 1"),
+                "ultimatum" | "reach" => ((0.0..=1.0).contains(&x), "in [0, 1]"),
+                "nash" | "predict" | "bayes" | "fresh" | "blind" => (flag, "0 or 1"),
                 other => {
                     return Err(Error::UnknownNegotiator(format!(
-                        "{spec:?}: unknown parameter {other:?} (expected e, endgame, nash, predict, bayes, fresh, grace or ultimatum)"
+                        "{spec:?}: unknown parameter {other:?} (expected e, endgame, nash, predict, bayes, fresh, grace, ultimatum, reach or blind)"
                     )))
                 }
             };
@@ -265,9 +266,11 @@ fn classic(spec: &str, parsed: &Spec<'_>, seed: u64) -> Result<Option<Box<dyn Ne
                 "endgame" => p.endgame = x,
                 "grace" => p.grace = x,
                 "ultimatum" => p.ultimatum = x,
+                "reach" => p.reach = x,
                 "nash" => p.nash = x == 1.0,
                 "predict" => p.predict = x == 1.0,
                 "bayes" => p.bayes = Some(x == 1.0),
+                "blind" => p.blind = x == 1.0,
                 _ => p.fresh = x == 1.0,
             }
         }
