@@ -639,3 +639,62 @@ fn a_panicking_negotiator_ends_its_session_as_data() {
         assert_eq!(result.utilities, scenario.reservations());
     }
 }
+
+/// An offer binds its proposer only while it is worth what walking away pays it: when
+/// the proposer's alternative has risen above its offer by the time the other side
+/// accepts, the proposer is released, answers on its next turn, and nobody ends below
+/// walking away.
+#[test]
+fn an_offer_whose_proposers_alternative_has_risen_above_it_does_not_bind() {
+    use parley_core::{Alternative, Consequence, Curve};
+    let base = bundled("job-offer.toml");
+    let offer = vec![1; base.space().n_issues()];
+    let worth = base.utilities()[0].value(&offer);
+    // Party 0's alternative: worth a little less than the offer at first, much more
+    // than it at the end (it passes the offer at t = 0.01 / 0.31).
+    let rising = Alternative::new(vec![Consequence {
+        label: "a better offer elsewhere".into(),
+        probability: Curve::Constant(1.0),
+        utility: Curve::Piecewise(vec![(0.0, worth - 0.01), (1.0, worth + 0.3)]),
+    }])
+    .expect("valid");
+    let mut parties = base.parties().to_vec();
+    parties[0].reservation = 0.0;
+    parties[0].alternative = Some(rising);
+    parties[1].reservation = 0.0;
+    let scenario =
+        parley_core::Scenario::new("rising", None, base.space().clone(), parties).expect("valid");
+    // Party 0 offers at t = 0; party 1 accepts on the next step: t = 1/200 with 100
+    // rounds (still worth more than the alternative), t = 1/4 with 2 (not).
+    let play = |rounds| {
+        run_session(
+            &scenario,
+            &saop(rounds),
+            boxed(vec![
+                Scripted(vec![Action::Offer(offer.clone())]),
+                Scripted(vec![Action::Accept]),
+            ]),
+            None,
+        )
+        .expect("runs")
+    };
+    let (early, late) = (play(100), play(2));
+    for result in [&early, &late] {
+        let accepted = result
+            .trace
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Accept { by: 1 }));
+        assert!(accepted, "party 1 accepts");
+        for (p, party) in scenario.parties().iter().enumerate() {
+            assert!(result.utilities[p] >= party.walk_away(result.time) - 1e-12);
+        }
+    }
+    assert!(scenario.acceptable(0, &offer, 0.005));
+    assert_eq!(early.ended_by, EndReason::Agreement);
+    assert_eq!(early.agreement.as_deref(), Some(offer.as_slice()));
+    assert!(!scenario.acceptable(0, &offer, 0.25));
+    // Released, party 0 answers on its next turn (here it walks away).
+    assert_eq!(late.ended_by, EndReason::WalkAway);
+    assert_eq!(late.agreement, None);
+}

@@ -155,6 +155,15 @@ impl Session<'_> {
                     if by_mediator {
                         self.answer(&offer, party, true);
                     }
+                    // An earlier acceptance (or an offer, which its proposer accepts)
+                    // binds only while the offer is still worth what walking away pays
+                    // its party now: one whose alternative has since risen above it is
+                    // released, and answers on its next turn.
+                    for (p, a) in accepted.iter_mut().enumerate() {
+                        if *a && p != party && !self.still_binds(p, &offer, time) {
+                            *a = false;
+                        }
+                    }
                     if accepted.iter().all(|a| *a) {
                         return Outcome::Deal(offer, time);
                     }
@@ -166,6 +175,13 @@ impl Session<'_> {
             }
         }
         self.deadline(default.as_deref())
+    }
+
+    /// Whether party `p`'s earlier answer accepting `offer` still holds at `time`: a
+    /// fixed reservation value compares with a deal the same way at every moment; an
+    /// alternative that changes over time may have risen above the offer since.
+    fn still_binds(&self, p: usize, offer: &[u32], time: f64) -> bool {
+        self.scenario.parties()[p].alternative.is_none() || self.scenario.acceptable(p, offer, time)
     }
 
     /// The deadline passed in direct talks: the default stands if every party's latest
@@ -181,10 +197,7 @@ impl Session<'_> {
         match default {
             Some(text)
                 if self.accepted_by_all(text)
-                    && (0..self.scenario.n_parties()).all(|p| {
-                        self.scenario.parties()[p].alternative.is_none()
-                            || self.scenario.acceptable(p, text, 1.0)
-                    }) =>
+                    && (0..self.scenario.n_parties()).all(|p| self.still_binds(p, text, 1.0)) =>
             {
                 Outcome::Fallback(text.to_vec(), 1.0)
             }
