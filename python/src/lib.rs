@@ -523,6 +523,8 @@ fn builtins() -> (Vec<&'static str>, Vec<&'static str>) {
 
 #[pymodule]
 fn _parley(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // `llm:…` names a language-model seat, as in the CLI (see docs/llm.md).
+    parley_llm::install();
     m.add_class::<Scenario>()?;
     m.add_class::<strategy::Party>()?;
     m.add_class::<builtin::Builtin>()?;

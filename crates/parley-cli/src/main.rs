@@ -33,6 +33,8 @@ enum Command {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // `llm:…` names a language-model seat everywhere a built-in's name is taken.
+    parley_llm::install();
     match cli.command {
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Convert(args) => commands::convert::run(&args),

@@ -66,6 +66,17 @@ impl EndReason {
     }
 }
 
+/// Who hears a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// Every role.
+    All,
+    /// The mediator only.
+    Mediator,
+    /// One party (from the mediator, into its room).
+    Party(usize),
+}
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
@@ -160,6 +171,23 @@ pub enum EventKind {
         /// What was wrong.
         message: String,
     },
+    /// Words said with a move (see [`crate::Negotiator::message`]).
+    Message {
+        /// Who says it (None: the mediator).
+        from: Option<usize>,
+        /// Who hears it.
+        to: Recipient,
+        /// The words (at most [`crate::negotiator::MAX_MESSAGE_CHARS`] characters).
+        text: String,
+    },
+    /// A language model's exchange behind a move: seen by the owner and the role that
+    /// made it only.
+    ModelCall {
+        /// The role (None: the mediator).
+        by: Option<usize>,
+        /// The prompt, reply and note.
+        call: crate::negotiator::ModelCall,
+    },
     /// The session ends.
     End {
         /// The agreement, if any.
@@ -229,6 +257,23 @@ impl Event {
                 "type": "invalid",
                 "by": by.map_or(Value::from("mediator"), party),
                 "message": message
+            }),
+            EventKind::Message { from, to, text } => json!({
+                "type": "message",
+                "from": from.map_or(Value::from("mediator"), party),
+                "to": match to {
+                    Recipient::All => Value::from("all"),
+                    Recipient::Mediator => Value::from("mediator"),
+                    Recipient::Party(p) => party(*p),
+                },
+                "text": text
+            }),
+            EventKind::ModelCall { by, call } => json!({
+                "type": "model-call",
+                "by": by.map_or(Value::from("mediator"), party),
+                "prompt": call.prompt,
+                "reply": call.reply,
+                "note": call.note
             }),
             EventKind::End { agreement, reason } => json!({
                 "type": "end",
@@ -360,6 +405,29 @@ impl Event {
                     _ => Some(party("by")?),
                 },
                 message: text("message")?.to_string(),
+            },
+            "message" => EventKind::Message {
+                from: match text("from")? {
+                    "mediator" => None,
+                    _ => Some(party("from")?),
+                },
+                to: match text("to")? {
+                    "all" => Recipient::All,
+                    "mediator" => Recipient::Mediator,
+                    _ => Recipient::Party(party("to")?),
+                },
+                text: text("text")?.to_string(),
+            },
+            "model-call" => EventKind::ModelCall {
+                by: match text("by")? {
+                    "mediator" => None,
+                    _ => Some(party("by")?),
+                },
+                call: crate::negotiator::ModelCall {
+                    prompt: text("prompt")?.to_string(),
+                    reply: text("reply")?.to_string(),
+                    note: text("note")?.to_string(),
+                },
             },
             "end" => EventKind::End {
                 agreement: match field("agreement")? {

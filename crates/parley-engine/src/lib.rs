@@ -13,8 +13,10 @@ pub mod negotiators;
 pub mod session;
 pub mod visibility;
 
-pub use events::{EndReason, Event, EventKind, Phase, Trace};
-pub use negotiator::{Action, Mediator, MediatorContext, Negotiator, PartyContext, State, Tabled};
+pub use events::{EndReason, Event, EventKind, Phase, Recipient, Trace};
+pub use negotiator::{
+    Action, Mediator, MediatorContext, ModelCall, Negotiator, PartyContext, State, Tabled,
+};
 pub use session::{run_session, ProtocolKind, SessionConfig, SessionResult, StrategyError};
 
 /// What can go wrong setting up a session (failures during a session are data).

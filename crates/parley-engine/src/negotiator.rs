@@ -40,6 +40,9 @@ pub struct PartyContext<'a> {
     /// Bid spaces shared between sessions of this scenario; only the engine sets it,
     /// and only this party's slot is ever read through the context.
     bids: Option<&'a crate::negotiators::BidCache>,
+    /// The scenario, for its public words only (its name, description and party
+    /// names) and this party's own briefing; only the engine sets it.
+    words: Option<&'a parley_core::Scenario>,
 }
 
 impl<'a> PartyContext<'a> {
@@ -65,6 +68,7 @@ impl<'a> PartyContext<'a> {
             discount,
             rounds,
             bids: None,
+            words: None,
         }
     }
 
@@ -92,6 +96,35 @@ impl<'a> PartyContext<'a> {
     ) -> PartyContext<'a> {
         self.bids = bids;
         self
+    }
+
+    /// The engine's context: the scenario's public words and this party's briefing.
+    pub(crate) fn with_words(mut self, scenario: &'a parley_core::Scenario) -> PartyContext<'a> {
+        self.words = Some(scenario);
+        self
+    }
+
+    /// The scenario's name (`None` outside the engine).
+    pub fn scenario_name(&self) -> Option<&'a str> {
+        self.words.map(parley_core::Scenario::name)
+    }
+
+    /// The scenario's public description, if it has one.
+    pub fn description(&self) -> Option<&'a str> {
+        self.words.and_then(parley_core::Scenario::description)
+    }
+
+    /// This party's own private briefing, if it has one (never another party's).
+    pub fn briefing(&self) -> Option<&'a str> {
+        self.words.and_then(|s| s.briefing(self.index))
+    }
+
+    /// The name of party `i` (public: every party knows who sits at the table);
+    /// `P{i}` outside the engine.
+    pub fn party_name(&self, i: usize) -> String {
+        self.words
+            .and_then(|s| s.parties().get(i))
+            .map_or_else(|| format!("P{i}"), |p| p.name.clone())
     }
 
     /// This party's index.
@@ -186,6 +219,24 @@ pub enum Action {
     WalkAway,
 }
 
+/// The longest message a role may send with a move, in characters (longer ones are
+/// cut there, with an ellipsis).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// One exchange with a language model behind a move (see the `parley-llm` crate): the
+/// exact prompt sent, the exact reply, and what parley made of it (a guardrail that
+/// changed the move, a retry, a fallback). Only the owner and the role that made it
+/// ever see it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelCall {
+    /// The prompt as sent (the chat messages, as JSON).
+    pub prompt: String,
+    /// The model's reply as received (or the transport error).
+    pub reply: String,
+    /// What parley did with it: empty when the reply was taken as it was.
+    pub note: String,
+}
+
 /// A strategy that plays a party. Each method gets the party's own context; the
 /// engine never hands it anything another party keeps private.
 ///
@@ -225,6 +276,19 @@ pub trait Negotiator {
     /// (talks go direct only if every party consents). The default consents.
     fn consent(&mut self, _ctx: &PartyContext<'_>, _state: &State) -> bool {
         true
+    }
+
+    /// Words to go with the move just made (the engine asks after every call): in
+    /// direct talks every role hears them, while the talks go through the mediator
+    /// only the mediator does. The default says nothing.
+    fn message(&mut self) -> Option<String> {
+        None
+    }
+
+    /// The language-model exchanges behind the move just made, for the owner's trace
+    /// (the engine asks after every call). The default has none.
+    fn model_calls(&mut self) -> Vec<ModelCall> {
+        Vec::new()
     }
 }
 
@@ -328,6 +392,18 @@ pub trait Mediator {
 
     /// The mediator's progress measure in [0, 1] (staged talks move to direct above a threshold).
     fn progress(&self) -> f64;
+
+    /// Words to go with the text(s) just put (the engine asks after every call):
+    /// `(None, words)` to every party, `(Some(p), words)` to party `p`'s room only.
+    /// The default says nothing.
+    fn messages(&mut self) -> Vec<(Option<usize>, String)> {
+        Vec::new()
+    }
+
+    /// The language-model exchanges behind the call just made, for the owner's trace.
+    fn model_calls(&mut self) -> Vec<ModelCall> {
+        Vec::new()
+    }
 
     /// After a deal: an outcome it believes is better for some party and worse for
     /// none, if it knows one (needs confided preferences).

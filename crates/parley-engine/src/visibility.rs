@@ -6,7 +6,7 @@
 //! an event: confiding records only the fact, and the content goes straight to the
 //! mediator.
 
-use crate::events::{Event, EventKind, Trace};
+use crate::events::{Event, EventKind, Recipient, Trace};
 
 /// Who looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +28,9 @@ pub fn visible_to(event: &Event, viewer: Viewer) -> bool {
         Viewer::Public => usize::MAX,
         Viewer::Mediator => {
             // The mediator sees everything said to it or in public; direct-phase offers
-            // are public, so it sees those too.
-            return true;
+            // are public, so it sees those too. A party's exchanges with its language
+            // model are its own.
+            return !matches!(event.kind, EventKind::ModelCall { by: Some(_), .. });
         }
         Viewer::Party(i) => i,
     };
@@ -51,7 +52,13 @@ pub fn visible_to(event: &Event, viewer: Viewer) -> bool {
         EventKind::Confide { by } | EventKind::Vote { by, .. } => *by == party,
         EventKind::Proposal { from, .. } => *from == party,
         EventKind::Carry { to, .. } => *to == party,
-        EventKind::Invalid { by, .. } => *by == Some(party),
+        EventKind::Invalid { by, .. } | EventKind::ModelCall { by, .. } => *by == Some(party),
+        // Said to everyone, to this party, or by it.
+        EventKind::Message { from, to, .. } => match to {
+            Recipient::All => true,
+            Recipient::Party(p) => *p == party || *from == Some(party),
+            Recipient::Mediator => *from == Some(party),
+        },
     }
 }
 

@@ -247,6 +247,8 @@ impl App {
     /// checks (its chain, MACs, pinned configuration, tokens, status or anchors) is
     /// not served, and the server's log says why.
     pub async fn open(options: &Options) -> Result<Arc<App>, StartError> {
+        // Agent seats may be language models (`llm:…`).
+        parley_llm::install();
         // One server per database: taken before anything is read or changed.
         let lock = if options.lock {
             Some(dblock::lock(&options.db).await?)

@@ -9,7 +9,7 @@ use parley_core::analysis::{analyze, AnalysisConfig};
 use parley_core::Scenario;
 use parley_engine::negotiators::{mediator, negotiator, role_seed};
 use parley_engine::visibility::{view, Viewer};
-use parley_engine::{run_session, EventKind, SessionConfig, SessionResult};
+use parley_engine::{run_session, EventKind, Recipient, SessionConfig, SessionResult};
 
 use super::protocol::{ProtocolArg, ProtocolOpts};
 
@@ -342,6 +342,15 @@ fn transcript(
                 "{} broke the rules: {message}",
                 by.map_or("mediator", |b| parties[b])
             )),
+            EventKind::Message { from, to, text } => Some(format!(
+                "{}{}: “{text}”",
+                from.map_or("mediator", |b| parties[b]),
+                match to {
+                    Recipient::All => String::new(),
+                    Recipient::Mediator => " → mediator".into(),
+                    Recipient::Party(p) => format!(" → {}", parties[*p]),
+                }
+            )),
             _ => None,
         };
         if let Some(line) = line {
@@ -368,6 +377,28 @@ fn transcript(
         for line in &lines {
             let _ = writeln!(out, "{line}");
         }
+    }
+    let calls: Vec<&parley_engine::ModelCall> = result
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ModelCall { call, .. } => Some(call),
+            _ => None,
+        })
+        .collect();
+    if !calls.is_empty() {
+        let count = |what: &str| calls.iter().filter(|c| c.note.contains(what)).count();
+        let _ = writeln!(
+            out,
+            "model      {} requests: {} invalid replies, {} failed requests, {} fallback moves, \
+             {} guardrail corrections (--trace FILE keeps every prompt and reply)",
+            calls.len(),
+            count("invalid reply"),
+            count("request failed"),
+            count("fallback:"),
+            count("guardrail:")
+        );
     }
     let _ = writeln!(
         out,

@@ -71,6 +71,62 @@ pub fn is_external(name: &str) -> bool {
         .contains_key(name)
 }
 
+/// A family of negotiators made outside the engine and named by the first word of a
+/// specification (`llm:model=…`, registered by the `parley-llm` crate): given the
+/// whole specification and a seed, a fresh party negotiator or mediator, or why not.
+#[derive(Clone)]
+pub struct Family {
+    /// Makes a party's negotiator.
+    pub negotiator: MakeNegotiator,
+    /// Makes a mediator.
+    pub mediator: MakeMediator,
+}
+
+/// Makes a family's party negotiator from its specification and a seed.
+pub type MakeNegotiator = std::sync::Arc<
+    dyn Fn(&str, u64) -> std::result::Result<Box<dyn Negotiator + Send>, String> + Send + Sync,
+>;
+
+/// Makes a family's mediator from its specification and a seed.
+pub type MakeMediator = std::sync::Arc<
+    dyn Fn(&str, u64) -> std::result::Result<Box<dyn Mediator + Send>, String> + Send + Sync,
+>;
+
+fn families() -> &'static std::sync::RwLock<std::collections::BTreeMap<String, Family>> {
+    static FAMILIES: std::sync::OnceLock<
+        std::sync::RwLock<std::collections::BTreeMap<String, Family>>,
+    > = std::sync::OnceLock::new();
+    FAMILIES.get_or_init(Default::default)
+}
+
+/// Registers a family of negotiators under `name` (replacing one of that name): from
+/// then on [`negotiator`] and [`mediator`] hand every specification whose first word
+/// is `name` to it. The engine itself does no I/O; a family may.
+pub fn register_family(name: &str, family: Family) {
+    families()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_string(), family);
+}
+
+fn family(name: &str) -> Option<Family> {
+    families()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned()
+}
+
+/// The names of the registered families (see [`register_family`]).
+pub fn family_names() -> Vec<String> {
+    families()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .cloned()
+        .collect()
+}
+
 /// The negotiator `spec` names for party `party` of `scenario`: a registered outside
 /// one, else a built-in ([`negotiator`]).
 pub fn negotiator_for(
@@ -182,6 +238,9 @@ pub fn negotiator(spec: &str, seed: u64) -> Result<Box<dyn Negotiator>> {
 /// [`negotiator`], for a caller that moves it between threads (every built-in may be).
 pub fn negotiator_send(spec: &str, seed: u64) -> Result<Box<dyn Negotiator + Send>> {
     let parsed = parse_spec(spec)?;
+    if let Some(family) = family(parsed.name) {
+        return (family.negotiator)(spec, seed).map_err(Error::UnknownNegotiator);
+    }
     if let Some(made) = classic(spec, &parsed, seed)? {
         return Ok(made);
     }
@@ -301,6 +360,11 @@ fn classic(spec: &str, parsed: &Spec<'_>, seed: u64) -> Result<Option<Box<dyn Ne
 /// Builds a mediator from its specification.
 pub fn mediator(spec: &str, seed: u64) -> Result<Box<dyn Mediator>> {
     let parsed = parse_spec(spec)?;
+    if let Some(family) = family(parsed.name) {
+        return (family.mediator)(spec, seed)
+            .map(|m| m as Box<dyn Mediator>)
+            .map_err(Error::UnknownNegotiator);
+    }
     if let Some((key, _)) = parsed.params.first() {
         return Err(Error::UnknownNegotiator(format!(
             "{spec:?}: unknown parameter {key:?}"

@@ -7,10 +7,12 @@ impl Session<'_> {
     pub(super) fn mediator_direct_text(&mut self, time: f64) -> Result<Option<Vec<u32>>, String> {
         let ctx = self.mediator_ctx(time);
         let state = self.state(time);
-        match self.mediator.as_mut() {
+        let text = match self.mediator.as_mut() {
             Some(m) => guard(|| m.direct_text(&ctx, &state)),
             None => Ok(None),
-        }
+        };
+        self.speak(None, time);
+        text
     }
 
     /// The default when talks go direct: the mediator's choice, else the last text
@@ -106,6 +108,7 @@ impl Session<'_> {
                 Ok(action) => action,
                 Err(message) => return self.invalid(time, Some(party), message),
             };
+            self.speak(Some(party), time);
             match action {
                 Action::Offer(outcome) => {
                     if let Err(e) = self.check_own(party, &outcome) {

@@ -82,6 +82,7 @@ impl Session<'_> {
                 Ok(accept) => accept,
                 Err(message) => return Err(self.invalid(time, Some(party), message)),
             };
+            self.speak(Some(party), time);
             self.emit(time, EventKind::Vote { by: party, accept });
             if self.phase != Phase::PostSettlement {
                 self.answer(&text, party, accept);
@@ -102,10 +103,12 @@ impl Session<'_> {
     pub(super) fn mediator_text(&mut self, time: f64) -> Result<Tabled, String> {
         let ctx = self.mediator_ctx(time);
         let state = self.state(time);
-        match self.mediator.as_mut() {
+        let tabled = match self.mediator.as_mut() {
             Some(m) => guard(|| m.text(&ctx, &state)),
             None => Ok(Tabled::Common(Vec::new())),
-        }
+        };
+        self.speak(None, time);
+        tabled
     }
 
     pub(super) fn progress(&self) -> f64 {
@@ -145,6 +148,7 @@ impl Session<'_> {
                             return Stage::Done(self.invalid(time, Some(party), message))
                         }
                     };
+                    self.speak(Some(party), time);
                     if let Some(proposal) = proposal {
                         if let Err(e) = self.check_own(party, &proposal) {
                             return Stage::Done(self.invalid(
@@ -218,6 +222,7 @@ impl Session<'_> {
                 Ok(accept) => accept,
                 Err(message) => return Err(self.invalid(time, Some(party), message)),
             };
+            self.speak(Some(party), time);
             self.emit(time, EventKind::Consent { by: party, accept });
             all &= accept;
         }

@@ -48,9 +48,10 @@ pub use settle::POST_SETTLEMENT_TRIES;
 
 use parley_core::Scenario;
 
-use crate::events::{EndReason, Event, EventKind, Phase, Trace};
+use crate::events::{EndReason, Event, EventKind, Phase, Recipient, Trace};
 use crate::negotiator::{
     Action, Confided, Mediator, MediatorContext, Negotiator, PartyContext, State, Tabled,
+    MAX_MESSAGE_CHARS,
 };
 use crate::visibility::{visible_to, Viewer};
 use crate::{Error, Result};
@@ -121,6 +122,7 @@ impl<'a> Session<'a> {
         .with_alternative(party.alternative.as_ref())
         .with_red_lines(self.scenario.red_lines(index))
         .with_cache(self.config.bids.as_deref())
+        .with_words(self.scenario)
     }
 
     /// A text the mediator puts must be an outcome of the space that crosses no
@@ -239,6 +241,66 @@ impl<'a> Session<'a> {
             observer(&event);
         }
         self.trace.events.push(event);
+    }
+
+    /// What a role said with the call just made: its language-model exchanges (for the
+    /// owner's and its own eyes only), then its words, cut to [`MAX_MESSAGE_CHARS`],
+    /// to whom it may speak now (a party: everyone in direct talks, the mediator while
+    /// the talks go through it; the mediator: every party or one party's room).
+    fn speak(&mut self, who: Option<usize>, time: f64) {
+        let n = self.negotiators.len();
+        let to_all = self.phase == Phase::Direct || self.mediator.is_none();
+        let (calls, words) = match who {
+            Some(p) => {
+                let negotiator = &mut self.negotiators[p];
+                let calls = guard(|| negotiator.model_calls()).unwrap_or_default();
+                let to = if to_all {
+                    Recipient::All
+                } else {
+                    Recipient::Mediator
+                };
+                let words = guard(|| negotiator.message())
+                    .ok()
+                    .flatten()
+                    .map(|w| vec![(to, w)])
+                    .unwrap_or_default();
+                (calls, words)
+            }
+            None => {
+                let Some(mediator) = self.mediator.as_mut() else {
+                    return;
+                };
+                let calls = guard(|| mediator.model_calls()).unwrap_or_default();
+                let words = guard(|| mediator.messages())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(to, _)| to.is_none_or(|p| p < n))
+                    .map(|(to, w)| (to.map_or(Recipient::All, Recipient::Party), w))
+                    .collect();
+                (calls, words)
+            }
+        };
+        for call in calls {
+            self.emit(time, EventKind::ModelCall { by: who, call });
+        }
+        for (to, words) in words {
+            let words = words.trim();
+            if words.is_empty() {
+                continue;
+            }
+            let text = match words.char_indices().nth(MAX_MESSAGE_CHARS) {
+                Some((cut, _)) => format!("{}…", &words[..cut]),
+                None => words.to_string(),
+            };
+            self.emit(
+                time,
+                EventKind::Message {
+                    from: who,
+                    to,
+                    text,
+                },
+            );
+        }
     }
 
     fn invalid(&mut self, time: f64, by: Option<usize>, message: String) -> Outcome {

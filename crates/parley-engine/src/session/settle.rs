@@ -43,7 +43,9 @@ impl Session<'_> {
             let Some(mediator) = self.mediator.as_mut() else {
                 break;
             };
-            let candidate = match guard(|| mediator.improve(&ctx, &agreement)) {
+            let improved = guard(|| mediator.improve(&ctx, &agreement));
+            self.speak(None, time);
+            let candidate = match improved {
                 Ok(Some(candidate)) if candidate != agreement => candidate,
                 Ok(_) => break,
                 Err(message) => {

@@ -1,0 +1,142 @@
+//! One turn's conversation with the model: ask, validate, ask again with the error
+//! (a bounded number of times, inside the turn's time budget), and keep every
+//! exchange for the owner's trace.
+
+use std::time::Instant;
+
+use parley_engine::ModelCall;
+use serde_json::{json, Value};
+
+use crate::client::Client;
+
+/// What a turn's conversation came to.
+pub struct Asked<T> {
+    /// The validated answer, or `None` when every attempt failed (take the fallback).
+    pub answer: Option<T>,
+    /// Every exchange, in order, with what parley made of it.
+    pub calls: Vec<ModelCall>,
+}
+
+/// Asks `client` with `system` and `user` for a JSON reply matching `schema`, and
+/// validates it with `validate`; an invalid reply is answered with its error and
+/// asked again, at most `settings.retries` more times and while the turn's
+/// `settings.timeout` lasts.
+pub fn ask<T>(
+    client: &mut Client,
+    settings: &crate::Settings,
+    system: &str,
+    user: &str,
+    name: &str,
+    schema: &Value,
+    mut validate: impl FnMut(&Value) -> Result<T, String>,
+) -> Asked<T> {
+    let (retries, budget) = (settings.retries, settings.timeout);
+    let started = Instant::now();
+    let mut messages = vec![
+        json!({"role": "system", "content": system}),
+        json!({"role": "user", "content": user}),
+    ];
+    let mut calls = Vec::new();
+    for attempt in 0..=retries {
+        if attempt > 0 && started.elapsed() >= budget {
+            if let Some(last) = calls.last_mut() {
+                let last: &mut ModelCall = last;
+                last.note
+                    .push_str("; the turn's time is up: no further attempt");
+            }
+            break;
+        }
+        let reply = client.chat(
+            &messages,
+            name,
+            schema,
+            budget.saturating_sub(started.elapsed()),
+        );
+        let text = match reply.content {
+            Ok(text) => text,
+            Err(e) => {
+                calls.push(ModelCall {
+                    prompt: reply.sent,
+                    reply: String::new(),
+                    note: format!("request failed: {e}"),
+                });
+                // A transport failure or a timeout ends the turn: another request
+                // would wait as long again.
+                break;
+            }
+        };
+        let outcome = parse_json(&text).and_then(|v| validate(&v));
+        match outcome {
+            Ok(answer) => {
+                calls.push(ModelCall {
+                    prompt: reply.sent,
+                    reply: text,
+                    note: String::new(),
+                });
+                return Asked {
+                    answer: Some(answer),
+                    calls,
+                };
+            }
+            Err(error) => {
+                calls.push(ModelCall {
+                    prompt: reply.sent,
+                    reply: text.clone(),
+                    note: format!("invalid reply (attempt {}): {error}", attempt + 1),
+                });
+                messages.push(json!({"role": "assistant", "content": text}));
+                messages.push(json!({
+                    "role": "user",
+                    "content": format!(
+                        "That reply is invalid: {error}. Answer again with one JSON object \
+                         only, in the shape asked for."
+                    ),
+                }));
+            }
+        }
+    }
+    Asked {
+        answer: None,
+        calls,
+    }
+}
+
+/// The JSON object in a reply: the whole text, or the first `{` to the last `}` (a
+/// model without a schema may wrap it in prose or a code fence).
+pub fn parse_json(text: &str) -> Result<Value, String> {
+    if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
+        return if v.is_object() {
+            Ok(v)
+        } else {
+            Err("the reply is JSON but not an object".into())
+        };
+    }
+    let start = text.find('{');
+    let end = text.rfind('}');
+    match (start, end) {
+        (Some(s), Some(e)) if s < e => serde_json::from_str::<Value>(&text[s..=e])
+            .map_err(|e| format!("the reply is not valid JSON ({e})"))
+            .and_then(|v| {
+                if v.is_object() {
+                    Ok(v)
+                } else {
+                    Err("the reply is not a JSON object".into())
+                }
+            }),
+        _ => Err("the reply holds no JSON object".into()),
+    }
+}
+
+/// The string field `key` of `reply`, which must be one of `allowed`.
+pub fn choice<'a>(reply: &Value, key: &str, allowed: &[&'a str]) -> Result<&'a str, String> {
+    let got = reply
+        .get(key)
+        .ok_or_else(|| format!("\"{key}\" is missing"))?
+        .as_str()
+        .ok_or_else(|| format!("\"{key}\" is not a string"))?;
+    allowed
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(got.trim()))
+        .copied()
+        .ok_or_else(|| format!("\"{key}\" is {got:?}, not one of {allowed:?}"))
+}
