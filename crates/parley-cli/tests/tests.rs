@@ -5,6 +5,7 @@ mod cli;
 #[allow(dead_code)]
 #[path = "../../parley-formats/tests/corpus.rs"]
 mod corpus;
+mod llm;
 mod python;
 mod readme;
 mod serve;

@@ -698,3 +698,156 @@ fn an_offer_whose_proposers_alternative_has_risen_above_it_does_not_bind() {
     assert_eq!(late.ended_by, EndReason::WalkAway);
     assert_eq!(late.agreement, None);
 }
+
+/// A built-in that says who it is with every move, and reports a model call.
+struct Talker {
+    inner: Box<dyn Negotiator>,
+    me: usize,
+}
+
+impl Negotiator for Talker {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn observe(&mut self, ctx: &PartyContext<'_>, event: &parley_engine::Event) {
+        self.inner.observe(ctx, event)
+    }
+    fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
+        self.inner.act(ctx, state, standing)
+    }
+    fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
+        self.inner.propose(ctx, state)
+    }
+    fn vote(&mut self, ctx: &PartyContext<'_>, s: &State, t: &[u32], c: Option<&[u32]>) -> bool {
+        self.inner.vote(ctx, s, t, c)
+    }
+    fn message(&mut self) -> Option<String> {
+        Some(format!("  words of party {}  ", self.me))
+    }
+    fn model_calls(&mut self) -> Vec<parley_engine::ModelCall> {
+        vec![parley_engine::ModelCall {
+            prompt: format!("private prompt of party {}", self.me),
+            reply: "{}".into(),
+            note: String::new(),
+        }]
+    }
+}
+
+/// A built-in mediator that writes to everyone and to party 0's room alone.
+struct Writer(Box<dyn parley_engine::Mediator>);
+
+impl parley_engine::Mediator for Writer {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+    fn observe(&mut self, ctx: &parley_engine::MediatorContext<'_>, e: &parley_engine::Event) {
+        self.0.observe(ctx, e)
+    }
+    fn text(&mut self, ctx: &parley_engine::MediatorContext<'_>, state: &State) -> Tabled {
+        self.0.text(ctx, state)
+    }
+    fn progress(&self) -> f64 {
+        self.0.progress()
+    }
+    fn messages(&mut self) -> Vec<(Option<usize>, String)> {
+        vec![
+            (None, "to everyone".into()),
+            (Some(0), "to party 0 alone".into()),
+            (Some(7), "to nobody".into()),
+        ]
+    }
+}
+
+#[test]
+fn messages_and_model_calls_reach_only_whom_the_policy_says() {
+    use parley_engine::Recipient;
+    let scenario = bundled("job-offer.toml");
+    for protocol in [
+        ProtocolKind::staged(20),
+        ProtocolKind::Shuttle,
+        ProtocolKind::Saop,
+    ] {
+        let negotiators: Vec<Box<dyn Negotiator>> = (0..2)
+            .map(|i| {
+                Box::new(Talker {
+                    inner: negotiator("conceder", i as u64).expect("known"),
+                    me: i,
+                }) as Box<dyn Negotiator>
+            })
+            .collect();
+        let med = protocol.default_mediator().map(|m| {
+            Box::new(Writer(mediator(m, 3).expect("known"))) as Box<dyn parley_engine::Mediator>
+        });
+        let result = run_session(
+            &scenario,
+            &SessionConfig::new(protocol, 20),
+            negotiators,
+            med,
+        )
+        .expect("runs");
+        let all = &result.trace.events;
+        // Words are trimmed; a message to a room that does not exist is dropped.
+        assert!(all.iter().any(
+            |e| matches!(&e.kind, EventKind::Message { text, .. } if text == "words of party 0")
+        ));
+        assert!(!all
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Message { text, .. } if text == "to nobody")));
+        // While talks go through the mediator a party writes to it alone; in direct
+        // talks to everyone.
+        for e in all {
+            if let EventKind::Message {
+                from: Some(_), to, ..
+            } = &e.kind
+            {
+                let direct = matches!(protocol, ProtocolKind::Saop)
+                    || all.iter().any(|p| {
+                        p.seq < e.seq
+                            && matches!(
+                                p.kind,
+                                EventKind::Phase {
+                                    to: parley_engine::Phase::Direct,
+                                    ..
+                                }
+                            )
+                    });
+                assert_eq!(
+                    *to,
+                    if direct {
+                        Recipient::All
+                    } else {
+                        Recipient::Mediator
+                    }
+                );
+            }
+        }
+        for party in 0..2 {
+            let seen = view(&result.trace, Viewer::Party(party));
+            for e in &seen.events {
+                match &e.kind {
+                    EventKind::ModelCall { by, .. } => assert_eq!(*by, Some(party)),
+                    EventKind::Message { from, to, text } => match to {
+                        Recipient::All => {}
+                        Recipient::Mediator => assert_eq!(*from, Some(party), "{text}"),
+                        Recipient::Party(p) => {
+                            assert!(*p == party || *from == Some(party), "{text}")
+                        }
+                    },
+                    _ => {}
+                }
+            }
+            let heard = seen
+                .events
+                .iter()
+                .any(|e| matches!(&e.kind, EventKind::Message { text, .. } if text == "to party 0 alone"));
+            assert_eq!(heard, party == 0 && protocol.default_mediator().is_some());
+        }
+        let mediator_view = view(&result.trace, Viewer::Mediator);
+        assert!(mediator_view
+            .events
+            .iter()
+            .all(|e| !matches!(e.kind, EventKind::ModelCall { by: Some(_), .. })));
+        // The owner's trace keeps every call.
+        assert!(all.iter().any(|e| matches!(&e.kind, EventKind::ModelCall { by: Some(1), call } if call.prompt == "private prompt of party 1")));
+    }
+}
