@@ -7,7 +7,7 @@ use std::time::Instant;
 use parley_engine::ModelCall;
 use serde_json::{json, Value};
 
-use crate::client::Client;
+use crate::client::{Client, FAILED, TIME_UP};
 
 /// What a turn's conversation came to.
 pub struct Asked<T> {
@@ -58,7 +58,7 @@ pub fn ask<T>(
                 calls.push(ModelCall {
                     prompt: reply.sent,
                     reply: String::new(),
-                    note: format!("request failed: {e}"),
+                    note: format!("{FAILED}{e}"),
                 });
                 // A transport failure or a timeout ends the turn: another request
                 // would wait as long again.
@@ -79,11 +79,19 @@ pub fn ask<T>(
                 };
             }
             Err(error) => {
+                let mut note = format!("invalid reply (attempt {}): {error}", attempt + 1);
+                let up = attempt < retries && client.time_up(started, budget);
+                if up {
+                    note.push_str(&format!("; {TIME_UP}: no further attempt"));
+                }
                 calls.push(ModelCall {
                     prompt: reply.sent,
                     reply: text.clone(),
-                    note: format!("invalid reply (attempt {}): {error}", attempt + 1),
+                    note,
                 });
+                if up {
+                    break;
+                }
                 messages.push(json!({"role": "assistant", "content": text}));
                 messages.push(json!({
                     "role": "user",

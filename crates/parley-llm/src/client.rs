@@ -5,6 +5,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+/// What a prompt says when the endpoint refused `response_format` and it was sent again.
+const RESENT: &str = "sent again without response_format";
+/// How a failed request's note begins.
+pub(crate) const FAILED: &str = "request failed: ";
+/// What a note says when the turn's time ran out.
+pub(crate) const TIME_UP: &str = "the turn's time is up";
+
 /// Where the model is and how to ask it.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -64,6 +71,11 @@ pub struct Client {
     /// Whether to ask for the reply's schema (`response_format`); cleared when the
     /// endpoint refuses it, and the reply is then validated all the same.
     schema: bool,
+    /// Exchanges recorded earlier, answered again in order instead of asking (a
+    /// session replayed from its log after a restart makes the same moves).
+    replay: std::collections::VecDeque<parley_engine::ModelCall>,
+    /// The note of the exchange last replayed.
+    replayed_note: Option<String>,
 }
 
 /// One completed exchange.
@@ -86,6 +98,24 @@ impl Client {
             request,
             agent,
             schema: true,
+            replay: Default::default(),
+            replayed_note: None,
+        }
+    }
+
+    /// The same client, answering its first requests with `calls` (recorded earlier,
+    /// in order) instead of asking the endpoint.
+    pub fn replaying(mut self, calls: Vec<parley_engine::ModelCall>) -> Client {
+        self.replay = calls.into();
+        self
+    }
+
+    /// Whether the turn's time was up after the last exchange: by the clock, or, for
+    /// a replayed exchange, as recorded.
+    pub fn time_up(&self, started: std::time::Instant, budget: Duration) -> bool {
+        match &self.replayed_note {
+            Some(note) => note.contains(TIME_UP),
+            None => started.elapsed() >= budget,
         }
     }
 
@@ -106,6 +136,21 @@ impl Client {
         let limit = limit
             .min(self.request.timeout)
             .max(Duration::from_millis(100));
+        if let Some(call) = self.replay.pop_front() {
+            if call.prompt.contains(RESENT) {
+                self.schema = false;
+            }
+            let content = match call.note.strip_prefix(FAILED) {
+                Some(why) => Err(why.split("; ").next().unwrap_or(why).to_string()),
+                None => Ok(call.reply),
+            };
+            self.replayed_note = Some(call.note);
+            return Reply {
+                sent: call.prompt,
+                content,
+            };
+        }
+        self.replayed_note = None;
         let mut body = json!({
             "model": self.request.model,
             "messages": messages,
@@ -132,9 +177,7 @@ impl Client {
                 let again = body.to_string();
                 let content = self.post(&body, limit).map_err(|e| e.to_string());
                 Reply {
-                    sent: format!(
-                        "{sent}\n(refused: {why}; sent again without response_format)\n{again}"
-                    ),
+                    sent: format!("{sent}\n(refused: {why}; {RESENT})\n{again}"),
                     content,
                 }
             }

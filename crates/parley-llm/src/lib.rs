@@ -231,6 +231,50 @@ pub fn negotiator_with(
     Ok(Box::new(LlmNegotiator::new(settings, client, fallback)))
 }
 
+/// [`negotiator`] for a session replayed from its log: its first requests are
+/// answered with `recorded` (the seat's model calls as logged, in order), so it makes
+/// the same moves; then it asks the endpoint as usual.
+pub fn negotiator_replaying(
+    spec: &str,
+    seed: u64,
+    recorded: Vec<parley_engine::ModelCall>,
+) -> Result<Box<dyn Negotiator + Send>, String> {
+    checked(spec, Role::Party, seed)?;
+    negotiator_replaying_with(spec, seed, Endpoint::from_env()?, recorded)
+}
+
+/// [`negotiator_replaying`], asking `endpoint` once the recorded calls are used up.
+pub fn negotiator_replaying_with(
+    spec: &str,
+    seed: u64,
+    endpoint: Endpoint,
+    recorded: Vec<parley_engine::ModelCall>,
+) -> Result<Box<dyn Negotiator + Send>, String> {
+    let settings = checked(spec, Role::Party, seed)?;
+    let fallback = negotiators::negotiator_send(&settings.fallback, seed)
+        .map_err(|e| format!("{spec:?}: fallback: {e}"))?;
+    let client = client(&settings, seed, endpoint).replaying(recorded);
+    Ok(Box::new(LlmNegotiator::new(settings, client, fallback)))
+}
+
+/// [`mediator`] for a session replayed from its log (see [`negotiator_replaying`]).
+pub fn mediator_replaying(
+    spec: &str,
+    seed: u64,
+    recorded: Vec<parley_engine::ModelCall>,
+) -> Result<Box<dyn Mediator + Send>, String> {
+    let settings = checked(spec, Role::Mediator, seed)?;
+    let fallback = builtin_mediator(&settings.fallback, seed)
+        .map_err(|e| format!("{spec:?}: fallback: {e}"))?;
+    let client = client(&settings, seed, Endpoint::from_env()?).replaying(recorded);
+    Ok(Box::new(LlmMediator::new(settings, client, fallback)))
+}
+
+/// Whether `spec` names a language-model seat.
+pub fn is_llm(spec: &str) -> bool {
+    spec.trim().split(':').next().map(str::trim) == Some(NAME)
+}
+
 /// A mediator played by a model, as `spec` says.
 pub fn mediator(spec: &str, seed: u64) -> Result<Box<dyn Mediator + Send>, String> {
     checked(spec, Role::Mediator, seed)?;

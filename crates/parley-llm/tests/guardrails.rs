@@ -706,3 +706,55 @@ fn without_an_endpoint_the_error_says_what_to_set() {
         .to_string();
     assert!(e.contains("OPENAI_BASE_URL"), "{e}");
 }
+
+#[test]
+fn a_session_replayed_from_its_recorded_calls_makes_the_same_moves_without_asking() {
+    let s = scenario("oman-talks.toml");
+    let labels: Vec<Vec<String>> = s
+        .space()
+        .issues()
+        .iter()
+        .map(|i| (0..i.cardinality()).map(|v| i.value_label(v)).collect())
+        .collect();
+    let names: Vec<String> = s
+        .space()
+        .issues()
+        .iter()
+        .map(|i| i.name().to_string())
+        .collect();
+    // A model that varies its answers from request to request, sometimes invalid.
+    let fake = fake::start(move |r, n| {
+        let mut offer = serde_json::Map::new();
+        for (i, name) in names.iter().enumerate() {
+            offer.insert(
+                name.clone(),
+                Value::from(labels[i][(n * 7 + i) % labels[i].len()].clone()),
+            );
+        }
+        Reply::Content(match n % 5 {
+            0 => "not json".into(),
+            1 => reply(r, true, &Value::Object(offer), "Agreed? 12 and 0.7."),
+            _ => reply(r, false, &Value::Object(offer), "A new package."),
+        })
+    });
+    let run = |first: Box<dyn Negotiator>| {
+        let parties: Vec<Box<dyn Negotiator>> =
+            vec![first, negotiator("conceder", 5).expect("built-in")];
+        let protocol = staged(16);
+        let med = protocol
+            .default_mediator()
+            .map(|m| mediator(m, 6).expect("mediator"));
+        run_session(&s, &config(protocol, 16), parties, med).expect("session")
+    };
+    let original = run(llm(&fake, "llm:retries=1", 4));
+    let recorded = model_calls(&original, Some(0));
+    assert!(recorded.len() > 3);
+    let asked = fake.requests().len();
+    let replayed =
+        run(
+            parley_llm::negotiator_replaying_with("llm:retries=1", 4, fake.endpoint(), recorded)
+                .expect("a replaying seat"),
+        );
+    assert_eq!(fake.requests().len(), asked, "the replay asked the model");
+    assert_eq!(original.trace.events, replayed.trace.events);
+}

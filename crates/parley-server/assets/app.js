@@ -535,6 +535,7 @@ function describeEvent(e, me, principal = false) {
     case 'ratification-confirmed': return by === me ? 'Your principal confirmed your acceptance' : `${by ? `${by}'s` : 'The'} principal confirmed its acceptance`;
     case 'join': case 'joined': return `${who(by ?? e.role, me)} joined`;
     case 'message': return `${who(by, me)} wrote to ${e.to === 'all' ? 'everyone' : e.to === me ? 'you' : e.to}: “${e.text}”`;
+    case 'model-call': return `${who(by, me)} asked its language model${e.note ? ` (${e.note})` : ''}`;
     default: {
       const rest = Object.entries(e).filter(([k]) => !['seq', 'round', 'time', 'type', 'my_utility', 'outcome', 'utilities'].includes(k));
       return `${e.type || 'event'}${rest.length ? `: ${rest.map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ')}` : ''}`;
@@ -576,10 +577,13 @@ const NEGOTIATORS = [
   ['random', 'Random — random acceptable offers'],
   ['tit-for-tat', 'Tit-for-tat — mirrors concessions'],
   ['frequency', 'Frequency — models the other side'],
+  ['best', 'Best — parley\'s strongest (models the other side, times its concessions)'],
+  ['llm', 'Language model — an LLM behind the server\'s OpenAI-compatible endpoint, inside parley\'s guardrails'],
 ];
 const MEDIATORS = [
   ['shuttle', 'Shuttle — compromise texts between positions'],
   ['hill-climber', 'Hill-climber — single negotiating text'],
+  ['llm', 'Language model — an LLM writes the texts and speaks to the parties'],
 ];
 const PROTOCOLS = [
   ['saop', 'Direct talks (alternating offers; technical name: SAOP)', 'The parties take turns: offer, accept the standing offer, or walk away. No mediator.'],

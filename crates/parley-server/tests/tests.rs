@@ -8,6 +8,7 @@ mod faults;
 mod guard;
 mod input;
 mod limits;
+mod llm;
 mod openapi;
 mod owner;
 mod privacy;

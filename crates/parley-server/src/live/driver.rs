@@ -1,6 +1,7 @@
 //! Driving the engine: its coroutine, the records it queues for the log, what it
 //! waits for (a seat's action, its records stored), and its end.
 
+use super::agents::{Inbox, MediatorInbox};
 use super::seats::{MediatorSeat, Seat};
 use super::*;
 
@@ -152,7 +153,10 @@ impl Live {
         let spec = &self.spec;
         let scenario = self.scenario();
         let n = scenario.n_parties();
-        let confide = self.lock().confide.clone();
+        let (confide, replaying) = {
+            let inner = self.lock();
+            (inner.confide.clone(), !inner.logged_events.is_empty())
+        };
         let hook = Arc::clone(&self);
         let config = SessionConfig {
             protocol: spec.protocol,
@@ -169,8 +173,26 @@ impl Live {
         for (index, role) in spec.roles.iter().enumerate().take(n) {
             let built: Box<dyn Negotiator + '_> = match &role.holder {
                 Holder::Agent { spec: s } => {
-                    match negotiator(s, role_seed(spec.seed, index as u64)) {
-                        Ok(b) => b,
+                    let seed = role_seed(spec.seed, index as u64);
+                    // A language-model seat replayed after a restart answers from its
+                    // logged model calls (the same moves), then asks again.
+                    let made = if parley_llm::is_llm(s) && replaying {
+                        parley_llm::negotiator_replaying(
+                            s,
+                            seed,
+                            self.logged_model_calls(Some(index)),
+                        )
+                        .map(|b| b as Box<dyn Negotiator>)
+                    } else {
+                        negotiator(s, seed).map_err(|e| e.to_string())
+                    };
+                    match made {
+                        Ok(b) => Box::new(Inbox {
+                            inner: b,
+                            live: Arc::clone(&self),
+                            role: index,
+                            read: 0,
+                        }),
                         Err(e) => return self.fail(format!("role {}: {e}", role.name)),
                     }
                 }
@@ -189,10 +211,24 @@ impl Live {
         let mediator_box: Option<Box<dyn Mediator + '_>> = match spec.mediator_index() {
             None => None,
             Some(m) => match &spec.roles[m].holder {
-                Holder::Agent { spec: s } => match mediator(s, role_seed(spec.seed, u64::MAX)) {
-                    Ok(b) => Some(b),
-                    Err(e) => return self.fail(format!("mediator: {e}")),
-                },
+                Holder::Agent { spec: s } => {
+                    let seed = role_seed(spec.seed, u64::MAX);
+                    let made = if parley_llm::is_llm(s) && replaying {
+                        parley_llm::mediator_replaying(s, seed, self.logged_model_calls(None))
+                            .map(|b| b as Box<dyn Mediator>)
+                    } else {
+                        mediator(s, seed).map_err(|e| e.to_string())
+                    };
+                    match made {
+                        Ok(b) => Some(Box::new(MediatorInbox {
+                            inner: b,
+                            live: Arc::clone(&self),
+                            role: m,
+                            read: 0,
+                        })),
+                        Err(e) => return self.fail(format!("mediator: {e}")),
+                    }
+                }
                 Holder::Seat { .. } => match receivers[m].take() {
                     Some(rx) => Some(Box::new(MediatorSeat {
                         live: Arc::clone(&self),

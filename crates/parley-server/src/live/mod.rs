@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 mod actions;
+mod agents;
 mod driver;
 mod messages;
 mod owner;

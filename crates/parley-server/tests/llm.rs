@@ -1,0 +1,137 @@
+//! A language-model agent seat in live talks (against a scripted OpenAI-compatible
+//! endpoint in the test process): a person's message reaches its prompt; the owner's
+//! trace holds its model calls and nobody else's view does; after a restart the
+//! session replays from the log without asking the model again and goes on.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::start_on;
+
+#[path = "../../parley-llm/tests/fake/mod.rs"]
+#[allow(dead_code)]
+mod fake;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_llm_seat_hears_a_person_keeps_its_calls_private_and_survives_a_restart() {
+    // The model always counter-offers the employer's best package.
+    let best = json!({"salary": "90", "start date": "in 2 weeks", "remote days": "none",
+                      "signing bonus": "none", "title": "Engineer"});
+    let offer = best.clone();
+    let model = fake::start(move |_, _| {
+        fake::Reply::Content(
+            json!({"action": "offer", "offer": offer, "message": "This is our best package."})
+                .to_string(),
+        )
+    });
+    // The engine reads the endpoint from the environment, as every front end does; no
+    // other test of this binary seats a model.
+    std::env::set_var("OPENAI_BASE_URL", &model.url);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = parley_server::database_url(&dir.path().join("llm.db").display().to_string());
+    let server = Arc::new(start_on(&url, None).await);
+    let created = server
+        .create(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 20,
+            "roles": {"candidate": {"seat": "program"}, "employer": {"agent": "llm:retries=0"}}
+        }))
+        .await;
+    let path = format!("/api/sessions/{}", created.id());
+    let cand = created.seat("candidate").to_string();
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/join"),
+            Some(&cand),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mine = json!({"salary": "100", "start date": "in 2 months", "remote days": "fully remote",
+                      "signing bonus": "15k", "title": "Staff Engineer"});
+    let wait_turn = |server: Arc<crate::common::Server>| {
+        let (path, cand) = (path.clone(), cand.clone());
+        async move {
+            for _ in 0..2000 {
+                let view = server.call("GET", &path, Some(&cand), None).await.body;
+                if view["pending"]["kind"] == "act" || view["status"] == "ended" {
+                    return view;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            panic!("the candidate was never asked");
+        }
+    };
+    let view = wait_turn(Arc::clone(&server)).await;
+    assert_eq!(view["status"], "running", "{view}");
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/messages"),
+            Some(&cand),
+            Some(json!({"to": "employer", "text": "I need to work fully remote."})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&cand),
+            Some(json!({"type": "offer", "outcome": mine})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let view = wait_turn(Arc::clone(&server)).await;
+    // The person's words reached the model, quoted as the candidate's.
+    let asked = model.requests();
+    assert!(!asked.is_empty());
+    let last = fake::prompt(asked.last().expect("a request"));
+    assert!(
+        last.contains("candidate said to you: \"I need to work fully remote.\""),
+        "{last}"
+    );
+    // The seat's words are in the candidate's view; its model calls are not.
+    let events = view["events"].as_array().expect("events");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "message" && e["text"] == "This is our best package."));
+    assert!(events.iter().all(|e| e["type"] != "model-call"), "{view}");
+    let owner = server
+        .call("GET", &path, Some(created.owner()), None)
+        .await
+        .body;
+    let calls = owner["events"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["type"] == "model-call").count())
+        .unwrap_or(0);
+    assert_eq!(calls, asked.len(), "the owner reads every call: {owner}");
+
+    // A restart: the session is read back from its log and replayed; the model is not
+    // asked again for the moves it already made.
+    drop(server);
+    let again = Arc::new(start_on(&url, Some(dir)).await);
+    let view = wait_turn(Arc::clone(&again)).await;
+    assert_eq!(view["status"], "running", "{view}");
+    assert_eq!(
+        model.requests().len(),
+        asked.len(),
+        "the replay asked the model"
+    );
+    // And the talks go on: the next offer is answered by the model afresh.
+    let r = again
+        .call(
+            "POST",
+            &format!("{path}/actions"),
+            Some(&cand),
+            Some(json!({"type": "offer", "outcome": mine})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let view = wait_turn(Arc::clone(&again)).await;
+    assert_eq!(view["status"], "running", "{view}");
+    assert_eq!(model.requests().len(), asked.len() + 1);
+    let _: Value = view;
+}
