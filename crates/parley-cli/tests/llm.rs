@@ -50,7 +50,7 @@ fn endpoint() {
 }
 
 /// The trace's events, as JSON.
-fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
+fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .expect("the trace")
         .lines()
@@ -69,9 +69,9 @@ fn llm_against_conceder_on_the_job_offer() {
         "run",
         "scenarios/job-offer.toml",
         "--negotiators",
-        "llm:timeout=120,conceder",
+        "llm:timeout=120:history=4:message_chars=80:max_tokens=400,conceder",
         "--rounds",
-        "8",
+        "6",
         "--trace",
         trace.to_str().expect("a UTF-8 path"),
     ]);
@@ -83,7 +83,7 @@ fn llm_against_conceder_on_the_job_offer() {
     );
     assert!(out.stdout.contains("model      "), "{}", out.stdout);
     assert!(out.stdout.contains("ended      "), "{}", out.stdout);
-    let events = events(&trace);
+    let events = read_events(&trace);
     let calls: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e["type"] == "model-call")
@@ -122,14 +122,14 @@ fn the_flagship_with_an_llm_mediator() {
         "run",
         "scenarios/oman-talks.toml",
         "--mediator",
-        "llm:timeout=120:retries=1",
+        "llm:timeout=120:retries=1:history=4:message_chars=80:max_tokens=400",
         "--rounds",
-        "8",
+        "6",
         "--trace",
         trace.to_str().expect("a UTF-8 path"),
     ]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let events = events(&trace);
+    let events = read_events(&trace);
     assert!(events
         .iter()
         .any(|e| e["type"] == "model-call" && e["by"] == "mediator"));
@@ -144,7 +144,7 @@ fn the_flagship_with_an_llm_mediator() {
         "run",
         "scenarios/oman-talks.toml",
         "--mediator",
-        "llm:timeout=120:retries=1",
+        "llm:timeout=120:retries=0:history=4:message_chars=80:max_tokens=400",
         "--rounds",
         "2",
         "--trace",
@@ -153,5 +153,5 @@ fn the_flagship_with_an_llm_mediator() {
         "iran",
     ]);
     assert_eq!(party.code, 0, "{}", party.stderr);
-    assert!(events(&view).iter().all(|e| e["type"] != "model-call"));
+    assert!(read_events(&view).iter().all(|e| e["type"] != "model-call"));
 }
