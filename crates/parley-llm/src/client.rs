@@ -71,6 +71,8 @@ pub struct Client {
     /// Whether to ask for the reply's schema (`response_format`); cleared when the
     /// endpoint refuses it, and the reply is then validated all the same.
     schema: bool,
+    /// The settings the endpoint takes.
+    accepts: Accepts,
     /// Exchanges recorded earlier, answered again in order instead of asking (a
     /// session replayed from its log after a restart makes the same moves).
     replay: std::collections::VecDeque<parley_engine::ModelCall>,
@@ -98,6 +100,7 @@ impl Client {
             request,
             agent,
             schema: true,
+            accepts: Accepts::default(),
             replay: Default::default(),
             replayed_note: None,
         }
@@ -151,41 +154,98 @@ impl Client {
             };
         }
         self.replayed_note = None;
+        let mut sent = String::new();
+        // An endpoint that refuses a setting (no `response_format`, no `maxLength` in a
+        // schema, `max_completion_tokens` instead of `max_tokens`, no `temperature` or
+        // `seed` for its model) is asked again without it, and remembered.
+        for _ in 0..6 {
+            let body = self.body(messages, name, schema);
+            if !sent.is_empty() {
+                sent.push('\n');
+            }
+            sent.push_str(&body.to_string());
+            match self.post(&body, limit) {
+                Err(Refused::Setting(why)) => match self.adjust(&why) {
+                    Some(what) => {
+                        sent.push_str(&format!("\n(refused: {why}; {what})"));
+                    }
+                    None => {
+                        return Reply {
+                            sent,
+                            content: Err(why),
+                        }
+                    }
+                },
+                other => {
+                    return Reply {
+                        sent,
+                        content: other.map_err(|e| e.to_string()),
+                    }
+                }
+            }
+        }
+        Reply {
+            sent,
+            content: Err("the endpoint refused every form of the request".into()),
+        }
+    }
+
+    /// The request body, as the endpoint takes it (see [`Client::adjust`]).
+    fn body(&self, messages: &[Value], name: &str, schema: &Value) -> Value {
         let mut body = json!({
             "model": self.request.model,
             "messages": messages,
-            "temperature": self.request.temperature,
-            "max_tokens": self.request.max_tokens,
-            "seed": self.request.seed,
         });
+        let token_key = if self.accepts.completion_tokens {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[token_key] = Value::from(self.request.max_tokens);
+        if self.accepts.temperature {
+            body["temperature"] = Value::from(self.request.temperature);
+        }
+        if self.accepts.seed {
+            body["seed"] = Value::from(self.request.seed);
+        }
         if self.schema {
+            let mut schema = schema.clone();
+            if !self.accepts.lengths {
+                strip_lengths(&mut schema);
+            }
             body["response_format"] = json!({
                 "type": "json_schema",
                 "json_schema": {"name": name, "strict": true, "schema": schema},
             });
         }
-        let sent = body.to_string();
-        let content = self.post(&body, limit);
-        match content {
-            Err(Refused::Schema(why)) if self.schema => {
-                // The endpoint does not take `response_format`: ask again without it
-                // (the prompt states the format, and parley validates either way).
-                self.schema = false;
-                if let Some(map) = body.as_object_mut() {
-                    map.remove("response_format");
-                }
-                let again = body.to_string();
-                let content = self.post(&body, limit).map_err(|e| e.to_string());
-                Reply {
-                    sent: format!("{sent}\n(refused: {why}; {RESENT})\n{again}"),
-                    content,
-                }
-            }
-            other => Reply {
-                sent,
-                content: other.map_err(|e| e.to_string()),
-            },
+        body
+    }
+
+    /// Leaves out of later requests the setting an endpoint's refusal names; what was
+    /// done, or `None` when the refusal names none of them.
+    fn adjust(&mut self, why: &str) -> Option<&'static str> {
+        let why = why.to_lowercase();
+        if self.schema && self.accepts.lengths && why.contains("maxlength") {
+            self.accepts.lengths = false;
+            return Some("sent again without maxLength in the schema");
         }
+        if self.schema && (why.contains("response_format") || why.contains("json_schema")) {
+            self.schema = false;
+            return Some(RESENT);
+        }
+        if !self.accepts.completion_tokens && why.contains("max_tokens") {
+            self.accepts.completion_tokens = true;
+            return Some("sent again with max_completion_tokens");
+        }
+        if self.accepts.temperature && why.contains("temperature") {
+            self.accepts.temperature = false;
+            return Some("sent again without temperature");
+        }
+        if self.accepts.seed && why.contains("seed") {
+            self.accepts.seed = false;
+            return Some("sent again without seed");
+        }
+        None
     }
 
     fn post(&self, body: &Value, limit: Duration) -> Result<String, Refused> {
@@ -203,8 +263,8 @@ impl Client {
             Err(ureq::Error::Status(code, answer)) => {
                 let text = answer.into_string().unwrap_or_default();
                 let text: String = text.chars().take(500).collect();
-                if code == 400 && text.contains("response_format") {
-                    return Err(Refused::Schema(text));
+                if code == 400 || code == 422 {
+                    return Err(Refused::Setting(format!("{url}: HTTP {code}: {text}")));
                 }
                 return Err(Refused::Other(format!("{url}: HTTP {code}: {text}")));
             }
@@ -240,15 +300,48 @@ impl Client {
 }
 
 enum Refused {
-    /// The endpoint refused `response_format`.
-    Schema(String),
+    /// The endpoint refused the request as it was (a setting it does not take?).
+    Setting(String),
     Other(String),
+}
+
+/// What an endpoint takes besides the messages (see [`Client::adjust`]).
+struct Accepts {
+    /// `maxLength` in a schema.
+    lengths: bool,
+    /// `max_completion_tokens` rather than `max_tokens`.
+    completion_tokens: bool,
+    temperature: bool,
+    seed: bool,
+}
+
+impl Default for Accepts {
+    fn default() -> Accepts {
+        Accepts {
+            lengths: true,
+            completion_tokens: false,
+            temperature: true,
+            seed: true,
+        }
+    }
+}
+
+/// Removes every `maxLength` from a JSON schema.
+fn strip_lengths(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            map.remove("maxLength");
+            map.values_mut().for_each(strip_lengths);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_lengths),
+        _ => {}
+    }
 }
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refused::Schema(why) | Refused::Other(why) => f.write_str(why),
+            Refused::Setting(why) | Refused::Other(why) => f.write_str(why),
         }
     }
 }

@@ -95,7 +95,7 @@ pub struct Settings {
     pub fallback: String,
     /// `history=`: how many recent events a prompt shows (default 8).
     pub history: usize,
-    /// `message_chars=`: the longest message the seat sends (default 300).
+    /// `message_chars=`: the longest message the seat sends (default 200).
     pub max_message_chars: usize,
 }
 
@@ -132,7 +132,7 @@ pub fn settings(spec: &str, role: Role) -> Result<Settings, String> {
             Role::Mediator => "hill-climber".into(),
         },
         history: 8,
-        max_message_chars: 300,
+        max_message_chars: 200,
     };
     for part in parts {
         let (key, value) = part

@@ -89,21 +89,21 @@ impl Mediator for LlmMediator {
                 }
                 Some(format!(
                     "a party proposed {}",
-                    words::outcome(space, outcome)
+                    words::values(space, outcome)
                 ))
             }
             EventKind::Text { outcome } => {
                 self.answers = (0, 0);
                 Some(format!(
                     "you put the text {}",
-                    words::outcome(space, outcome)
+                    words::values(space, outcome)
                 ))
             }
             EventKind::Carry { outcome, .. } => {
                 self.answers = (0, 0);
                 Some(format!(
                     "you carried the text {} to a room",
-                    words::outcome(space, outcome)
+                    words::values(space, outcome)
                 ))
             }
             EventKind::Vote { accept, .. } => {
@@ -116,7 +116,7 @@ impl Mediator for LlmMediator {
             EventKind::Offer { from, outcome } => Some(format!(
                 "{} offered {}",
                 self.names.get(*from).cloned().unwrap_or_default(),
-                words::outcome(space, outcome)
+                words::values(space, outcome)
             )),
             EventKind::Message {
                 from: Some(_),
@@ -127,12 +127,7 @@ impl Mediator for LlmMediator {
             _ => None,
         };
         if let Some(line) = line {
-            self.history
-                .push(format!("round {}: {line}", event.round + 1));
-            let keep = self.settings.history * 4;
-            if self.history.len() > keep * 2 {
-                self.history.drain(..self.history.len() - keep);
-            }
+            words::remember(&mut self.history, event.round, &line, self.settings.history);
         }
     }
 
@@ -158,15 +153,11 @@ impl Mediator for LlmMediator {
                 self.answers.0, self.answers.1
             ));
         }
-        if !self.history.is_empty() {
-            user.push_str("What happened so far (latest last):\n");
-            let from = self.history.len().saturating_sub(self.settings.history);
-            for line in &self.history[from..] {
-                user.push_str("- ");
-                user.push_str(line);
-                user.push('\n');
-            }
-        }
+        user.push_str(&words::recent(
+            &self.history,
+            self.settings.history,
+            &words::order(space),
+        ));
         let mut proposals: Vec<&Vec<u32>> = self.proposals.iter().flatten().collect();
         proposals.dedup();
         if !proposals.is_empty() {

@@ -170,15 +170,11 @@ impl LlmNegotiator {
             ctx.rounds(),
             left
         ));
-        if !self.history.is_empty() {
-            text.push_str("What happened so far (latest last):\n");
-            let from = self.history.len().saturating_sub(self.settings.history);
-            for line in &self.history[from..] {
-                text.push_str("- ");
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
+        text.push_str(&words::recent(
+            &self.history,
+            self.settings.history,
+            &words::order(ctx.space()),
+        ));
         let suggestions = Self::suggestions(&bids, target, threshold);
         if !suggestions.is_empty() {
             text.push_str("Packages you could offer now:\n");
@@ -307,27 +303,27 @@ impl Negotiator for LlmNegotiator {
             EventKind::Offer { from, outcome } => Some(format!(
                 "{} offered {}",
                 who(*from),
-                words::outcome(space, outcome)
+                words::values(space, outcome)
             )),
             EventKind::Accept { by } => Some(format!("{} accepted the standing offer", who(*by))),
             EventKind::WalkAway { by } => Some(format!("{} walked away", who(*by))),
             EventKind::Proposal { from, outcome } if *from == me => Some(format!(
                 "You proposed to the mediator {}",
-                words::outcome(space, outcome)
+                words::values(space, outcome)
             )),
             EventKind::Carry { to, outcome } if *to == me => Some(format!(
                 "The mediator brought you the text {}",
-                words::outcome(space, outcome)
+                words::values(space, outcome)
             )),
             EventKind::Text { outcome } => Some(format!(
                 "The mediator put the text {}",
-                words::outcome(space, outcome)
+                words::values(space, outcome)
             )),
             EventKind::Default { outcome } => {
                 self.default = Some(outcome.clone());
                 Some(format!(
                     "Talks went direct; the default (standing) package is {}",
-                    words::outcome(space, outcome)
+                    words::values(space, outcome)
                 ))
             }
             EventKind::Vote { by, accept } if *by == me => Some(format!(
@@ -355,13 +351,7 @@ impl Negotiator for LlmNegotiator {
             _ => None,
         };
         if let Some(line) = line {
-            self.history
-                .push(format!("round {}: {line}", event.round + 1));
-            // Keep what a prompt may show, and a little more.
-            let keep = self.settings.history * 4;
-            if self.history.len() > keep * 2 {
-                self.history.drain(..self.history.len() - keep);
-            }
+            words::remember(&mut self.history, event.round, &line, self.settings.history);
         }
     }
 

@@ -20,6 +20,24 @@ pub fn outcome(space: &OutcomeSpace, outcome: &[u32]) -> String {
         .join(", ")
 }
 
+/// An outcome as its values only, in issue order (`90 / in 2 weeks / none`): the
+/// history's short form (a prompt names the order once, see [`order`]).
+pub fn values(space: &OutcomeSpace, outcome: &[u32]) -> String {
+    space
+        .issues()
+        .iter()
+        .zip(outcome)
+        .map(|(issue, &v)| issue.value_label(v))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// The line that names the order of [`values`].
+pub fn order(space: &OutcomeSpace) -> String {
+    let names: Vec<&str> = space.issues().iter().map(|i| i.name()).collect();
+    format!("(Packages in the history list {}.)\n", names.join(" / "))
+}
+
 /// An outcome as a JSON object issue → value label.
 pub fn outcome_json(space: &OutcomeSpace, outcome: &[u32]) -> Value {
     let mut map = Map::new();
@@ -375,4 +393,29 @@ pub fn quote(text: &str) -> String {
         "\"{}\"",
         one.split_whitespace().collect::<Vec<_>>().join(" ")
     )
+}
+
+/// Adds a line of history (`round N: …`), keeping what a prompt may show (`shown`
+/// lines) and a little more.
+pub fn remember(history: &mut Vec<String>, round: u32, line: &str, shown: usize) {
+    history.push(format!("round {}: {line}", round + 1));
+    let keep = shown.max(1) * 4;
+    if history.len() > keep * 2 {
+        history.drain(..history.len() - keep);
+    }
+}
+
+/// The last `shown` lines of history under a heading, or nothing.
+pub fn recent(history: &[String], shown: usize, order: &str) -> String {
+    if history.is_empty() || shown == 0 {
+        return String::new();
+    }
+    let mut text = String::from("What happened so far (latest last):\n");
+    text.push_str(order);
+    for line in &history[history.len().saturating_sub(shown)..] {
+        text.push_str("- ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
 }

@@ -3,14 +3,16 @@
 //! 0). They check format, protocol, guardrails and round trips over many seeds and
 //! adversarial messages, not how well a 135M model negotiates. One at a time.
 
+#[allow(dead_code)]
+mod fake;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use fake::Says;
 use parley_core::Scenario;
 use parley_engine::negotiators::negotiator;
-use parley_engine::{
-    run_session, Action, EventKind, Negotiator, PartyContext, ProtocolKind, SessionConfig, State,
-};
+use parley_engine::{run_session, EventKind, Negotiator, ProtocolKind, SessionConfig};
 
 const NEEDS: &str = "needs an OpenAI-compatible endpoint in OPENAI_BASE_URL: `export \"$(scripts/llm-server start)\"` runs a local one (.ci/run does)";
 
@@ -35,45 +37,6 @@ fn scenario(name: &str) -> Scenario {
     parley_formats::load(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .scenario
-}
-
-/// A built-in that says `words` with every move.
-struct Says {
-    inner: Box<dyn Negotiator>,
-    words: &'static str,
-}
-
-impl Negotiator for Says {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn init(&mut self, ctx: &PartyContext<'_>) {
-        self.inner.init(ctx)
-    }
-    fn observe(&mut self, ctx: &PartyContext<'_>, event: &parley_engine::Event) {
-        self.inner.observe(ctx, event)
-    }
-    fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
-        self.inner.act(ctx, state, standing)
-    }
-    fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
-        self.inner.propose(ctx, state)
-    }
-    fn vote(
-        &mut self,
-        ctx: &PartyContext<'_>,
-        state: &State,
-        text: &[u32],
-        current: Option<&[u32]>,
-    ) -> bool {
-        self.inner.vote(ctx, state, text, current)
-    }
-    fn consent(&mut self, ctx: &PartyContext<'_>, state: &State) -> bool {
-        self.inner.consent(ctx, state)
-    }
-    fn message(&mut self) -> Option<String> {
-        Some(self.words.to_string())
-    }
 }
 
 const ATTACKS: &[&str] = &[

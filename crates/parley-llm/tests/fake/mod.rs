@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parley_engine::{Action, Negotiator, PartyContext, State};
 use serde_json::{json, Value};
 
 /// How the fake model answers one request.
@@ -130,4 +131,45 @@ fn completion(content: &str) -> String {
         }],
     })
     .to_string()
+}
+
+/// A negotiator that plays a built-in and says the same words with every move.
+pub struct Says {
+    /// The built-in that moves.
+    pub inner: Box<dyn Negotiator>,
+    /// What it says.
+    pub words: &'static str,
+}
+
+impl Negotiator for Says {
+    fn name(&self) -> String {
+        format!("{} (saying {:?})", self.inner.name(), self.words)
+    }
+    fn init(&mut self, ctx: &PartyContext<'_>) {
+        self.inner.init(ctx)
+    }
+    fn observe(&mut self, ctx: &PartyContext<'_>, event: &parley_engine::Event) {
+        self.inner.observe(ctx, event)
+    }
+    fn act(&mut self, ctx: &PartyContext<'_>, state: &State, standing: Option<&[u32]>) -> Action {
+        self.inner.act(ctx, state, standing)
+    }
+    fn propose(&mut self, ctx: &PartyContext<'_>, state: &State) -> Option<Vec<u32>> {
+        self.inner.propose(ctx, state)
+    }
+    fn vote(
+        &mut self,
+        ctx: &PartyContext<'_>,
+        state: &State,
+        text: &[u32],
+        current: Option<&[u32]>,
+    ) -> bool {
+        self.inner.vote(ctx, state, text, current)
+    }
+    fn consent(&mut self, ctx: &PartyContext<'_>, state: &State) -> bool {
+        self.inner.consent(ctx, state)
+    }
+    fn message(&mut self) -> Option<String> {
+        Some(self.words.to_string())
+    }
 }

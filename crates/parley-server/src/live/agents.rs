@@ -73,9 +73,26 @@ impl Live {
             .collect()
     }
 
-    /// The number of engine events shown so far.
-    fn events_shown(&self) -> usize {
-        self.lock().events.len()
+    /// Tells `observe` the messages written to `role` since notice `*read` (an agent
+    /// hears them before its move, stamped with the move's round and time).
+    fn hand_messages(
+        &self,
+        role: usize,
+        read: &mut usize,
+        state: &State,
+        mut observe: impl FnMut(&Event),
+    ) {
+        let events = self.lock().events.len();
+        let (heard, next) = self.heard(role, *read, events);
+        *read = next;
+        for kind in heard {
+            observe(&Event {
+                seq: 0,
+                round: state.round,
+                time: state.time,
+                kind,
+            });
+        }
     }
 }
 
@@ -89,19 +106,9 @@ pub(super) struct Inbox<'a> {
 
 impl Inbox<'_> {
     fn hear(&mut self, ctx: &PartyContext<'_>, state: &State) {
-        let (heard, next) = self
-            .live
-            .heard(self.role, self.read, self.live.events_shown());
-        self.read = next;
-        for kind in heard {
-            let event = Event {
-                seq: 0,
-                round: state.round,
-                time: state.time,
-                kind,
-            };
-            self.inner.observe(ctx, &event);
-        }
+        let inner = &mut self.inner;
+        self.live
+            .hand_messages(self.role, &mut self.read, state, |e| inner.observe(ctx, e));
     }
 }
 
@@ -155,19 +162,9 @@ pub(super) struct MediatorInbox<'a> {
 
 impl MediatorInbox<'_> {
     fn hear(&mut self, ctx: &MediatorContext<'_>, state: &State) {
-        let (heard, next) = self
-            .live
-            .heard(self.role, self.read, self.live.events_shown());
-        self.read = next;
-        for kind in heard {
-            let event = Event {
-                seq: 0,
-                round: state.round,
-                time: state.time,
-                kind,
-            };
-            self.inner.observe(ctx, &event);
-        }
+        let inner = &mut self.inner;
+        self.live
+            .hand_messages(self.role, &mut self.read, state, |e| inner.observe(ctx, e));
     }
 }
 
