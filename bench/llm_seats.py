@@ -14,6 +14,7 @@ rate is replies parley refused over requests.
     export OPENAI_BASE_URL=http://127.0.0.1:18080/v1   # (and OPENAI_API_KEY)
     cargo build --release -p parley-cli
     python3 bench/llm_seats.py [--seat llm] [--rounds 10] [--seeds 2] [--parley PATH]
+                               [--scenarios job-offer.toml,…] [--opponents conceder,…]
 
 Only the standard library is needed.
 """
@@ -71,13 +72,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--parley", default=str(ROOT / "target/release/parley"))
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="bundled scenario files, comma-separated")
+    ap.add_argument("--opponents", default=",".join(OPPONENTS), help="built-ins, comma-separated")
     args = ap.parse_args()
-    reservations = reservations_of(args.parley)
+    scenarios = args.scenarios.split(",")
+    reservations = reservations_of(args.parley, scenarios)
     print(f"| scenario | seat | opponent | sessions | agreements | mean advantage | s/turn | requests | invalid replies | fallback moves | guardrail corrections |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for scenario in SCENARIOS:
-            for opponent in OPPONENTS:
+        for scenario in scenarios:
+            for opponent in args.opponents.split(","):
                 for seat in (args.seat, args.reference):
                     rows = []
                     for seed in range(args.seeds):
@@ -101,10 +105,10 @@ def main():
                     print(f"| {scenario.removesuffix('.toml')} | {seat} | {opponent} | {n} | {deals / n:.0%} | {adv:+.3f} | {secs:.2f} | {req} | {rate} | {fb} | {gr} |", flush=True)
 
 
-def reservations_of(parley):
+def reservations_of(parley, scenarios):
     """Each party's walk-away value at the start, from `parley analyze --json`."""
     out = {}
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         r = subprocess.run([str(parley), "analyze", str(ROOT / "scenarios" / scenario), "--json"],
                            capture_output=True, text=True, check=True)
         a = json.loads(r.stdout)

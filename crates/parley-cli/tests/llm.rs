@@ -155,3 +155,63 @@ fn the_flagship_with_an_llm_mediator() {
     assert_eq!(party.code, 0, "{}", party.stderr);
     assert!(read_events(&view).iter().all(|e| e["type"] != "model-call"));
 }
+
+#[path = "../../parley-llm/tests/fake/mod.rs"]
+#[allow(dead_code)]
+mod fake;
+
+#[test]
+fn a_tournament_seats_llm_against_built_ins() {
+    // A scripted endpoint (in this test process) that always wants to walk away:
+    // before its patience runs out the seat offers instead, so sessions go on.
+    let model = fake::start(|_, _| {
+        fake::Reply::Content(
+            serde_json::json!({"action": "walk_away", "offer": {}, "message": "We are far apart."})
+                .to_string(),
+        )
+    });
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let out = dir.path().join("t");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "tournament",
+            "scenarios/job-offer.toml",
+            "--negotiators",
+            "llm:patience=0.5,conceder,best",
+            "--protocol",
+            "saop",
+            "--rounds",
+            "6",
+            "--repetitions",
+            "1",
+            "--out",
+            out.to_str().expect("a UTF-8 path"),
+        ])
+        .current_dir(root())
+        .env("OPENAI_BASE_URL", &model.url)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        run.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rows = std::fs::read_to_string(out.join("results.jsonl")).expect("results");
+    let rows: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    // 3 competitors, every ordered pair of distinct ones: 6 sessions, 4 with the seat.
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let with_llm = rows
+        .iter()
+        .filter(|r| r.to_string().contains("llm:patience=0.5"))
+        .count();
+    assert_eq!(with_llm, 4);
+    assert!(!model.requests().is_empty(), "the seat asked the endpoint");
+    assert!(
+        rows.iter().all(|r| !r.to_string().contains("invalid")),
+        "{rows:?}"
+    );
+}
