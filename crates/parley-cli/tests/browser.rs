@@ -9,6 +9,10 @@ use crate::cli::root;
 #[test]
 #[ignore = "needs node, Chromium (PARLEY_CHROMIUM, default /usr/bin/chromium) and `npm ci` in tests/browser: .ci/run installs them"]
 fn the_web_ui_plays_a_persons_seat_to_an_agreement() {
+    // Not while a language model takes the cores (its tests take this turn too).
+    let _turn = crate::llm::ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let dir = root().join("tests/browser");
     let chromium = std::env::var("PARLEY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let node = Command::new("node")

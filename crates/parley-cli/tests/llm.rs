@@ -6,8 +6,10 @@ use std::sync::Mutex;
 
 use crate::cli::{parley, root};
 
-/// The local model serves one request at a time: the tests here take turns.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// The local model serves one request at a time, and takes both cores while it does:
+/// the tests here take turns, and the browser test (timed by a real browser) waits
+/// for them.
+pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn an_llm_seat_without_an_endpoint_says_what_to_set() {
