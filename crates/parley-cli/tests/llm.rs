@@ -217,3 +217,49 @@ fn a_tournament_seats_llm_against_built_ins() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_run_with_a_wrong_key_says_why_the_fallback_played() {
+    // The endpoint refuses the key: one request, the fallback plays the session, and
+    // the summary says what to fix.
+    let model = fake::start(|_, _| {
+        fake::Reply::Status(
+            401,
+            r#"{"error": {"message": "Incorrect API key provided"}}"#.into(),
+        )
+    });
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "run",
+            "scenarios/job-offer.toml",
+            "--negotiators",
+            "llm,conceder",
+            "--rounds",
+            "10",
+        ])
+        .current_dir(root())
+        .env("OPENAI_BASE_URL", &model.url)
+        .env("OPENAI_API_KEY", "sk-wrong")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(model.requests().len(), 1, "asked once");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("first failure:"))
+        .unwrap_or_else(|| panic!("no failure line in:\n{stdout}"));
+    assert!(
+        line.contains("HTTP 401") && line.contains("OPENAI_API_KEY"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("model      1 requests: 0 invalid replies, 1 failed requests")
+            && stdout.contains("turns not asked (the endpoint refused the seat)"),
+        "{stdout}"
+    );
+}

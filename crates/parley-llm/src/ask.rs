@@ -109,9 +109,11 @@ pub fn ask<T>(
     }
 }
 
-/// The JSON object in a reply: the whole text, or the first `{` to the last `}` (a
-/// model without a schema may wrap it in prose or a code fence).
+/// The JSON object in a reply: the whole text, or else the first object in it that
+/// parses (a model without a schema may wrap it in prose or a code fence; a reasoning
+/// model may think aloud in `<think>…</think>` first, which is left out).
 pub fn parse_json(text: &str) -> Result<Value, String> {
+    let text = without_thinking(text);
     if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
         return if v.is_object() {
             Ok(v)
@@ -119,20 +121,53 @@ pub fn parse_json(text: &str) -> Result<Value, String> {
             Err("the reply is JSON but not an object".into())
         };
     }
-    let start = text.find('{');
-    let end = text.rfind('}');
-    match (start, end) {
-        (Some(s), Some(e)) if s < e => serde_json::from_str::<Value>(&text[s..=e])
-            .map_err(|e| format!("the reply is not valid JSON ({e})"))
-            .and_then(|v| {
-                if v.is_object() {
-                    Ok(v)
-                } else {
-                    Err("the reply is not a JSON object".into())
-                }
-            }),
-        _ => Err("the reply holds no JSON object".into()),
+    let mut first_error = None;
+    for (start, _) in text.match_indices('{') {
+        let mut objects = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        match objects.next() {
+            Some(Ok(v)) if v.is_object() => return Ok(v),
+            Some(Err(e)) if first_error.is_none() => first_error = Some(e.to_string()),
+            _ => {}
+        }
     }
+    Err(match first_error {
+        Some(e) => format!("the reply is not valid JSON ({e})"),
+        None => "the reply holds no JSON object".into(),
+    })
+}
+
+/// `text` without a reasoning model's `<think>…</think>` (or `<thinking>…`) blocks;
+/// an unclosed block leaves what follows it out too.
+fn without_thinking(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut changed = false;
+    loop {
+        let open = ["<think>", "<thinking>"]
+            .iter()
+            .filter_map(|tag| rest.find(tag).map(|at| (at, tag.len())))
+            .min();
+        let Some((at, len)) = open else { break };
+        changed = true;
+        out.push_str(&rest[..at]);
+        let after = &rest[at + len..];
+        let close = ["</think>", "</thinking>"]
+            .iter()
+            .filter_map(|tag| after.find(tag).map(|end| end + tag.len()))
+            .min();
+        match close {
+            Some(end) => rest = &after[end..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// The string field `key` of `reply`, which must be one of `allowed`.
@@ -147,4 +182,38 @@ pub fn choice<'a>(reply: &Value, key: &str, allowed: &[&'a str]) -> Result<&'a s
         .find(|a| a.eq_ignore_ascii_case(got.trim()))
         .copied()
         .ok_or_else(|| format!("\"{key}\" is {got:?}, not one of {allowed:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_json;
+    use serde_json::json;
+
+    #[test]
+    fn replies_are_read_through_prose_fences_and_thinking() {
+        let want = json!({"action": "accept", "message": "ok"});
+        for text in [
+            r#"{"action": "accept", "message": "ok"}"#,
+            "Sure!\n```json\n{\"action\": \"accept\", \"message\": \"ok\"}\n```\nAnything else?",
+            "<think>I could say {maybe} or {\"action\": \"reject\"}…</think>\n{\"action\": \"accept\", \"message\": \"ok\"}",
+            "Options are {offer} or {accept}. I choose: {\"action\": \"accept\", \"message\": \"ok\"} — final.",
+        ] {
+            assert_eq!(parse_json(text).as_ref(), Ok(&want), "{text}");
+        }
+        assert_eq!(
+            parse_json("no json here"),
+            Err("the reply holds no JSON object".into())
+        );
+        assert!(parse_json("[1, 2]")
+            .expect_err("an array is not an object")
+            .contains("not an object"));
+        assert!(parse_json("{\"action\": \"acc")
+            .expect_err("cut off")
+            .starts_with("the reply is not valid JSON"));
+        assert_eq!(
+            parse_json("<think>{\"action\": \"reject\"} and then"),
+            Err("the reply holds no JSON object".into()),
+            "an unclosed thought is not the answer"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The chat-completions client: one request per attempt, bounded in time and tokens,
 //! with the reply's JSON schema asked for where the endpoint takes it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -78,6 +78,12 @@ pub struct Client {
     replay: std::collections::VecDeque<parley_engine::ModelCall>,
     /// The note of the exchange last replayed.
     replayed_note: Option<String>,
+    /// Why the endpoint will not answer this seat at all (a wrong key, address or
+    /// model): later turns are not asked again, and the fallback moves.
+    refused: Option<String>,
+    /// Whether the endpoint has answered this seat yet: a connection that fails before
+    /// it ever did is a wrong address, not a busy server.
+    answered: bool,
 }
 
 /// One completed exchange.
@@ -103,6 +109,8 @@ impl Client {
             accepts: Accepts::default(),
             replay: Default::default(),
             replayed_note: None,
+            refused: None,
+            answered: false,
         }
     }
 
@@ -154,17 +162,36 @@ impl Client {
             };
         }
         self.replayed_note = None;
+        if let Some(why) = &self.refused {
+            return Reply {
+                sent: String::new(),
+                content: Err(format!(
+                    "not asked: the endpoint refused this seat earlier ({why})"
+                )),
+            };
+        }
+        let started = Instant::now();
         let mut sent = String::new();
+        let mut waits = 0;
         // An endpoint that refuses a setting (no `response_format`, no `maxLength` in a
         // schema, `max_completion_tokens` instead of `max_tokens`, no `temperature` or
-        // `seed` for its model) is asked again without it, and remembered.
-        for _ in 0..6 {
+        // `seed` for its model) is asked again without it, and remembered. A busy or
+        // failing endpoint (HTTP 429, 5xx, a dropped connection) is asked again after a
+        // pause (its `Retry-After`, else 0.5 s, 1 s, 2 s …) while the turn's time lasts.
+        for _ in 0..12 {
             let body = self.body(messages, name, schema);
             if !sent.is_empty() {
                 sent.push('\n');
             }
             sent.push_str(&body.to_string());
-            match self.post(&body, limit) {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Reply {
+                    sent,
+                    content: Err(format!("{TIME_UP} before the endpoint answered")),
+                };
+            }
+            match self.post(&body, left) {
                 Err(Refused::Setting(why)) => match self.adjust(&why) {
                     Some(what) => {
                         sent.push_str(&format!("\n(refused: {why}; {what})"));
@@ -176,11 +203,34 @@ impl Client {
                         }
                     }
                 },
+                Err(Refused::Busy(why, after)) => {
+                    let wait = after.unwrap_or(Duration::from_millis(500 << waits.min(5)));
+                    waits += 1;
+                    if waits > 5 || started.elapsed() + wait >= limit {
+                        return Reply {
+                            sent,
+                            content: Err(why),
+                        };
+                    }
+                    sent.push_str(&format!(
+                        "\n({why}; waited {:.1} s and sent again)",
+                        wait.as_secs_f64()
+                    ));
+                    std::thread::sleep(wait);
+                }
+                Err(Refused::Seat(why)) => {
+                    self.refused = Some(why.clone());
+                    return Reply {
+                        sent,
+                        content: Err(why),
+                    };
+                }
                 other => {
+                    self.answered |= other.is_ok();
                     return Reply {
                         sent,
                         content: other.map_err(|e| e.to_string()),
-                    }
+                    };
                 }
             }
         }
@@ -261,14 +311,44 @@ impl Client {
         let answer = match call.send_string(&body.to_string()) {
             Ok(answer) => answer,
             Err(ureq::Error::Status(code, answer)) => {
+                let after = answer
+                    .header("retry-after")
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(|s| Duration::from_secs_f64(s.min(60.0)));
                 let text = answer.into_string().unwrap_or_default();
                 let text: String = text.chars().take(500).collect();
-                if code == 400 || code == 422 {
-                    return Err(Refused::Setting(format!("{url}: HTTP {code}: {text}")));
-                }
-                return Err(Refused::Other(format!("{url}: HTTP {code}: {text}")));
+                let why = format!("{url}: HTTP {code}: {text}");
+                return Err(match code {
+                    400 | 422 => Refused::Setting(why),
+                    408 | 409 | 425 | 429 | 500..=599 => Refused::Busy(why, after),
+                    401 | 403 => Refused::Seat(format!(
+                        "{why} (is OPENAI_API_KEY set to a key this endpoint takes?)"
+                    )),
+                    404 if text.to_lowercase().contains("model") => Refused::Seat(format!(
+                        "{why} (does the endpoint serve model={:?}? set model=NAME or \
+                         OPENAI_MODEL)",
+                        self.request.model
+                    )),
+                    404 | 405 => Refused::Seat(format!(
+                        "{why} (is OPENAI_BASE_URL the API's base? it usually ends in /v1)"
+                    )),
+                    _ => Refused::Other(why),
+                });
             }
-            Err(e) => return Err(Refused::Other(e.to_string())),
+            Err(ureq::Error::Transport(t)) => {
+                let why = format!("{url}: {t}");
+                return Err(match t.kind() {
+                    ureq::ErrorKind::Dns | ureq::ErrorKind::InvalidUrl => {
+                        Refused::Seat(format!("{why} (check OPENAI_BASE_URL)"))
+                    }
+                    ureq::ErrorKind::ConnectionFailed if !self.answered => Refused::Seat(format!(
+                        "{why} (is the endpoint at OPENAI_BASE_URL running?)"
+                    )),
+                    ureq::ErrorKind::ConnectionFailed => Refused::Busy(why, None),
+                    _ => Refused::Other(why),
+                });
+            }
         };
         let text = answer
             .into_string()
@@ -279,29 +359,60 @@ impl Client {
                 text.chars().take(200).collect::<String>()
             ))
         })?;
+        if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+            return Err(Refused::Other(format!(
+                "{url}: the endpoint answered with an error: {}",
+                error.to_string().chars().take(300).collect::<String>()
+            )));
+        }
         let choice = &value["choices"][0];
+        let message = &choice["message"];
+        let content = content_text(&message["content"]);
         if choice["finish_reason"] == "length" {
             return Err(Refused::Other(format!(
                 "the reply was cut at max_tokens={} (raise max_tokens): {}",
                 self.request.max_tokens,
-                choice["message"]["content"].as_str().unwrap_or_default()
+                content.unwrap_or_default()
             )));
         }
-        choice["message"]["content"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Refused::Other(format!(
-                    "{url}: no choices[0].message.content in the reply: {}",
-                    text.chars().take(200).collect::<String>()
-                ))
-            })
+        if let Some(content) = content.filter(|c| !c.trim().is_empty()) {
+            return Ok(content);
+        }
+        // A model that declines (OpenAI's `refusal`) has answered: its words are the
+        // reply, which fails validation and is asked again with the error.
+        if let Some(refusal) = message["refusal"].as_str().filter(|r| !r.is_empty()) {
+            return Ok(format!("(the model declined: {refusal})"));
+        }
+        Err(Refused::Other(format!(
+            "{url}: no choices[0].message.content in the reply: {}",
+            text.chars().take(200).collect::<String>()
+        )))
+    }
+}
+
+/// A message's text: a string, or the text parts of a list of parts.
+fn content_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| p.as_str().or_else(|| p["text"].as_str()))
+                .collect();
+            (!texts.is_empty()).then(|| texts.concat())
+        }
+        _ => None,
     }
 }
 
 enum Refused {
     /// The endpoint refused the request as it was (a setting it does not take?).
     Setting(String),
+    /// The endpoint is busy or failing for now: ask again after a pause (its
+    /// `Retry-After`, when it gave one).
+    Busy(String, Option<Duration>),
+    /// The endpoint will not answer this seat (key, address or model): do not ask again.
+    Seat(String),
     Other(String),
 }
 
@@ -341,7 +452,10 @@ fn strip_lengths(schema: &mut Value) {
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refused::Setting(why) | Refused::Other(why) => f.write_str(why),
+            Refused::Setting(why)
+            | Refused::Busy(why, _)
+            | Refused::Seat(why)
+            | Refused::Other(why) => f.write_str(why),
         }
     }
 }

@@ -753,3 +753,166 @@ fn an_endpoint_that_refuses_settings_is_asked_again_without_them() {
     );
     check_guarded(&s, &result, 0, "saop");
 }
+
+/// A chat completion whose message is `message` (as an endpoint sends it), ending with
+/// `finish`.
+fn completion_with(message: Value, finish: &str) -> String {
+    json!({"choices": [{"index": 0, "message": message, "finish_reason": finish}]}).to_string()
+}
+
+#[test]
+fn a_busy_endpoint_is_asked_again_after_a_pause_within_the_turn() {
+    // HTTP 429 with Retry-After, then 503 without it, then an answer: the turn is the
+    // model's, not the fallback's, and the trace shows each wait.
+    let s = scenario("job-offer.toml");
+    let best = package(&s, |_, card| card - 1);
+    let fake = fake::start(move |r, n| match n % 3 {
+        0 => Reply::Raw(
+            429,
+            vec![("Retry-After", "0.2".into())],
+            json!({"error": {"message": "Rate limit reached"}}).to_string(),
+        ),
+        1 => Reply::Status(503, "overloaded".into()),
+        _ => Reply::Content(reply(r, false, &best, "")),
+    });
+    let parties: Vec<Box<dyn Negotiator>> = vec![
+        llm(&fake, "llm", 1),
+        negotiator("conceder", 2).expect("conceder"),
+    ];
+    let result = run_session(&s, &config(ProtocolKind::Saop, 4), parties, None).expect("session");
+    let calls = model_calls(&result, Some(0));
+    assert!(!calls.is_empty());
+    assert_eq!(
+        fake.requests().len(),
+        3 * calls.len(),
+        "three requests a turn"
+    );
+    for c in &calls {
+        assert!(
+            c.note.is_empty() || c.note.contains("guardrail"),
+            "{}",
+            c.note
+        );
+        assert!(
+            c.prompt.contains("HTTP 429") && c.prompt.contains("waited 0.2 s and sent again"),
+            "{}",
+            c.prompt
+        );
+        assert!(
+            c.prompt.contains("HTTP 503") && c.prompt.contains("waited 1.0 s and sent again"),
+            "{}",
+            c.prompt
+        );
+    }
+    check_guarded(&s, &result, 0, "saop");
+}
+
+#[test]
+fn an_endpoint_that_refuses_the_seat_is_told_once_and_not_asked_again() {
+    // A wrong key (401), a model the endpoint does not serve (404 naming it), a wrong
+    // address (404), nothing listening: one request, a note that says what to fix, and
+    // the fallback plays the session without further requests.
+    let s = scenario("job-offer.toml");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/v1", listener.local_addr().expect("address"))
+    };
+    let cases: Vec<(Option<(u16, &str)>, &str)> = vec![
+        (
+            Some((
+                401,
+                r#"{"error": {"message": "Incorrect API key provided"}}"#,
+            )),
+            "is OPENAI_API_KEY set to a key this endpoint takes?",
+        ),
+        (
+            Some((
+                404,
+                r#"{"error": {"message": "The model `gpt-9` does not exist"}}"#,
+            )),
+            "does the endpoint serve model=\"gpt-9\"?",
+        ),
+        (
+            Some((404, "Not Found")),
+            "is OPENAI_BASE_URL the API's base? it usually ends in /v1",
+        ),
+        (None, "is the endpoint at OPENAI_BASE_URL running?"),
+    ];
+    for (answer, hint) in cases {
+        let fake = fake::start(move |_, _| match answer {
+            Some((code, body)) => Reply::Status(code, body.into()),
+            None => Reply::Content(String::new()),
+        });
+        let mut endpoint = fake.endpoint();
+        if answer.is_none() {
+            endpoint.base_url = closed.clone();
+        }
+        let seat = parley_llm::negotiator_with("llm:model=gpt-9", 1, endpoint).expect("a seat");
+        let parties: Vec<Box<dyn Negotiator>> =
+            vec![seat, negotiator("conceder", 2).expect("conceder")];
+        let result =
+            run_session(&s, &config(ProtocolKind::Saop, 8), parties, None).expect("session");
+        let calls = model_calls(&result, Some(0));
+        assert!(calls.len() > 1, "{hint}");
+        assert_eq!(
+            fake.requests().len(),
+            usize::from(answer.is_some()),
+            "{hint}: asked again"
+        );
+        assert!(calls[0].note.contains(hint), "{}", calls[0].note);
+        for c in &calls[1..] {
+            assert!(
+                c.note
+                    .contains("not asked: the endpoint refused this seat earlier"),
+                "{}",
+                c.note
+            );
+        }
+        assert!(calls.iter().all(|c| c.note.contains("fallback: boulware")));
+        check_guarded(&s, &result, 0, hint);
+    }
+}
+
+#[test]
+fn replies_in_other_shapes_are_read_as_endpoints_send_them() {
+    // A declined request (OpenAI's `refusal`, no content) is asked again with the
+    // error; content as a list of parts, with a reasoning model's thoughts before the
+    // JSON, is read.
+    let s = scenario("job-offer.toml");
+    let best = package(&s, |_, card| card - 1);
+    let fake = fake::start(move |r, n| {
+        let message = if n % 2 == 0 {
+            json!({"role": "assistant", "content": null, "refusal": "I can't help with that."})
+        } else {
+            json!({"role": "assistant", "content": [
+                {"type": "text", "text": "<think>They want {\"action\": \"accept\"}? No.</think>"},
+                {"type": "text", "text": reply(r, false, &best, "Our offer.")},
+            ]})
+        };
+        Reply::Raw(200, Vec::new(), completion_with(message, "stop"))
+    });
+    let parties: Vec<Box<dyn Negotiator>> = vec![
+        llm(&fake, "llm", 1),
+        negotiator("conceder", 2).expect("conceder"),
+    ];
+    let result = run_session(&s, &config(ProtocolKind::Saop, 4), parties, None).expect("session");
+    let calls = model_calls(&result, Some(0));
+    assert!(calls.len() >= 2);
+    for pair in calls.chunks(2) {
+        assert!(
+            pair[0]
+                .reply
+                .contains("the model declined: I can't help with that.")
+                && pair[0].note.contains("invalid reply (attempt 1)"),
+            "{:?}",
+            pair[0]
+        );
+        assert!(!pair[1].note.contains("fallback"), "{:?}", pair[1]);
+    }
+    assert!(result
+        .trace
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Offer { from: 0, .. })));
+    check_guarded(&s, &result, 0, "saop");
+}

@@ -388,17 +388,30 @@ fn transcript(
         })
         .collect();
     if !calls.is_empty() {
-        let count = |what: &str| calls.iter().filter(|c| c.note.contains(what)).count();
-        let _ = writeln!(
+        let sent: Vec<&&parley_engine::ModelCall> =
+            calls.iter().filter(|c| !c.prompt.is_empty()).collect();
+        let count = |what: &str| sent.iter().filter(|c| c.note.contains(what)).count();
+        let unsent = calls.len() - sent.len();
+        let _ =
+            writeln!(
             out,
             "model      {} requests: {} invalid replies, {} failed requests, {} fallback moves, \
-             {} guardrail corrections (--trace FILE keeps every prompt and reply)",
-            calls.len(),
+             {} guardrail corrections{} (--trace FILE keeps every prompt and reply)",
+            sent.len(),
             count("invalid reply"),
             count("request failed"),
-            count("fallback:"),
-            count("guardrail:")
+            calls.iter().filter(|c| c.note.contains("fallback:")).count(),
+            count("guardrail:"),
+            if unsent > 0 {
+                format!(", {unsent} turns not asked (the endpoint refused the seat)")
+            } else {
+                String::new()
+            }
         );
+        if let Some(failed) = calls.iter().find(|c| c.note.contains("request failed")) {
+            let why: String = failed.note.chars().take(300).collect();
+            let _ = writeln!(out, "           first failure: {why}");
+        }
     }
     let _ = writeln!(
         out,

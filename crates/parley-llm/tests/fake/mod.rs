@@ -17,6 +17,8 @@ pub enum Reply {
     Status(u16, String),
     /// Waits this long, then answers with the content.
     Slow(Duration, String),
+    /// This status, extra headers and body, as given.
+    Raw(u16, Vec<(&'static str, String)>, String),
 }
 
 /// A running fake endpoint.
@@ -101,17 +103,22 @@ pub fn start(handler: impl Fn(&Value, usize) -> Reply + Send + Sync + 'static) -
                     k.push(request.clone());
                     k.len() - 1
                 };
-                let (code, text) = match handler(&request, n) {
-                    Reply::Content(c) => (200, completion(&c)),
-                    Reply::Status(code, text) => (code, text),
+                let (code, headers, text) = match handler(&request, n) {
+                    Reply::Content(c) => (200, Vec::new(), completion(&c)),
+                    Reply::Status(code, text) => (code, Vec::new(), text),
                     Reply::Slow(wait, c) => {
                         std::thread::sleep(wait);
-                        (200, completion(&c))
+                        (200, Vec::new(), completion(&c))
                     }
+                    Reply::Raw(code, headers, text) => (code, headers, text),
                 };
+                let extra: String = headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\r\n"))
+                    .collect();
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
                     text.len()
                 );
             });
