@@ -916,3 +916,135 @@ fn replies_in_other_shapes_are_read_as_endpoints_send_them() {
         .any(|e| matches!(&e.kind, EventKind::Offer { from: 0, .. })));
     check_guarded(&s, &result, 0, "saop");
 }
+
+/// The corpus folder (`$PARLEY_SCENARIOS`, default `../shared/scenarios`).
+fn corpus() -> PathBuf {
+    let dir = std::env::var_os("PARLEY_SCENARIOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios")
+        });
+    assert!(
+        dir.join("genius").is_dir(),
+        "the scenario corpus is not at {} (set PARLEY_SCENARIOS; scripts/fetch-corpus, see docs/corpus.md)",
+        dir.display()
+    );
+    dir
+}
+
+/// Every folder under `dir` that holds Genius XML.
+fn scenario_folders(dir: PathBuf) -> Vec<PathBuf> {
+    let mut folders = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut has_xml = false;
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "xml") {
+                has_xml = true;
+            }
+        }
+        if has_xml {
+            folders.push(dir);
+        }
+    }
+    folders.sort();
+    folders
+}
+
+/// Over every scenario of the corpus that loads — bilateral and multilateral, linear
+/// and not, spaces of any size, discounted, with reservation values — a seat whose
+/// model answers at random (valid moves, accepts of anything, broken JSON, packages
+/// outside the space, walk-aways) plays a short session in a seat that turns with the
+/// scenario: its prompts and schema are built, the session ends by the rules, and the
+/// seat ends no lower than walking away.
+#[test]
+#[ignore = "needs the ANAC corpus ($PARLEY_SCENARIOS, default ../shared/scenarios): scripts/fetch-corpus, see docs/corpus.md"]
+fn a_chaotic_model_plays_every_corpus_scenario_by_the_rules() {
+    let folders = scenario_folders(corpus().join("genius"));
+    let mut played = 0;
+    let mut multilateral = 0;
+    let mut large = 0;
+    for (k, folder) in folders.iter().enumerate() {
+        let Ok(loaded) = parley_formats::load(folder) else {
+            continue;
+        };
+        let s = loaded.scenario;
+        let n = s.n_parties();
+        if n < 2 {
+            continue;
+        }
+        let (names, labels) = labels(&s);
+        let fake = fake::start(move |r, m| {
+            let mut x = (k as u64 * 7_919 + m as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut next = || {
+                x ^= x >> 29;
+                x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                x >> 33
+            };
+            let mut offer = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let v = &labels[i][(next() as usize) % labels[i].len()];
+                offer.insert(name.clone(), Value::from(v.clone()));
+            }
+            let offer = Value::Object(offer);
+            Reply::Content(match next() % 5 {
+                0 => "{\"action\": \"acc".into(),
+                1 => json!({"action": "offer", "offer": {"nothing": "here"}, "message": ""})
+                    .to_string(),
+                2 => reply(r, true, &offer, "I accept."),
+                3 => json!({"action": "walk_away", "offer": offer, "message": ""}).to_string(),
+                _ => reply(r, false, &offer, "How about this?"),
+            })
+        });
+        let protocol = if k % 2 == 0 {
+            ProtocolKind::Saop
+        } else {
+            staged(8)
+        };
+        let seat = k % n;
+        let parties: Vec<Box<dyn Negotiator>> = (0..n)
+            .map(|p| {
+                if p == seat {
+                    llm(&fake, "llm:retries=1", k as u64)
+                } else {
+                    negotiator(["conceder", "best", "boulware"][p % 3], k as u64).expect("built-in")
+                }
+            })
+            .collect();
+        let med = protocol
+            .default_mediator()
+            .map(|m| llm_mediator(&fake, &format!("llm:fallback={m}"), k as u64));
+        let result = run_session(&s, &config(protocol, 8), parties, med)
+            .unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
+        let what = folder.display().to_string();
+        check_guarded(&s, &result, seat, &what);
+        let calls = model_calls(&result, Some(seat));
+        assert!(!calls.is_empty(), "{what}: the seat asked its model");
+        // The schema the seat sent lists every issue of the scenario.
+        let first = fake.requests().into_iter().next().expect("a request");
+        let schema = first["response_format"]["json_schema"]["schema"].to_string();
+        for issue in s.space().issues() {
+            assert!(
+                schema.contains(&format!("{:?}", issue.name())),
+                "{what}: {} is not in the schema",
+                issue.name()
+            );
+        }
+        played += 1;
+        multilateral += usize::from(n > 2);
+        large += usize::from(
+            s.space()
+                .outcome_count()
+                .as_u64()
+                .is_none_or(|c| c > 1_000_000),
+        );
+    }
+    assert!(played > 100, "{played} scenarios played");
+    assert!(multilateral > 10, "{multilateral} multilateral");
+    assert!(large > 5, "{large} with more than a million outcomes");
+}
