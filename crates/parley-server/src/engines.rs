@@ -7,11 +7,16 @@
 //!
 //! A coroutine stays on the worker that started it (its stack may hold data that is
 //! not `Send`); sessions are spread over the workers in turn.
+//!
+//! An engine that blocks its thread while it works — a language-model seat waits for
+//! its endpoint up to its `timeout` — runs [alone](Pool::start_alone) on a thread of
+//! its own, which ends with it, so that it never holds up the sessions sharing a
+//! worker.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -35,9 +40,14 @@ enum Message {
 /// The worker threads.
 pub struct Pool {
     workers: Vec<Sender<Message>>,
+    /// The threads of engines running alone, by engine key.
+    alone: Mutex<HashMap<u64, Sender<Message>>>,
     next_worker: AtomicUsize,
     next_key: AtomicU64,
 }
+
+/// The worker index of an engine running alone.
+const ALONE: usize = usize::MAX;
 
 /// A running engine: where it is, to resume it.
 #[derive(Clone, Copy, Debug)]
@@ -62,7 +72,7 @@ impl Pool {
             let (tx, rx) = channel();
             let spawned = std::thread::Builder::new()
                 .name(format!("engines-{i}"))
-                .spawn(move || work(rx));
+                .spawn(move || work(rx, false));
             match spawned {
                 Ok(_) => workers.push(tx),
                 Err(e) => tracing::error!("could not start engine worker {i}: {e}"),
@@ -70,6 +80,7 @@ impl Pool {
         }
         Pool {
             workers,
+            alone: Mutex::default(),
             next_worker: AtomicUsize::new(0),
             next_key: AtomicU64::new(0),
         }
@@ -98,10 +109,48 @@ impl Pool {
         Ok(Engine { worker, key })
     }
 
+    /// Starts an engine on a thread of its own, for an engine that blocks while it
+    /// works (a model seat waiting for its endpoint); the thread ends with the engine.
+    pub fn start_alone(
+        &'static self,
+        body: impl FnOnce(&Suspend) + Send + 'static,
+        on_panic: impl FnOnce(String) + Send + 'static,
+    ) -> Result<Engine, String> {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = channel();
+        tx.send(Message::Start(key, Box::new(body), Box::new(on_panic)))
+            .map_err(|_| "the engine's thread could not be told to start".to_string())?;
+        self.lock_alone().insert(key, tx);
+        let spawned = std::thread::Builder::new()
+            .name(format!("engine-{key}"))
+            .spawn(move || {
+                work(rx, true);
+                self.lock_alone().remove(&key);
+            });
+        if let Err(e) = spawned {
+            self.lock_alone().remove(&key);
+            return Err(format!("could not start the engine's thread: {e}"));
+        }
+        Ok(Engine { worker: ALONE, key })
+    }
+
+    fn lock_alone(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Sender<Message>>> {
+        self.alone.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many engines run alone now.
+    pub fn running_alone(&self) -> usize {
+        self.lock_alone().len()
+    }
+
     /// Resumes a suspended engine (it looks again at what it waits for; a resume it
     /// did not need costs one look). An engine that has ended ignores it.
     pub fn resume(&self, engine: Engine) {
-        if let Some(worker) = self.workers.get(engine.worker) {
+        if engine.worker == ALONE {
+            if let Some(thread) = self.lock_alone().get(&engine.key) {
+                let _ = thread.send(Message::Resume(engine.key));
+            }
+        } else if let Some(worker) = self.workers.get(engine.worker) {
             let _ = worker.send(Message::Resume(engine.key));
         }
     }
@@ -112,9 +161,19 @@ struct Running {
     on_panic: Option<OnPanic>,
 }
 
-fn work(messages: Receiver<Message>) {
+/// Runs the engines `messages` start and resumes; `alone`: the one engine of its
+/// thread, which returns when it has ended.
+fn work(messages: Receiver<Message>, alone: bool) {
     let mut running: HashMap<u64, Running> = HashMap::new();
-    while let Ok(message) = messages.recv() {
+    let mut started = false;
+    loop {
+        if alone && started && running.is_empty() {
+            return;
+        }
+        let Ok(message) = messages.recv() else {
+            return;
+        };
+        started = true;
         let key = match message {
             Message::Start(key, body, on_panic) => {
                 let stack = match DefaultStack::new(STACK_BYTES) {

@@ -20,7 +20,11 @@ async fn an_llm_seat_hears_a_person_keeps_its_calls_private_and_survives_a_resta
     let best = json!({"salary": "90", "start date": "in 2 weeks", "remote days": "none",
                       "signing bonus": "none", "title": "Engineer"});
     let offer = best.clone();
-    let model = fake::start(move |_, _| {
+    // On the supplier contract it is slow (two seconds a reply, none valid).
+    let model = fake::start(move |r, _| {
+        if fake::prompt(r).contains("Supplier contract") {
+            return fake::Reply::Slow(std::time::Duration::from_secs(2), "{}".into());
+        }
         fake::Reply::Content(
             json!({"action": "offer", "offer": offer, "message": "This is our best package."})
                 .to_string(),
@@ -134,4 +138,58 @@ async fn an_llm_seat_hears_a_person_keeps_its_calls_private_and_survives_a_resta
     assert_eq!(view["status"], "running", "{view}");
     assert_eq!(model.requests().len(), asked.len() + 1);
     let _: Value = view;
+
+    // Sessions whose model is slow do not hold up others: each runs on a thread of
+    // its own, not on the workers other sessions share. More of them than there are
+    // workers, then a session of two built-ins: it ends while they still wait.
+    let pool = parley_server::engines::Pool::global();
+    let slow: Vec<String> = {
+        let mut ids = Vec::new();
+        for _ in 0..=pool.workers() {
+            let c = again
+                .create(json!({
+                    "scenario": "supplier-contract", "protocol": "saop", "rounds": 100,
+                    "roles": {"buyer": {"agent": "llm:retries=0:timeout=5"},
+                              "supplier": {"agent": "boulware"}}
+                }))
+                .await;
+            ids.push(c.id().to_string());
+        }
+        ids
+    };
+    let quick = again
+        .create(json!({
+            "scenario": "job-offer", "protocol": "saop", "rounds": 100,
+            "roles": {"candidate": {"agent": "boulware"}, "employer": {"agent": "conceder"}}
+        }))
+        .await;
+    let started = std::time::Instant::now();
+    let quick_path = format!("/api/sessions/{}", quick.id());
+    let mut ended = false;
+    for _ in 0..400 {
+        let view = again
+            .call("GET", &quick_path, Some(quick.owner()), None)
+            .await
+            .body;
+        if view["status"] == "ended" {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        ended,
+        "the built-ins' session did not end in 10 s beside slow models"
+    );
+    assert!(
+        pool.running_alone() > pool.workers(),
+        "{} sessions with a slow model run alone",
+        pool.running_alone()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = slow;
 }

@@ -26,10 +26,20 @@ impl Live {
         // The engine is registered before it can first suspend: the worker runs it
         // only after this call returns the lock.
         let mut inner = self.lock();
-        let started = Pool::global().start(
-            move |suspend| live.run_engine(receivers, suspend),
-            move |panic| stopped.fail(format!("the engine stopped: {panic}")),
-        );
+        // A session with a language-model seat blocks while the model answers: it runs
+        // on a thread of its own, not on a worker other sessions share.
+        let blocking = self
+            .spec
+            .roles
+            .iter()
+            .any(|r| matches!(&r.holder, Holder::Agent { spec } if parley_llm::is_llm(spec)));
+        let body = move |suspend: &Suspend| live.run_engine(receivers, suspend);
+        let on_panic = move |panic: String| stopped.fail(format!("the engine stopped: {panic}"));
+        let started = if blocking {
+            Pool::global().start_alone(body, on_panic)
+        } else {
+            Pool::global().start(body, on_panic)
+        };
         match started {
             Ok(engine) => inner.engine = Some(engine),
             Err(e) => {
