@@ -84,6 +84,9 @@ pub struct Client {
     /// Whether the endpoint has answered this seat yet: a connection that fails before
     /// it ever did is a wrong address, not a busy server.
     answered: bool,
+    /// The reply's token limit now: `max_tokens`, doubled (at most twice) when a reply
+    /// was cut at it (a reasoning model spends tokens thinking before it answers).
+    max_tokens: u32,
 }
 
 /// One completed exchange.
@@ -103,6 +106,7 @@ impl Client {
             .build();
         Client {
             endpoint,
+            max_tokens: request.max_tokens,
             request,
             agent,
             schema: true,
@@ -218,6 +222,19 @@ impl Client {
                     ));
                     std::thread::sleep(wait);
                 }
+                Err(Refused::Cut(why)) => {
+                    if self.max_tokens >= self.request.max_tokens.saturating_mul(4) {
+                        return Reply {
+                            sent,
+                            content: Err(why),
+                        };
+                    }
+                    self.max_tokens = self.max_tokens.saturating_mul(2);
+                    sent.push_str(&format!(
+                        "\n({why}; sent again with a limit of {} tokens)",
+                        self.max_tokens
+                    ));
+                }
                 Err(Refused::Seat(why)) => {
                     self.refused = Some(why.clone());
                     return Reply {
@@ -251,7 +268,7 @@ impl Client {
         } else {
             "max_tokens"
         };
-        body[token_key] = Value::from(self.request.max_tokens);
+        body[token_key] = Value::from(self.max_tokens);
         if self.accepts.temperature {
             body["temperature"] = Value::from(self.request.temperature);
         }
@@ -369,10 +386,15 @@ impl Client {
         let message = &choice["message"];
         let content = content_text(&message["content"]);
         if choice["finish_reason"] == "length" {
-            return Err(Refused::Other(format!(
-                "the reply was cut at max_tokens={} (raise max_tokens): {}",
+            return Err(Refused::Cut(format!(
+                "the reply was cut at {} tokens (max_tokens={}): {}",
+                self.max_tokens,
                 self.request.max_tokens,
-                content.unwrap_or_default()
+                content
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             )));
         }
         if let Some(content) = content.filter(|c| !c.trim().is_empty()) {
@@ -413,6 +435,8 @@ enum Refused {
     Busy(String, Option<Duration>),
     /// The endpoint will not answer this seat (key, address or model): do not ask again.
     Seat(String),
+    /// The reply was cut at the token limit: ask again with a higher one.
+    Cut(String),
     Other(String),
 }
 
@@ -455,6 +479,7 @@ impl std::fmt::Display for Refused {
             Refused::Setting(why)
             | Refused::Busy(why, _)
             | Refused::Seat(why)
+            | Refused::Cut(why)
             | Refused::Other(why) => f.write_str(why),
         }
     }

@@ -1048,3 +1048,61 @@ fn a_chaotic_model_plays_every_corpus_scenario_by_the_rules() {
     assert!(multilateral > 10, "{multilateral} multilateral");
     assert!(large > 5, "{large} with more than a million outcomes");
 }
+
+#[test]
+fn a_reply_cut_at_the_token_limit_is_asked_again_with_a_higher_one() {
+    // A reasoning model spends its tokens thinking: under 3,200 its reply is cut with
+    // no content. The seat doubles the limit (at most twice, then the fallback) and
+    // keeps the limit that worked.
+    let s = scenario("job-offer.toml");
+    let best = package(&s, |_, card| card - 1);
+    let fake = fake::start(move |r, _| {
+        if r["max_tokens"].as_u64().is_some_and(|t| t < 3_200) {
+            let message = json!({"role": "assistant", "content": ""});
+            return Reply::Raw(200, Vec::new(), completion_with(message, "length"));
+        }
+        Reply::Content(reply(r, false, &best, ""))
+    });
+    let parties: Vec<Box<dyn Negotiator>> = vec![
+        llm(&fake, "llm", 1),
+        negotiator("conceder", 2).expect("conceder"),
+    ];
+    let result = run_session(&s, &config(ProtocolKind::Saop, 6), parties, None).expect("session");
+    let calls = model_calls(&result, Some(0));
+    assert!(calls[0]
+        .prompt
+        .contains("the reply was cut at 800 tokens (max_tokens=800): ; sent again with a limit of 1600 tokens"));
+    assert!(calls[0]
+        .prompt
+        .contains("sent again with a limit of 3200 tokens"));
+    assert!(
+        calls.iter().all(|c| !c.note.contains("fallback")),
+        "{calls:?}"
+    );
+    let tokens: Vec<u64> = fake
+        .requests()
+        .iter()
+        .filter_map(|r| r["max_tokens"].as_u64())
+        .collect();
+    assert_eq!(&tokens[..3], &[800, 1600, 3200]);
+    assert!(tokens[3..].iter().all(|&t| t == 3200), "{tokens:?}");
+    // A limit that four times max_tokens does not reach: the turn fails, the fallback moves.
+    let fake = fake::start(|_, _| {
+        let message = json!({"role": "assistant", "content": "<think>hmm"});
+        Reply::Raw(200, Vec::new(), completion_with(message, "length"))
+    });
+    let parties: Vec<Box<dyn Negotiator>> = vec![
+        llm(&fake, "llm:max_tokens=100", 1),
+        negotiator("conceder", 2).expect("conceder"),
+    ];
+    let result = run_session(&s, &config(ProtocolKind::Saop, 4), parties, None).expect("session");
+    let calls = model_calls(&result, Some(0));
+    assert!(
+        calls[0]
+            .note
+            .contains("the reply was cut at 400 tokens (max_tokens=100)")
+            && calls[0].note.contains("fallback"),
+        "{}",
+        calls[0].note
+    );
+}
