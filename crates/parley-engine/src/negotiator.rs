@@ -98,8 +98,10 @@ impl<'a> PartyContext<'a> {
         self
     }
 
-    /// The engine's context: the scenario's public words and this party's briefing.
-    pub(crate) fn with_words(mut self, scenario: &'a parley_core::Scenario) -> PartyContext<'a> {
+    /// The same context, with the scenario's public words (its name, description and
+    /// party names) and this party's own briefing; nothing else of `scenario` is
+    /// reachable through it.
+    pub fn with_words(mut self, scenario: &'a parley_core::Scenario) -> PartyContext<'a> {
         self.words = Some(scenario);
         self
     }

@@ -13,6 +13,7 @@
 
 mod ask;
 mod client;
+mod draft;
 mod mediator;
 mod party;
 pub mod words;
@@ -20,6 +21,7 @@ pub mod words;
 use std::time::Duration;
 
 pub use client::{Client, Endpoint, Request};
+pub use draft::{draft, Draft};
 pub use mediator::LlmMediator;
 pub use party::LlmNegotiator;
 

@@ -1471,13 +1471,16 @@ function partyUI(main, id, token, firstView, refresh) {
   const msgTo = h('select', { id: 'msg-to', testid: 'message-to' });
   const msgText = h('textarea', { id: 'msg-text', testid: 'message-text', rows: 3, maxlength: 2000 });
   const msgSend = h('button', { type: 'button', class: 'secondary', testid: 'message-send' }, 'Send message');
+  // The drafting assistant: a model drafts words for the offer being built, from this
+  // seat's own view; it only fills the box, and sends nothing.
+  const msgDraft = h('button', { type: 'button', class: 'secondary', testid: 'message-draft', title: 'A language model drafts a message explaining the offer you are building. Nothing is sent: edit it, then send it or not.' }, 'Draft words for my offer');
   const msgErr = errorBox();
   const msgSec = h('section', { class: 'card messages', testid: 'messages', 'aria-labelledby': 'msg-h' },
     h('h2', { id: 'msg-h' }, 'Write a message'),
     h('p', { class: 'help' }, 'Messages appear in the history of whoever you write to, and in yours.'),
     h('label', { for: 'msg-to' }, 'To'), msgTo,
     h('label', { for: 'msg-text' }, 'Message'), msgText,
-    h('div', { class: 'actions' }, msgSend), msgErr);
+    h('div', { class: 'actions' }, msgSend, principal ? null : msgDraft), msgErr);
   function renderMessageTargets() {
     const roles = (view.roles || []).map((r) => r.name).filter((n) => n !== me);
     const mediated = roles.includes('mediator');
@@ -1495,6 +1498,13 @@ function partyUI(main, id, token, firstView, refresh) {
     msgText.value = '';
     announce('Message sent.');
     await refresh();
+  }));
+
+  msgDraft.addEventListener('click', () => guarded([msgDraft, msgSend], msgErr, async () => {
+    const r = await api('POST', `${base}/draft`, { token, body: { outcome: objectOf(builder.read(), issues) } });
+    msgText.value = r.text;
+    msgText.focus();
+    announce('A draft is in the message box. Nothing was sent.');
   }));
 
   const grid = h('div', { class: 'room-grid' },

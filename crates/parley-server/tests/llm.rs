@@ -113,6 +113,66 @@ async fn an_llm_seat_hears_a_person_keeps_its_calls_private_and_survives_a_resta
         .unwrap_or(0);
     assert_eq!(calls, asked.len(), "the owner reads every call: {owner}");
 
+    // The drafting assistant: a draft for the candidate's next offer, from its own
+    // view, returned and not sent.
+    let before = model.requests().len();
+    let total = view["events_total"].clone();
+    let r = server
+        .call(
+            "POST",
+            &format!("{path}/draft"),
+            Some(&cand),
+            Some(json!({"outcome": mine, "persona": "neutral"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["text"], "This is our best package.");
+    assert_eq!(r.body["sent"], false);
+    assert_eq!(model.requests().len(), before + 1);
+    let asked_for = fake::prompt(model.requests().last().expect("the draft's request"));
+    assert!(
+        asked_for.contains("You help candidate")
+            && asked_for.contains("salary=100")
+            && asked_for.contains("employer said: \"This is our best package.\""),
+        "{asked_for}"
+    );
+    // The employer's briefing (scenarios/job-offer.toml) is not the candidate's.
+    assert!(
+        !asked_for.contains("budget for this role is tight"),
+        "the employer's briefing reached the candidate's draft"
+    );
+    assert!(asked_for.contains("another offer in hand"), "{asked_for}");
+    let after = server.call("GET", &path, Some(&cand), None).await.body;
+    assert_eq!(after["events_total"], total, "a draft sends nothing");
+    for (token, body, status) in [
+        (
+            created.owner(),
+            json!({"outcome": mine}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &cand[..],
+            json!({"outcome": {"salary": "a million"}}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &cand[..],
+            json!({"outcome": mine, "persona": "grumpy"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = server
+            .call("POST", &format!("{path}/draft"), Some(token), Some(body))
+            .await;
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    assert_eq!(
+        model.requests().len(),
+        before + 1,
+        "refused drafts ask nothing"
+    );
+    let asked = model.requests();
+
     // A restart: the session is read back from its log and replayed; the model is not
     // asked again for the moves it already made.
     drop(server);

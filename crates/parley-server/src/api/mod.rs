@@ -32,7 +32,7 @@ mod seats;
 mod ws;
 
 use host::{cancel, list, preview, reissue, trace};
-use seats::{act, evaluate, join, message, preferences, ratify, set_preferences};
+use seats::{act, draft, evaluate, join, message, preferences, ratify, set_preferences};
 use ws::ws;
 
 /// How long an owner's (and an auditor's) token lasts at least: a year, whatever the
@@ -72,6 +72,7 @@ pub fn router_with(app: Arc<App>, limits: Limits) -> Router {
             get(preferences).put(set_preferences),
         )
         .route("/api/sessions/{id}/messages", post(message))
+        .route("/api/sessions/{id}/draft", post(draft))
         .route("/api/sessions/{id}/actions", post(act))
         .route("/api/sessions/{id}/ratify", post(ratify))
         .route("/api/sessions/{id}/trace", get(trace))

@@ -56,6 +56,77 @@ pub(super) async fn evaluate(
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DraftBody {
+    outcome: std::collections::BTreeMap<String, String>,
+    /// The tone: hawkish, neutral or cooperative (default).
+    #[serde(default)]
+    persona: Option<String>,
+}
+
+/// Drafts running at once, server-wide: each holds a thread while its model answers.
+static DRAFTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// `POST /api/sessions/{id}/draft`: the drafting assistant of a party's room. A model
+/// (the server's `OPENAI_BASE_URL`) drafts a message explaining `outcome`, from this
+/// seat's own view only (its preferences in words, the words said to it), through
+/// the seat's message filter; the draft is returned to the seat and nothing is sent
+/// or stored: the person edits it and sends it, or not.
+pub(super) async fn draft(
+    State(app): State<Arc<App>>,
+    SessionId(id): SessionId,
+    headers: HeaderMap,
+    body: Result<JsonBody<DraftBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let live = session(&app, &id).await?;
+    let role = seat_role(
+        &app,
+        &live,
+        &headers,
+        "only a seat's holder asks for drafts",
+    )?;
+    if role >= live.scenario().n_parties() {
+        return Err(forbidden(
+            "the drafting assistant writes for a party's seat",
+        ));
+    }
+    let JsonBody(body) = body?;
+    let persona = body.persona.as_deref().unwrap_or("cooperative");
+    if !["hawkish", "neutral", "cooperative"].contains(&persona) {
+        return Err(ApiError::bad_request(format!(
+            "persona: {persona:?} is not hawkish, neutral or cooperative"
+        )));
+    }
+    let endpoint = parley_llm::Endpoint::from_env().map_err(|e| {
+        ApiError::unavailable(format!(
+            "the drafting assistant needs a language model: {e}"
+        ))
+    })?;
+    let inputs = live.draft_inputs(role, &body.outcome)?;
+    let Ok(_slot) = DRAFTS.try_acquire() else {
+        return Err(ApiError::too_many(
+            "the drafting assistant is busy with other drafts; try again shortly",
+            2,
+        ));
+    };
+    let spec = format!("llm:persona={persona}:retries=1:timeout=60");
+    let drafted = tokio::task::spawn_blocking(move || inputs.draft(&spec, endpoint))
+        .await
+        .map_err(ApiError::internal)?;
+    match drafted {
+        Ok(d) => Ok(Json(json!({
+            "text": d.text,
+            "filtered": d.filtered,
+            "sent": false,
+            "model_calls": d.calls.iter().map(|c| json!({
+                "prompt": c.prompt, "reply": c.reply, "note": c.note,
+            })).collect::<Vec<_>>(),
+        }))),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e)),
+    }
+}
+
 /// `GET /api/sessions/{id}/preferences`: a party's seat (or its principal) reads its
 /// own preferences in the native scenario format, in one call (its utility function,
 /// its reservation value or alternative, its red lines, its discount), with the issues

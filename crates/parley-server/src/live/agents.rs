@@ -10,7 +10,7 @@ impl Live {
     /// The messages stored for role `role` (to it or to all, from another role) among
     /// the notices from position `from` on that are shown before `events` engine
     /// events; and the position to read from next time.
-    fn heard(&self, role: usize, from: usize, events: usize) -> (Vec<EventKind>, usize) {
+    pub(super) fn heard(&self, role: usize, from: usize, events: usize) -> (Vec<EventKind>, usize) {
         let inner = self.lock();
         let n = self.n_parties();
         let mediator = self.spec.mediator_index();

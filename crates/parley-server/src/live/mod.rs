@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 
 mod actions;
 mod agents;
+mod draft;
 mod driver;
 mod messages;
 mod owner;
@@ -34,6 +35,7 @@ mod replay;
 mod seats;
 mod views;
 
+pub use draft::DraftInputs;
 pub use views::public_scenario;
 
 use crate::engines::{Engine, Pool, Suspend};
