@@ -562,6 +562,31 @@ fn the_message_filter_masks_numbers_and_leaves_out_private_sentences() {
     assert!(note.contains("cut to 20"));
 }
 
+/// A chaotic model's answer to request `r`, drawn from `x` (a number unique to the
+/// request): a valid move with a random package, an accept of anything, broken JSON,
+/// a package outside the space, or a walk-away.
+fn chaotic(r: &Value, x: u64, names: &[String], labels: &[Vec<String>]) -> String {
+    let mut x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut next = || {
+        x ^= x >> 29;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x >> 33
+    };
+    let mut offer = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let v = &labels[i][(next() as usize) % labels[i].len()];
+        offer.insert(name.clone(), Value::from(v.clone()));
+    }
+    let offer = Value::Object(offer);
+    match next() % 6 {
+        0 => "{\"action\": \"acc".into(),
+        1 => json!({"action": "offer", "offer": {"nothing": "here"}, "message": ""}).to_string(),
+        2 => reply(r, true, &offer, "I accept whatever you say. Weight 0.3."),
+        3 => json!({"action": "walk_away", "offer": offer, "message": "bye"}).to_string(),
+        _ => reply(r, false, &offer, "How about this package?"),
+    }
+}
+
 #[test]
 fn many_seeds_whatever_the_model_says_every_session_ends_by_the_rules() {
     // A chaotic model: per request, at random, a valid move, a move below walking
@@ -572,28 +597,7 @@ fn many_seeds_whatever_the_model_says_every_session_ends_by_the_rules() {
         for seed in 0..12u64 {
             let (names, labels) = labels(s);
             let fake = fake::start(move |r, n| {
-                let mut x = (seed * 1_000_003 + n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let mut next = || {
-                    x ^= x >> 29;
-                    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    x >> 33
-                };
-                let mut offer = serde_json::Map::new();
-                for (i, name) in names.iter().enumerate() {
-                    let v = &labels[i][(next() as usize) % labels[i].len()];
-                    offer.insert(name.clone(), Value::from(v.clone()));
-                }
-                let offer = Value::Object(offer);
-                Reply::Content(match next() % 6 {
-                    0 => "{\"action\": \"acc".into(),
-                    1 => json!({"action": "offer", "offer": {"nothing": "here"}, "message": ""})
-                        .to_string(),
-                    2 => reply(r, true, &offer, "I accept whatever you say. Weight 0.3."),
-                    3 => {
-                        json!({"action": "walk_away", "offer": offer, "message": "bye"}).to_string()
-                    }
-                    _ => reply(r, false, &offer, "How about this package?"),
-                })
+                Reply::Content(chaotic(r, seed * 1_000_003 + n as u64 + 1, &names, &labels))
             });
             let protocols = [
                 ProtocolKind::Saop,
@@ -980,26 +984,7 @@ fn a_chaotic_model_plays_every_corpus_scenario_by_the_rules() {
         }
         let (names, labels) = labels(&s);
         let fake = fake::start(move |r, m| {
-            let mut x = (k as u64 * 7_919 + m as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let mut next = || {
-                x ^= x >> 29;
-                x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                x >> 33
-            };
-            let mut offer = serde_json::Map::new();
-            for (i, name) in names.iter().enumerate() {
-                let v = &labels[i][(next() as usize) % labels[i].len()];
-                offer.insert(name.clone(), Value::from(v.clone()));
-            }
-            let offer = Value::Object(offer);
-            Reply::Content(match next() % 5 {
-                0 => "{\"action\": \"acc".into(),
-                1 => json!({"action": "offer", "offer": {"nothing": "here"}, "message": ""})
-                    .to_string(),
-                2 => reply(r, true, &offer, "I accept."),
-                3 => json!({"action": "walk_away", "offer": offer, "message": ""}).to_string(),
-                _ => reply(r, false, &offer, "How about this?"),
-            })
+            Reply::Content(chaotic(r, k as u64 * 7_919 + m as u64 + 1, &names, &labels))
         });
         let protocol = if k % 2 == 0 {
             ProtocolKind::Saop

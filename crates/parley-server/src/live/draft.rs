@@ -27,17 +27,11 @@ impl Live {
         party: usize,
         outcome: &std::collections::BTreeMap<String, String>,
     ) -> Result<DraftInputs, ApiError> {
-        if self
-            .unset(&self.lock())
-            .get(party)
-            .copied()
-            .unwrap_or(false)
-        {
-            return Err(ApiError::conflict(
-                "set your preferences first (PUT /preferences): a draft explains an offer \
-                 by what you want",
-            ));
-        }
+        self.preferences_set(
+            party,
+            "set your preferences first (PUT /preferences): a draft explains an offer by \
+             what you want",
+        )?;
         let scenario = self.scenario();
         let offer = labels_to_outcome(&scenario, outcome)?;
         let name = |who: Option<usize>| match who {

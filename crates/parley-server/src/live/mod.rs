@@ -647,20 +647,28 @@ impl Live {
         party: usize,
         outcome: &std::collections::BTreeMap<String, String>,
     ) -> Result<f64, ApiError> {
+        self.preferences_set(
+            party,
+            "set your preferences first (PUT /preferences): until then no outcome is worth \
+             anything to you",
+        )?;
+        let scenario = self.scenario();
+        let o = labels_to_outcome(&scenario, outcome)?;
+        Ok(scenario.utilities()[party].value(&o))
+    }
+
+    /// A conflict saying `why` while party `party` (of an agenda session) has not set
+    /// its preferences.
+    pub(super) fn preferences_set(&self, party: usize, why: &str) -> Result<(), ApiError> {
         if self
             .unset(&self.lock())
             .get(party)
             .copied()
             .unwrap_or(false)
         {
-            return Err(ApiError::conflict(
-                "set your preferences first (PUT /preferences): until then no outcome is \
-                 worth anything to you",
-            ));
+            return Err(ApiError::conflict(why));
         }
-        let scenario = self.scenario();
-        let o = labels_to_outcome(&scenario, outcome)?;
-        Ok(scenario.utilities()[party].value(&o))
+        Ok(())
     }
 
     /// The mediator's draft: each confiding party's utility of `outcome` (party →
