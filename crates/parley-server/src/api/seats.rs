@@ -104,16 +104,21 @@ pub(super) async fn draft(
         ))
     })?;
     let inputs = live.draft_inputs(role, &body.outcome)?;
-    let Ok(_slot) = DRAFTS.try_acquire() else {
+    // The slot goes with the model's request: a client that leaves does not free it
+    // while the request still runs.
+    let Ok(slot) = DRAFTS.try_acquire() else {
         return Err(ApiError::too_many(
             "the drafting assistant is busy with other drafts; try again shortly",
             2,
         ));
     };
     let spec = format!("llm:persona={persona}:retries=1:timeout=60");
-    let drafted = tokio::task::spawn_blocking(move || inputs.draft(&spec, endpoint))
-        .await
-        .map_err(ApiError::internal)?;
+    let drafted = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        inputs.draft(&spec, endpoint)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     match drafted {
         Ok(d) => Ok(Json(json!({
             "text": d.text,
