@@ -1480,7 +1480,7 @@ function partyUI(main, id, token, firstView, refresh) {
     h('p', { class: 'help' }, 'Messages appear in the history of whoever you write to, and in yours.'),
     h('label', { for: 'msg-to' }, 'To'), msgTo,
     h('label', { for: 'msg-text' }, 'Message'), msgText,
-    h('div', { class: 'actions' }, msgSend, principal ? null : msgDraft), msgErr);
+    h('div', { class: 'actions' }, msgSend, principal || !firstView.drafting ? null : msgDraft), msgErr);
   function renderMessageTargets() {
     const roles = (view.roles || []).map((r) => r.name).filter((n) => n !== me);
     const mediated = roles.includes('mediator');

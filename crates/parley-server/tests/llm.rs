@@ -115,6 +115,10 @@ async fn an_llm_seat_hears_a_person_keeps_its_calls_private_and_survives_a_resta
 
     // The drafting assistant: a draft for the candidate's next offer, from its own
     // view, returned and not sent.
+    assert_eq!(
+        view["drafting"], true,
+        "the room offers the assistant: {view}"
+    );
     let before = model.requests().len();
     let total = view["events_total"].clone();
     let r = server
