@@ -72,6 +72,30 @@ impl<'a> PartyContext<'a> {
         }
     }
 
+    /// Party `index`'s context in `scenario`, for talks of `rounds` rounds: its own
+    /// preferences (utility, reservation value or alternative, red lines, discount)
+    /// and the scenario's public words with its own briefing; nothing of another
+    /// party's preferences is reachable through it.
+    pub fn of_party(
+        scenario: &'a parley_core::Scenario,
+        index: usize,
+        rounds: u32,
+    ) -> PartyContext<'a> {
+        let party = &scenario.parties()[index];
+        PartyContext::new(
+            index,
+            scenario.n_parties(),
+            scenario.space(),
+            &scenario.utilities()[index],
+            party.reservation,
+            party.discount,
+            rounds,
+        )
+        .with_alternative(party.alternative.as_ref())
+        .with_red_lines(scenario.red_lines(index))
+        .with_words(scenario)
+    }
+
     /// The same context, for a party whose alternative to a deal is a lottery over
     /// time (see [`PartyContext::reservation_at`]).
     pub fn with_alternative(
@@ -99,9 +123,8 @@ impl<'a> PartyContext<'a> {
     }
 
     /// The same context, with the scenario's public words (its name, description and
-    /// party names) and this party's own briefing; nothing else of `scenario` is
-    /// reachable through it.
-    pub fn with_words(mut self, scenario: &'a parley_core::Scenario) -> PartyContext<'a> {
+    /// party names) and this party's own briefing.
+    fn with_words(mut self, scenario: &'a parley_core::Scenario) -> PartyContext<'a> {
         self.words = Some(scenario);
         self
     }

@@ -6,7 +6,7 @@ use parley_engine::{ModelCall, PartyContext};
 use serde_json::{json, Value};
 
 use crate::ask::ask;
-use crate::{checked, client, words, Endpoint, Role};
+use crate::{client, settings, words, Endpoint, Role};
 
 /// A drafted message.
 #[derive(Clone, Debug)]
@@ -30,7 +30,7 @@ pub fn draft(
     offer: &[u32],
     heard: &[String],
 ) -> Result<Draft, String> {
-    let settings = checked(spec, Role::Party, 0)?;
+    let settings = settings(spec, Role::Party)?;
     if offer.len() != ctx.space().n_issues() {
         return Err("the offer does not name a value for every issue".into());
     }

@@ -62,7 +62,8 @@ impl Persona {
         }
     }
 
-    fn parse(s: &str) -> Option<Persona> {
+    /// The persona named `s` (`hawkish`, `neutral` or `cooperative`).
+    pub fn parse(s: &str) -> Option<Persona> {
         match s {
             "hawkish" => Some(Persona::Hawkish),
             "neutral" => Some(Persona::Neutral),

@@ -109,20 +109,8 @@ enum Stage {
 
 impl<'a> Session<'a> {
     fn party_ctx(&self, index: usize) -> PartyContext<'a> {
-        let party = &self.scenario.parties()[index];
-        PartyContext::new(
-            index,
-            self.scenario.n_parties(),
-            self.scenario.space(),
-            &self.scenario.utilities()[index],
-            party.reservation,
-            party.discount,
-            self.config.rounds,
-        )
-        .with_alternative(party.alternative.as_ref())
-        .with_red_lines(self.scenario.red_lines(index))
-        .with_cache(self.config.bids.as_deref())
-        .with_words(self.scenario)
+        PartyContext::of_party(self.scenario, index, self.config.rounds)
+            .with_cache(self.config.bids.as_deref())
     }
 
     /// A text the mediator puts must be an outcome of the space that crosses no

@@ -93,7 +93,7 @@ pub(super) async fn draft(
     }
     let JsonBody(body) = body?;
     let persona = body.persona.as_deref().unwrap_or("cooperative");
-    if !["hawkish", "neutral", "cooperative"].contains(&persona) {
+    if parley_llm::Persona::parse(persona).is_none() {
         return Err(ApiError::bad_request(format!(
             "persona: {persona:?} is not hawkish, neutral or cooperative"
         )));

@@ -34,35 +34,42 @@ impl Live {
         )?;
         let scenario = self.scenario();
         let offer = labels_to_outcome(&scenario, outcome)?;
-        let name = |who: Option<usize>| match who {
-            Some(p) => self.parties.get(p).cloned().unwrap_or_default(),
-            None => "the mediator".to_string(),
+        // The words said to the seat: the agents' (engine events it may see), then
+        // the people's (notices to it or to all).
+        let (mut said, events): (Vec<(Option<usize>, String)>, usize) = {
+            let inner = self.lock();
+            let said = inner
+                .events
+                .iter()
+                .filter(|e| visible_to(e, Viewer::Party(party)))
+                .filter_map(|e| match &e.kind {
+                    EventKind::Message { from, text, .. } if *from != Some(party) => {
+                        Some((*from, text.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            (said, inner.events.len())
         };
-        let mut heard: Vec<String> =
-            {
-                let inner = self.lock();
-                inner
-                    .events
-                    .iter()
-                    .filter(|e| visible_to(e, Viewer::Party(party)))
-                    .filter_map(|e| match &e.kind {
-                        EventKind::Message { from, text, .. } if *from != Some(party) => Some(
-                            format!("{} said: {}", name(*from), parley_llm::words::quote(text)),
-                        ),
-                        _ => None,
-                    })
-                    .collect()
-            };
-        let events = self.lock().events.len();
-        let (from_people, _) = self.heard(party, 0, events);
-        heard.extend(from_people.into_iter().filter_map(|kind| match kind {
-            EventKind::Message { from, text, .. } => Some(format!(
-                "{} said: {}",
-                name(from),
-                parley_llm::words::quote(&text)
-            )),
-            _ => None,
-        }));
+        said.extend(
+            self.heard(party, 0, events)
+                .0
+                .into_iter()
+                .filter_map(|kind| match kind {
+                    EventKind::Message { from, text, .. } => Some((from, text)),
+                    _ => None,
+                }),
+        );
+        let heard = said
+            .into_iter()
+            .map(|(from, text)| {
+                let who = match from {
+                    Some(p) => self.parties.get(p).cloned().unwrap_or_default(),
+                    None => "the mediator".to_string(),
+                };
+                format!("{who} said: {}", parley_llm::words::quote(&text))
+            })
+            .collect();
         Ok(DraftInputs {
             scenario,
             party,
@@ -81,20 +88,7 @@ impl DraftInputs {
         spec: &str,
         endpoint: parley_llm::Endpoint,
     ) -> Result<parley_llm::Draft, String> {
-        let s = &self.scenario;
-        let party = &s.parties()[self.party];
-        let ctx = parley_engine::PartyContext::new(
-            self.party,
-            s.n_parties(),
-            s.space(),
-            &s.utilities()[self.party],
-            party.reservation,
-            party.discount,
-            self.rounds,
-        )
-        .with_alternative(party.alternative.as_ref())
-        .with_red_lines(s.red_lines(self.party))
-        .with_words(s);
+        let ctx = parley_engine::PartyContext::of_party(&self.scenario, self.party, self.rounds);
         parley_llm::draft(spec, endpoint, &ctx, &self.offer, &self.heard)
     }
 }

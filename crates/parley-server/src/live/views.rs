@@ -300,9 +300,7 @@ impl Live {
         if party.is_some() {
             // Whether the drafting assistant has a model (the server's configuration,
             // the same for every session).
-            view["drafting"] = std::env::var("OPENAI_BASE_URL")
-                .is_ok_and(|u| !u.trim().is_empty())
-                .into();
+            view["drafting"] = parley_llm::Endpoint::from_env().is_ok().into();
         }
         let agreement = inner.result.as_ref().and_then(|r| r.0.as_deref());
         if sees_all && inner.status == Status::Ended {
